@@ -1,0 +1,4 @@
+"""`python -m queuectl` is the CLI."""
+from .cli import main
+
+main()

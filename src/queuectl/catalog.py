@@ -1,0 +1,192 @@
+"""The helper catalog (`internalAvailableHelpers`): code defaults, operator overrides, effective
+schedules, and compare-and-set writes.
+
+An override is what an operator changed with the CLI. It is either a patch (`{"enabled": false}`)
+applied over the code default, or a full schedule (it has a `type`) that replaces it. Start-up
+refreshes code defaults but keeps overrides, so an operator's change survives restarts until
+`helpers reset`. Every write is a compare-and-set on the entry's revision (catalog_put.lua).
+"""
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
+
+from .errors import ConcurrentChange, InvalidSchedule, UnknownHelper
+from .keys import AVAILABLE_HELPERS
+from .models import HelperRecord
+from .schedule import ScheduleConfig, parse_schedule
+
+if TYPE_CHECKING:
+    import redis
+
+    from .scripts import Scripts
+
+CAS_ATTEMPTS = 20
+
+
+def decode_entry(name: str, raw: str) -> HelperRecord:
+    """A catalog value as a record; a corrupt value becomes a `broken` record, never a crash."""
+    try:
+        data = json.loads(raw)
+        if not isinstance(data, dict):
+            raise ValueError("not an object")
+        return HelperRecord.from_redis(name, data)
+    except (ValueError, TypeError) as exc:
+        return HelperRecord(
+            name=name, rev=-1, status="broken", problem=f"corrupt catalog entry ({exc})",
+            schedule=None, default=None, override=None, source=None, class_name=None,
+        )
+
+
+def encode_entry(record: HelperRecord) -> str:
+    return json.dumps(record.to_redis(), separators=(",", ":"), sort_keys=False)
+
+
+def read_all(client: "redis.Redis") -> dict[str, HelperRecord]:
+    raw = client.hgetall(AVAILABLE_HELPERS)
+    return {name: decode_entry(name, value) for name, value in sorted(raw.items())}
+
+
+def read_one(client: "redis.Redis", name: str) -> HelperRecord:
+    check_name(name)
+    raw = client.hget(AVAILABLE_HELPERS, name)
+    if raw is None:
+        raise UnknownHelper(name)
+    return decode_entry(name, raw)
+
+
+def expected_rev(record: HelperRecord | None) -> str:
+    if record is None:
+        return ""
+    return "corrupt" if record.rev < 0 else str(record.rev)
+
+
+def merge(default: Mapping[str, Any] | None, override: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The schedule in force: a full override replaces the default, a patch is laid over it."""
+    if override and "type" in override:
+        return dict(override)
+    if default is None:
+        return None
+    return {**default, **(override or {})}
+
+
+def effective(default: Mapping[str, Any] | None, override: Mapping[str, Any] | None,
+              default_timezone: str) -> tuple[ScheduleConfig | None, str | None]:
+    """Validate the merged schedule; returns (config, None) or (None, problem)."""
+    merged = merge(default, override)
+    if merged is None:
+        return None, "no valid schedule"
+    try:
+        return parse_schedule(merged, default_timezone=default_timezone), None
+    except InvalidSchedule as exc:
+        return None, str(exc)
+
+
+def with_schedule(record: HelperRecord, *, default: dict[str, Any] | None, override: dict[str, Any] | None,
+                  default_timezone: str, now: float, status: str | None = None,
+                  problem: str | None = None, source: str | None = None,
+                  class_name: str | None = None) -> HelperRecord:
+    """A copy of `record` with new default/override and a recomputed effective schedule."""
+    config, merge_problem = effective(default, override, default_timezone)
+    final_status = status or ("ok" if config else "broken")
+    if final_status == "ok" and config is None:
+        final_status = "broken"
+    return HelperRecord(
+        name=record.name,
+        rev=max(record.rev, 0) + 1,
+        status=final_status,
+        problem=problem or (merge_problem if config is None else None),
+        schedule=config.to_dict() if config else record.schedule,
+        default=default,
+        override=override,
+        source=source if source is not None else record.source,
+        class_name=class_name if class_name is not None else record.class_name,
+        updated_at=now,
+    )
+
+
+def same_content(a: HelperRecord | None, b: HelperRecord) -> bool:
+    """True when writing `b` over `a` would change nothing but the revision and timestamp."""
+    if a is None:
+        return False
+    ra, rb = a.to_redis(), b.to_redis()
+    for k in ("rev", "updated_at"):
+        ra.pop(k, None)
+        rb.pop(k, None)
+    return ra == rb
+
+
+def put_many(scripts: "Scripts", pairs: Iterable[tuple[HelperRecord | None, HelperRecord]]) -> list[str]:
+    """Compare-and-set many entries; returns the names that lost a race."""
+    entries = [(new.name, expected_rev(old), encode_entry(new)) for old, new in pairs]
+    conflicts: list[str] = []
+    for i in range(0, len(entries), 500):
+        conflicts += scripts.catalog_put(entries[i:i + 500])
+    return conflicts
+
+
+def change(client: "redis.Redis", scripts: "Scripts", name: str,
+           mutate: Callable[[HelperRecord], HelperRecord]) -> tuple[HelperRecord, HelperRecord]:
+    """Read-mutate-CAS one entry, retrying when another process wrote in between.
+
+    `mutate` may raise (for example InvalidSchedule); then nothing is written.
+    Returns (old, new).
+    """
+    for _ in range(CAS_ATTEMPTS):
+        old = read_one(client, name)
+        new = mutate(old)
+        if not put_many(scripts, [(old, new)]):
+            return old, new
+    raise ConcurrentChange(f"helper {name!r} kept changing under us; try again")
+
+
+def next_run(record: HelperRecord, now: float) -> float | None:
+    """The helper's next occurrence after `now` (None when disabled, broken or never)."""
+    from datetime import datetime, timezone
+
+    from .schedule import next_occurrence
+
+    if not record.plannable or not record.schedule:
+        return None
+    try:
+        config = parse_schedule(record.schedule, default_timezone=str(record.schedule.get("timezone") or "UTC"))
+    except InvalidSchedule:
+        return None
+    found = next_occurrence(config, datetime.fromtimestamp(now, tz=timezone.utc))
+    return found.timestamp() if found else None
+
+
+def helper_json(record: HelperRecord, now: float) -> dict[str, Any]:
+    """A helper as `--json` shows it (stable snake_case keys, ISO times)."""
+    from .models import iso
+
+    schedule = dict(record.schedule) if record.schedule else None
+    if schedule is not None and "expiry" not in schedule:
+        try:  # show the effective expiry even when it follows the default
+            schedule["expiry"] = parse_schedule(schedule, default_timezone=str(schedule.get("timezone") or "UTC")).expiry
+        except InvalidSchedule:
+            pass
+    return {
+        "name": record.name,
+        "enabled": record.enabled,
+        "status": record.status,
+        "problem": record.problem,
+        "schedule": schedule,
+        "next_run": iso(next_run(record, now)),
+        "overridden": record.overridden,
+        "override": record.override,
+        "default": record.default,
+        "source": record.source,
+        "class": record.class_name,
+        "revision": record.rev,
+        "updated_at": iso(record.updated_at),
+    }
+
+
+def check_name(name: str) -> str:
+    """Refuse a helper name that is not in the allowed form before it reaches Redis."""
+    from .discovery import NAME_RE
+
+    if not NAME_RE.match(name or ""):
+        raise UnknownHelper(name)
+    return name

@@ -1,0 +1,221 @@
+"""`queuectl helpers ...`: sync, list, show, enable, disable, update, reset."""
+from __future__ import annotations
+
+import json
+from typing import Any, Optional
+
+import typer
+
+from . import handle_errors, state
+from .render import emit_json, err, line
+
+app = typer.Typer(help="Discover, inspect and change helpers (changes persist until `reset`).",
+                  no_args_is_help=True)
+
+JSON_OPT = typer.Option(False, "--json", help="Machine-readable output on stdout.")
+
+
+@app.command("sync")
+@handle_errors
+def sync(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:
+    """Discover helper files, register them and plan the window (no dispatcher loop)."""
+    from ..control import register
+    from ..discovery import discover
+
+    st = state(ctx)
+    app_ = st.app()
+    found = discover(st.helpers_dir)
+    report = app_.guarded(lambda: register(app_, found, st.helpers_dir))
+    for error in report.load_errors:
+        err(f"Warning: cannot load {error.source}: {error.reason}")
+    for name, problem in report.broken:
+        err(f"Warning: helper {name} is broken: {problem}")
+    if as_json:
+        emit_json(report.to_json())
+        return
+    line(f"{len(found.helpers)} helpers registered ({len(report.registered)} new, {len(report.updated)} changed, "
+         f"{len(report.unchanged)} unchanged); {report.plan.created} executions planned"
+         + (f", {report.unplanned} removed" if report.unplanned else ""))
+
+
+@app.command("list")
+@handle_errors
+def list_(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:
+    """List registered helpers with their schedules and next run."""
+    from ..catalog import helper_json, read_all
+
+    app_ = state(ctx).app()
+    now = app_.clock.time()
+    records = app_.guarded(lambda: read_all(app_.client))
+    rows = [helper_json(r, now) for r in records.values()]
+    if as_json:
+        emit_json(rows)
+        return
+    if not rows:
+        err("No helpers registered. Run `queuectl helpers sync` (or `queuectl run`) in the directory with helpers/.")
+        return
+    from .render import helpers_table
+
+    helpers_table(_with_ts(rows), now)
+
+
+def _with_ts(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    from datetime import datetime
+
+    for row in rows:
+        row["next_run_ts"] = datetime.fromisoformat(row["next_run"]).timestamp() if row.get("next_run") else None
+    return rows
+
+
+@app.command("show")
+@handle_errors
+def show(ctx: typer.Context, name: str = typer.Argument(..., help="Helper name."), as_json: bool = JSON_OPT) -> None:
+    """Show one helper: schedule in force, code default, override, queued and recent executions."""
+    from .. import history, queue
+    from ..catalog import helper_json, read_one
+
+    app_ = state(ctx).app()
+    now = app_.clock.time()
+    record = app_.guarded(lambda: read_one(app_.client, name))
+    data = helper_json(record, now)
+    queued = app_.guarded(lambda: queue.show(app_.client, limit=10, helper=name))
+    recent = app_.guarded(lambda: history.query(app_.client, now=now, helper=name, limit=10))
+    data["queued"] = [e.to_json() for e in queued]
+    data["recent"] = [e.to_json() for e in recent]
+    if as_json:
+        emit_json(data)
+        return
+    from .render import executions_table, schedule_summary, when
+
+    rows = [
+        ("name", record.name),
+        ("status", record.status + (f" ({record.problem})" if record.problem else "")),
+        ("enabled", "yes" if record.enabled else "no"),
+        ("schedule", schedule_summary(record.schedule)),
+        ("in force", json.dumps(record.schedule)),
+        ("code default", json.dumps(record.default)),
+        ("override", json.dumps(record.override) if record.overridden else "none"),
+        ("source", f"{record.source} (class {record.class_name})"),
+        ("next run", when(_with_ts([dict(data)])[0]["next_run_ts"], now) if data["next_run"] else "-"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        line(f"{key.ljust(width)}  {value}")
+    if queued:
+        line("\nqueued:")
+        executions_table(queued, now)
+    if recent:
+        line("\nrecent:")
+        executions_table(recent, now, finished=True)
+
+
+def _change_output(report: Any, verb: str, as_json: bool) -> None:
+    if as_json:
+        emit_json(report.to_json())
+        return
+    helper = report.helper
+    parts = [f"{helper.name}: {verb}"]
+    if report.removed:
+        parts.append(f"{report.removed} queued executions removed")
+    if report.created:
+        parts.append(f"{report.created} executions planned")
+    if helper.status != "ok":
+        parts.append(f"helper is {helper.status}: {helper.problem}")
+    line("; ".join(parts))
+
+
+@app.command("enable")
+@handle_errors
+def enable(ctx: typer.Context, name: str = typer.Argument(..., help="Helper name."), as_json: bool = JSON_OPT) -> None:
+    """Enable a helper and plan its executions for the window."""
+    from ..control import set_enabled
+
+    app_ = state(ctx).app()
+    report = app_.guarded(lambda: set_enabled(app_, name, True))
+    _change_output(report, "enabled", as_json)
+
+
+@app.command("disable")
+@handle_errors
+def disable(ctx: typer.Context, name: str = typer.Argument(..., help="Helper name."), as_json: bool = JSON_OPT) -> None:
+    """Disable a helper: its queued executions are removed, history is kept."""
+    from ..control import set_enabled
+
+    app_ = state(ctx).app()
+    report = app_.guarded(lambda: set_enabled(app_, name, False))
+    _change_output(report, "disabled", as_json)
+
+
+@app.command("update")
+@handle_errors
+def update(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="Helper name."),
+    type_: Optional[str] = typer.Option(None, "--type", help="daily, interval or cron."),
+    time_: Optional[str] = typer.Option(None, "--time", help="Daily time, HH:MM or HH:MM:SS."),
+    interval_minutes: Optional[float] = typer.Option(None, "--interval-minutes", help="Interval in minutes."),
+    interval_seconds: Optional[int] = typer.Option(None, "--interval-seconds", help="Interval in seconds."),
+    cron: Optional[str] = typer.Option(None, "--cron", help="Cron expression (5 fields, optional 6th: seconds)."),
+    priority: Optional[int] = typer.Option(None, "--priority", help="1 (runs first) .. 5."),
+    expiry: Optional[int] = typer.Option(None, "--expiry", help="Seconds after its time an execution may still start."),
+    timezone: Optional[str] = typer.Option(None, "--timezone", help="IANA time zone, e.g. Europe/Berlin."),
+    timeout: Optional[float] = typer.Option(None, "--timeout", help="Seconds before a running helper is killed."),
+    config: Optional[str] = typer.Option(None, "--config", help='Whole new schedule as JSON: {"schedule": {...}}.'),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Change a helper's schedule and re-plan it (the change persists until `helpers reset`)."""
+    from ..control import update as do_update
+    from ..errors import InvalidInput
+
+    flags = {"type": type_, "time": time_, "interval_minutes": interval_minutes,
+             "interval_seconds": interval_seconds, "cron": cron, "priority": priority, "expiry": expiry,
+             "timezone": timezone, "timeout": timeout}
+    changes = {k: v for k, v in flags.items() if v is not None}
+    if config is not None and changes:
+        raise InvalidInput("give either --config or schedule options, not both")
+    replace = config is not None
+    if replace:
+        changes = parse_config_body(config or "")
+    app_ = state(ctx).app()
+    report = app_.guarded(lambda: do_update(app_, name, changes, replace=replace))
+    _change_output(report, "updated" if report.changed else "unchanged", as_json)
+
+
+def parse_config_body(text: str) -> dict[str, Any]:
+    """`--config` JSON: the design's body {"schedule": {...}}; strict (no NaN, no duplicate keys)."""
+    from ..errors import InvalidInput
+
+    def no_constants(value: str) -> Any:
+        raise ValueError(f"{value} is not allowed")
+
+    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in out:
+                raise ValueError(f"duplicate key {key!r}")
+            out[key] = value
+        return out
+
+    try:
+        body = json.loads(text, parse_constant=no_constants, object_pairs_hook=no_duplicates)
+    except ValueError as exc:
+        raise InvalidInput(f"invalid --config JSON: {exc}") from None
+    if not isinstance(body, dict) or "schedule" not in body:
+        raise InvalidInput('invalid --config: expected {"schedule": {...}}')
+    extra = sorted(set(body) - {"schedule"})
+    if extra:
+        raise InvalidInput(f"invalid --config: unknown key {extra[0]!r} (expected only 'schedule')")
+    if not isinstance(body["schedule"], dict):
+        raise InvalidInput('invalid --config: "schedule" must be an object')
+    return body["schedule"]
+
+
+@app.command("reset")
+@handle_errors
+def reset(ctx: typer.Context, name: str = typer.Argument(..., help="Helper name."), as_json: bool = JSON_OPT) -> None:
+    """Drop the operator override: the schedule from the helper's code is in force again."""
+    from ..control import reset as do_reset
+
+    app_ = state(ctx).app()
+    report = app_.guarded(lambda: do_reset(app_, name))
+    _change_output(report, "reset to its code default", as_json)

@@ -1,0 +1,138 @@
+"""Output for people (rich tables, local times with relative hints) and for scripts (plain JSON).
+
+JSON goes straight to stdout with `json.dumps`, never through rich, which would wrap long lines
+when stdout is a pipe. Colour is off when NO_COLOR is set or stdout is not a terminal (rich does
+both by itself). rich is imported only when a table is actually drawn.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Iterable
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from ..models import Execution, HelperRecord
+
+
+def emit_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def console() -> "Console":
+    from rich.console import Console
+
+    if sys.stdout.isatty():
+        return Console()
+    return Console(width=200, soft_wrap=True)
+
+
+def err(message: str) -> None:
+    """One line on stderr (no markup interpretation: messages may contain brackets)."""
+    sys.stderr.write(message.rstrip("\n") + "\n")
+    sys.stderr.flush()
+
+
+def line(message: str) -> None:
+    sys.stdout.write(message + "\n")
+
+
+def relative(seconds: float | None, now: float) -> str:
+    if seconds is None:
+        return ""
+    delta = seconds - now
+    future = delta >= 0
+    d = abs(delta)
+    if d < 1:
+        text = "now"
+        return text
+    if d < 60:
+        text = f"{d:.0f} s"
+    elif d < 3600:
+        text = f"{d / 60:.0f} min"
+    elif d < 86400 * 2:
+        text = f"{d / 3600:.1f} h".replace(".0 h", " h")
+    else:
+        text = f"{d / 86400:.0f} d"
+    return f"in {text}" if future else f"{text} ago"
+
+
+def local_time(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    return datetime.fromtimestamp(seconds).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def when(seconds: float | None, now: float | None = None) -> str:
+    if seconds is None:
+        return "-"
+    now = time.time() if now is None else now
+    return f"{local_time(seconds)} ({relative(seconds, now)})"
+
+
+def schedule_summary(schedule: dict[str, Any] | None) -> str:
+    if not schedule:
+        return "-"
+    kind = schedule.get("type")
+    tz = schedule.get("timezone", "")
+    if kind == "daily":
+        return f"daily {schedule.get('time')} {tz}"
+    if kind == "interval":
+        seconds = int(schedule.get("interval_seconds") or 0)
+        if seconds % 3600 == 0:
+            every = f"{seconds // 3600} h"
+        elif seconds % 60 == 0:
+            every = f"{seconds // 60} min"
+        else:
+            every = f"{seconds} s"
+        return f"every {every}"
+    if kind == "cron":
+        return f"cron '{schedule.get('cron')}' {tz}"
+    return str(kind)
+
+
+def helpers_table(rows: Iterable[dict[str, Any]], now: float) -> None:
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold")
+    for column in ("NAME", "ENABLED", "SCHEDULE", "PRIORITY", "EXPIRY", "NEXT RUN", "STATUS"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        schedule = row.get("schedule") or {}
+        status = row["status"] + (" (override)" if row.get("overridden") else "")
+        next_run = row.get("next_run_ts")
+        table.add_row(
+            row["name"],
+            "yes" if row["enabled"] else "no",
+            schedule_summary(schedule),
+            str(schedule.get("priority", "-")),
+            f"{schedule.get('expiry', '-')} s",
+            when(next_run, now) if next_run else "-",
+            status,
+        )
+    console().print(table)
+
+
+def executions_table(executions: Iterable["Execution"], now: float, *, finished: bool = False) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(box=None, header_style="bold")
+    columns = ["EXECUTION", "HELPER", "TIME", "PRIORITY", "STATUS"]
+    if finished:
+        columns += ["FINISHED", "ERROR"]
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    styles = {"success": "green", "error": "red", "expired": "yellow", "running": "cyan", "queued": ""}
+    for e in executions:
+        cells: list[Any] = [e.execution_id, e.helper, when(e.execution_time, now), str(e.priority),
+                            Text(e.status, style=styles.get(e.status, ""))]
+        if finished:
+            detail = e.error or (e.reason if e.status != "success" else "") or ""
+            cells += [when(e.finished_at, now), Text(detail.splitlines()[0] if detail else "")]
+        table.add_row(*cells)
+    console().print(table)

@@ -1,0 +1,254 @@
+"""Operator actions: sync, enable, disable, update, reset.
+
+Each action is a compare-and-set on the catalog followed by re-planning, so the queue always
+matches the catalog: enable plans the window, disable removes the helper's queued executions
+(history stays), update replaces the schedule and re-plans. The CLI and the dispatcher call
+these; neither holds logic of its own.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Mapping
+
+from . import catalog, planner
+from .discovery import DiscoveryResult, LoadError
+from .errors import InvalidInput, InvalidSchedule
+from .models import HelperRecord
+from .schedule import parse_schedule
+
+if TYPE_CHECKING:
+    from .app import App
+
+
+@dataclass(kw_only=True)
+class SyncReport:
+    registered: list[str] = field(default_factory=list)   # new in the catalog
+    updated: list[str] = field(default_factory=list)      # code default or source changed
+    unchanged: list[str] = field(default_factory=list)
+    broken: list[tuple[str, str]] = field(default_factory=list)   # (name, problem)
+    missing: list[str] = field(default_factory=list)      # source gone from the helpers dir
+    load_errors: list[LoadError] = field(default_factory=list)
+    overrides: list[str] = field(default_factory=list)    # helpers whose operator override is kept
+    unplanned: int = 0
+    plan: planner.PlanReport = field(default_factory=planner.PlanReport)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "registered": self.registered,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "broken": [{"name": n, "problem": p} for n, p in self.broken],
+            "missing": self.missing,
+            "load_errors": [{"source": e.source, "reason": e.reason} for e in self.load_errors],
+            "overrides_kept": self.overrides,
+            "executions_created": self.plan.created,
+            "executions_removed": self.unplanned,
+        }
+
+
+def _under(path: str | None, directory: str) -> bool:
+    if not path:
+        return False
+    return os.path.dirname(os.path.realpath(path)) == directory
+
+
+def register(app: "App", found: DiscoveryResult, helpers_dir: str | os.PathLike[str], *,
+             plan: bool = True) -> SyncReport:
+    """Upsert discovered helpers into the catalog, keeping overrides, then re-plan.
+
+    Entries whose source file sits in `helpers_dir` but no longer defines them become `missing`
+    (their queued executions are removed); entries from a file that failed to import become
+    `broken` with the import error, so a half-saved file does not erase a helper.
+    """
+    report = SyncReport(load_errors=list(found.errors))
+    directory = os.path.realpath(os.fspath(helpers_dir))
+    failed_sources = {os.path.realpath(e.source): e.reason for e in found.errors}
+    now = app.clock.time()
+    tz = app.default_timezone
+
+    def desired(old: HelperRecord | None, name: str) -> HelperRecord | None:
+        spec = specs.get(name)
+        base = old or HelperRecord(name=name, rev=0, status="ok", problem=None, schedule=None,
+                                   default=None, override=None, source=None, class_name=None)
+        if spec is not None:
+            default, problem = None, None
+            if spec.config is None:
+                problem = f"get_schedule_config() failed: {spec.config_error}"
+            else:
+                try:
+                    default = parse_schedule(spec.config, default_timezone=tz).to_dict()
+                except InvalidSchedule as exc:
+                    problem = str(exc)
+            return catalog.with_schedule(
+                base, default=default, override=old.override if old else None,
+                default_timezone=tz, now=now, status="broken" if problem else None,
+                problem=problem, source=spec.source, class_name=spec.class_name,
+            )
+        if old is None or not _under(old.source, directory):
+            return None  # another directory's helper: not ours to judge
+        source = os.path.realpath(old.source or "")
+        if source in failed_sources:
+            status, problem = "broken", f"{os.path.basename(source)}: {failed_sources[source]}"
+        else:
+            status, problem = "missing", "its source file no longer defines it"
+        if old.status == status and old.problem == problem:
+            return old
+        return catalog.with_schedule(old, default=old.default, override=old.override,
+                                     default_timezone=tz, now=now, status=status, problem=problem)
+
+    specs = {spec.name: spec for spec in found.helpers}
+    pending = set(specs)
+    existing = catalog.read_all(app.client)
+    pending |= {n for n, r in existing.items() if _under(r.source, directory)}
+    final: dict[str, HelperRecord] = {}
+    for _ in range(catalog.CAS_ATTEMPTS):
+        writes: list[tuple[HelperRecord | None, HelperRecord]] = []
+        for name in sorted(pending):
+            old = existing.get(name)
+            new = desired(old, name)
+            if new is None:
+                continue
+            if old is not None and (new is old or catalog.same_content(old, new)):
+                final[name] = old
+                continue
+            writes.append((old, new))
+            final[name] = new
+        conflicts = set(catalog.put_many(app.scripts, writes))
+        for old, new in writes:
+            if new.name in conflicts:
+                continue
+            if old is None:
+                report.registered.append(new.name)
+            else:
+                report.updated.append(new.name)
+        if not conflicts:
+            break
+        pending = conflicts
+        fresh = app.client.hmget(catalog.AVAILABLE_HELPERS, sorted(conflicts))
+        for name, raw in zip(sorted(conflicts), fresh):
+            if raw is None:
+                existing.pop(name, None)
+            else:
+                existing[name] = catalog.decode_entry(name, raw)
+    touched = set(report.registered) | set(report.updated)
+    for name, record in sorted(final.items()):
+        if name not in touched:
+            report.unchanged.append(name)
+        if record.status == "broken":
+            report.broken.append((name, record.problem or "broken"))
+        elif record.status == "missing":
+            report.missing.append(name)
+        if record.overridden:
+            report.overrides.append(name)
+    for name in sorted(touched):
+        record = final[name]
+        if not record.plannable:
+            report.unplanned += planner.unplan(app.client, app.scripts, name)
+        elif existing.get(name) is not None and existing[name].schedule != record.schedule:
+            report.unplanned += planner.unplan(app.client, app.scripts, name)
+    if plan:
+        report.plan = plan_all(app)
+    return report
+
+
+def plan_all(app: "App") -> planner.PlanReport:
+    """Plan the window for every helper in the catalog."""
+    records = catalog.read_all(app.client).values()
+    return planner.plan(app.scripts, records, now=app.clock.time(), window=app.window,
+                        history_ttl=app.history_ttl, cache=app.config_cache)
+
+
+@dataclass(kw_only=True)
+class ChangeReport:
+    helper: HelperRecord
+    removed: int
+    created: int
+    changed: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.helper.name,
+            "enabled": self.helper.enabled,
+            "schedule": self.helper.schedule,
+            "overridden": self.helper.overridden,
+            "changed": self.changed,
+            "executions_removed": self.removed,
+            "executions_created": self.created,
+        }
+
+
+def _apply(app: "App", name: str, new_override: Any) -> ChangeReport:
+    """CAS the helper with a new override (a dict, or None to drop it) and re-plan it."""
+    tz = app.default_timezone
+
+    def mutate(old: HelperRecord) -> HelperRecord:
+        override = new_override(old) if callable(new_override) else new_override
+        # a helper whose file is gone or fails to import stays so: an override cannot fix that
+        keep = old.status == "missing" or (old.status == "broken" and old.default is not None)
+        return catalog.with_schedule(old, default=old.default, override=override,
+                                     default_timezone=tz, now=app.clock.time(),
+                                     status=old.status if keep else None,
+                                     problem=old.problem if keep else None)
+
+    old, new = catalog.change(app.client, app.scripts, name, mutate)
+    changed = not catalog.same_content(old, new)
+    removed = created = 0
+    if old.schedule != new.schedule or not new.plannable:
+        removed = planner.unplan(app.client, app.scripts, name)
+    if new.plannable:
+        created = planner.plan(app.scripts, [new], now=app.clock.time(), window=app.window,
+                               history_ttl=app.history_ttl, cache=app.config_cache).created
+    return ChangeReport(helper=new, removed=removed, created=created, changed=changed)
+
+
+def set_enabled(app: "App", name: str, enabled: bool) -> ChangeReport:
+    """Enable or disable a helper; the choice persists as an override until `reset`."""
+
+    def override(old: HelperRecord) -> dict[str, Any]:
+        base = dict(old.override or {})
+        base["enabled"] = enabled
+        if "type" not in base and old.default is not None and old.default.get("enabled", True) == enabled:
+            base.pop("enabled")
+        return base or None  # type: ignore[return-value]
+
+    return _apply(app, name, override)
+
+
+def update(app: "App", name: str, changes: Mapping[str, Any], *, replace: bool) -> ChangeReport:
+    """Change a helper's schedule.
+
+    replace=True (a `--config` body): `changes` is the whole new schedule. replace=False (flags):
+    `changes` is laid over the schedule in force; changing `type` drops the old type's keys.
+    Keys not given keep: `enabled` and `timezone` of the schedule in force.
+    """
+    if not changes:
+        raise InvalidInput("nothing to update: give --config or at least one schedule option")
+
+    def override(old: HelperRecord) -> dict[str, Any]:
+        current = dict(old.schedule or {})
+        if replace:
+            new = dict(changes)
+        else:
+            new = dict(current)
+            if "type" in changes and changes["type"] != current.get("type"):
+                for k in ("time", "interval_seconds", "interval_minutes", "cron", "expiry"):
+                    new.pop(k, None)
+            if "interval_minutes" in changes:
+                new.pop("interval_seconds", None)
+            if "interval_seconds" in changes:
+                new.pop("interval_minutes", None)
+            new.update(changes)
+        new.setdefault("enabled", current.get("enabled", True))
+        new.setdefault("timezone", current.get("timezone", app.default_timezone))
+        if "type" not in new:
+            raise InvalidSchedule("type", None, "required")
+        config = parse_schedule(new, default_timezone=app.default_timezone)
+        return config.to_dict()
+
+    return _apply(app, name, override)
+
+
+def reset(app: "App", name: str) -> ChangeReport:
+    """Drop the operator override: the code default is in force again."""
+    return _apply(app, name, None)

@@ -1,0 +1,452 @@
+"""The long-running dispatcher behind `queuectl run`.
+
+One thread, one loop: wait for the earliest of (a worker outcome, the next due execution, the
+next tick, a lease renewal, the next window expansion, a helper timeout), then do what is due.
+It wakes for the earliest due execution rather than polling blindly, and still checks every
+`tick` seconds for changes made by other processes. Redis errors never end the loop: it logs
+once per outage, keeps outcomes it could not write, and writes them when Redis is back.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import signal
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+from . import __version__, catalog, control, keys
+from .discovery import DiscoveryResult, discover
+from .errors import HelperLoadError
+from .executor import Job, Result, WorkerPool
+from .history import prune as prune_history
+from .models import HelperRecord
+from .planner import keep_seconds
+from .scripts import Outcome, format_time
+
+if TYPE_CHECKING:
+    from .app import App
+
+log = logging.getLogger("queuectl.dispatcher")
+
+#: Due queue members one claim or expiry call looks at (bounds how long a script blocks Redis).
+SCAN = 1000
+#: Expiry-sweep calls per tick at most.
+SWEEP_CALLS = 50
+
+
+@dataclass(kw_only=True)
+class DispatcherOptions:
+    helpers_dir: Path
+    concurrency: int = 10
+    tick: float = 1.0
+    window: float = 7200.0
+    expand_every: float = 300.0
+    grace: float = 30.0
+    lease: float = 30.0
+    history_ttl: float = 86400.0
+    once: bool = False
+
+
+def new_dispatcher_id() -> str:
+    host = socket.gethostname().split(".")[0] or "host"
+    return f"{host}-{os.getpid()}-{secrets.token_hex(2)}"
+
+
+def _dir_fingerprint(directory: Path) -> tuple[Any, ...]:
+    """Cheap change detector for the helpers directory (names, sizes, mtimes)."""
+    try:
+        entries = sorted(os.scandir(directory), key=lambda e: e.name)
+    except OSError:
+        return ("missing",)
+    out = []
+    for entry in entries:
+        if entry.name.endswith(".py"):
+            try:
+                st = entry.stat()
+            except OSError:
+                continue
+            out.append((entry.name, st.st_size, st.st_mtime_ns))
+    return tuple(out)
+
+
+class Dispatcher:
+    def __init__(self, app: "App", options: DispatcherOptions, *, dispatcher_id: str | None = None,
+                 pool_env: dict[str, str] | None = None) -> None:
+        self.app = app
+        self.opt = options
+        self.id = dispatcher_id or new_dispatcher_id()
+        self.clock = app.clock
+        self.keep = keep_seconds(options.history_ttl)
+        self.pool = WorkerPool(options.concurrency, dispatcher_id=self.id, env=pool_env,
+                               monotonic=self.clock.monotonic)
+        self.sources: dict[str, str] = {}            # helper name -> file, from our own discovery
+        self.foreign: set[str] = set()               # registered helpers we do not have
+        self.records: dict[str, HelperRecord] = {}   # catalog cache (timeouts)
+        self.catalog_version: str | None = None
+        self.fingerprint: tuple[Any, ...] | None = None
+        self.running: dict[str, Job] = {}
+        self.pending: list[Outcome] = []
+        self.next_due: float | None = None           # wall time of the queue head
+        self.claim_now = True
+        self.stopping = False
+        self.hurry = False
+        self.stop_mono: float | None = None
+        self.outage_since: float | None = None
+        self.started_at = self.clock.time()
+        self.token_counter = 0
+        self.failures = 0
+        self.successes = 0
+        self.last_rescan_mono = -1e9
+        self.host = socket.gethostname()
+        self.last_crash_log: dict[str, float] = {}
+
+    # -- signals ------------------------------------------------------------------------
+    def install_signals(self) -> None:
+        def handler(signum: int, _frame: Any) -> None:
+            if self.stopping:
+                self.hurry = True
+            self.stopping = True
+            self.pool.wake()
+
+        signal.signal(signal.SIGINT, handler)
+        signal.signal(signal.SIGTERM, handler)
+
+    # -- Redis guard ----------------------------------------------------------------------
+    def safe(self, what: str, call: Callable[[], Any]) -> Any:
+        """Run a Redis step; on a Redis error log once per outage and carry on."""
+        import redis.exceptions as rexc
+
+        from .connection import describe_redis_error
+        from .errors import RedisUnavailable
+
+        try:
+            result = call()
+        except (rexc.RedisError, RedisUnavailable) as exc:
+            if self.outage_since is None:
+                self.outage_since = self.clock.time()
+                message = str(exc) if isinstance(exc, RedisUnavailable) else describe_redis_error(exc, self.app.url)
+                log.error("[DISPATCHER] Redis unavailable (%s): %s; retrying every %gs", what, message,
+                          min(self.opt.tick, 1.0))
+            return None
+        except Exception:  # noqa: BLE001 - a bug or bad data in one step must not end the loop
+            mono = self.clock.monotonic()
+            if mono - self.last_crash_log.get(what, -1e9) > 60:
+                self.last_crash_log[what] = mono
+                log.exception("[DISPATCHER] unexpected error during %s (the dispatcher goes on)", what)
+            return None
+        if self.outage_since is not None:
+            log.warning("[DISPATCHER] Redis is back after %.1fs", self.clock.time() - self.outage_since)
+            self.outage_since = None
+            self.claim_now = True
+        return result
+
+    # -- start-up -------------------------------------------------------------------------
+    def startup(self) -> None:
+        log.info("[STARTUP] queuectl %s dispatcher %s starting: Redis %s, helpers %s", __version__, self.id,
+                 self.app.safe_url, self.opt.helpers_dir)
+        self.app.guarded(self.app.client.ping)
+        found = self.rescan(force=True, plan=False)
+        if found is None:
+            raise HelperLoadError("no helpers could be registered")
+        now = self.clock.time()
+        pruned = self.app.guarded(lambda: prune_history(self.app.scripts, now=now, history_ttl=self.opt.history_ttl))
+        if pruned:
+            log.info("[STARTUP] pruned %d history entries older than %gs", pruned, self.opt.history_ttl)
+        report = self.app.guarded(lambda: control.plan_all(self.app))
+        log.info("[QUEUE] planned %d new executions for the next %s (%d already queued, %d helpers)",
+                 report.created, _span(self.opt.window), report.existing, report.helpers)
+        self.pool.start()
+        self.app.guarded(self.heartbeat)
+        self.refresh_records(force=True)
+        log.info("[STARTUP] dispatcher ready: concurrency %d, tick %gs, lease %gs, expanding every %gs",
+                 self.opt.concurrency, self.opt.tick, self.opt.lease, self.opt.expand_every)
+
+    def rescan(self, *, force: bool = False, plan: bool = True) -> DiscoveryResult | None:
+        """Discover helper files and register them when the directory changed."""
+        fingerprint = _dir_fingerprint(self.opt.helpers_dir)
+        if not force and fingerprint == self.fingerprint:
+            return None
+        self.last_rescan_mono = self.clock.monotonic()
+        try:
+            found = discover(self.opt.helpers_dir)
+        except HelperLoadError as exc:
+            if force and self.fingerprint is None:
+                raise
+            log.error("[STARTUP] helpers not reloaded: %s", exc)
+            self.fingerprint = fingerprint
+            return None
+        self.fingerprint = fingerprint
+        for error in found.errors:
+            log.error("[STARTUP] cannot load %s: %s", os.path.basename(error.source) or error.source, error.reason)
+        self.sources = {spec.name: spec.source for spec in found.helpers}
+        self.foreign -= set(self.sources)
+        report = self.app.guarded(lambda: control.register(self.app, found, self.opt.helpers_dir, plan=plan))
+        log.info("[STARTUP] %d helpers found (%d new, %d changed, %d unchanged, %d with operator overrides)",
+                 len(found.helpers), len(report.registered), len(report.updated), len(report.unchanged),
+                 len(report.overrides))
+        for name, problem in report.broken:
+            log.error("[STARTUP] helper %s is broken: %s", name, problem)
+        for name in report.missing:
+            log.warning("[STARTUP] helper %s is missing from %s; its queued executions were removed",
+                        name, self.opt.helpers_dir)
+        if plan and report.plan.created:
+            log.info("[QUEUE] planned %d new executions after the helpers changed", report.plan.created)
+        return found
+
+    def refresh_records(self, force: bool = False) -> None:
+        version = self.app.client.get(keys.CATALOG_VERSION)
+        if force or version != self.catalog_version:
+            self.records = catalog.read_all(self.app.client)
+            self.catalog_version = version
+
+    # -- periodic work --------------------------------------------------------------------
+    def heartbeat(self) -> None:
+        now = self.clock.time()
+        ttl = max(5.0, 3 * self.opt.tick)
+        pipe = self.app.client.pipeline(transaction=True)
+        key = keys.dispatcher_key(self.id)
+        pipe.hset(key, mapping={
+            "id": self.id, "host": self.host, "pid": os.getpid(), "version": __version__,
+            "startedAt": format_time(self.started_at), "beat": format_time(now),
+            "running": len(self.running), "concurrency": self.opt.concurrency,
+        })
+        pipe.expire(key, int(ttl) + 1)
+        pipe.zadd(keys.DISPATCHERS, {self.id: now + ttl})
+        pipe.zremrangebyscore(keys.DISPATCHERS, "-inf", now - 86400)
+        pipe.execute()
+
+    def deregister(self) -> None:
+        pipe = self.app.client.pipeline(transaction=True)
+        pipe.zrem(keys.DISPATCHERS, self.id)
+        pipe.delete(keys.dispatcher_key(self.id))
+        pipe.execute()
+
+    def expand(self) -> None:
+        self.rescan(plan=False)
+        now = self.clock.time()
+        pruned = prune_history(self.app.scripts, now=now, history_ttl=self.opt.history_ttl)
+        if pruned:
+            log.info("[QUEUE] pruned %d history entries older than %gs", pruned, self.opt.history_ttl)
+        report = control.plan_all(self.app)
+        if report.created:
+            log.info("[QUEUE] window extended to the next %s: %d new executions", _span(self.opt.window), report.created)
+        else:
+            log.debug("[QUEUE] window checked: nothing new to plan")
+        self.claim_now = True
+
+    def reap(self) -> None:
+        now = self.clock.time()
+        while True:
+            reaped, _dropped = self.app.scripts.reap(now=format_time(now), keep=self.keep)
+            for execution_id in reaped:
+                log.warning("[DISPATCHER] %s abandoned: its dispatcher stopped renewing the lease", execution_id)
+            if len(reaped) < 200:
+                break
+
+    def sweep(self) -> None:
+        """Expire queued executions past their deadline, in bounded slices."""
+        now = format_time(self.clock.time())
+        offset, total = 0, 0
+        for _ in range(SWEEP_CALLS):
+            expired, looked, kept, anomalies = self.app.scripts.expire(now=now, keep=self.keep, offset=offset, limit=SCAN)
+            total += expired
+            self.log_anomalies(anomalies)
+            offset += kept
+            if looked < SCAN:
+                break
+        if total:
+            log.warning("[QUEUE] %d executions expired before they could start", total)
+
+    def renew(self) -> None:
+        owned = [(job.execution_id, job.token) for job in self.running.values()]
+        if not owned:
+            return
+        lease_until = format_time(self.clock.time() + self.opt.lease)
+        lost = self.app.scripts.renew(lease_until=lease_until, owned=owned)
+        for execution_id in lost:
+            job = self.pool.cancel(execution_id)
+            self.running.pop(execution_id, None)
+            log.error("[DISPATCHER] lease lost for %s (another dispatcher finalised it); its helper was stopped%s",
+                      execution_id, "" if job else " (it had already finished)")
+
+    def log_anomalies(self, anomalies: list[tuple[str, str]]) -> None:
+        for execution_id, why in anomalies:
+            log.error("[QUEUE] removed unusable queue entry %r (%s)", execution_id, why)
+
+    # -- claiming and running ------------------------------------------------------------------
+    def source_of(self, helper: str) -> str | None:
+        if helper not in self.sources and self.clock.monotonic() - self.last_rescan_mono > self.opt.tick:
+            self.rescan(force=True, plan=False)
+        return self.sources.get(helper)
+
+    def claim(self) -> None:
+        while self.pool.free > 0 and not self.stopping:
+            now = self.clock.time()
+            self.token_counter += 1
+            result = self.app.scripts.claim(
+                now=format_time(now), limit=self.pool.free, owner=self.id,
+                lease_until=format_time(now + self.opt.lease),
+                token_prefix=f"{self.id}:{self.token_counter}", scan=SCAN, keep=self.keep,
+                skip=sorted(self.foreign),
+            )
+            self.next_due = float(int(result.head_score) // 10) if result.head_score is not None else None
+            if result.expired:
+                log.warning("[QUEUE] %d executions expired before they could start", result.expired)
+            self.log_anomalies(result.anomalies)
+            for claimed in result.claimed:
+                self.start(claimed, now)
+            if not result.claimed or result.looked < SCAN:
+                break
+        self.claim_now = False
+
+    def start(self, claimed: Any, now: float) -> None:
+        record = self.records.get(claimed.helper)
+        timeout = None
+        if record is not None and record.schedule:
+            timeout = record.schedule.get("timeout")
+        job = Job(execution_id=claimed.execution_id, helper=claimed.helper, source="",
+                  execution_time=claimed.execution_time, attempt=claimed.attempt, token=claimed.token,
+                  timeout=float(timeout) if timeout else None)
+        source = self.source_of(claimed.helper)
+        if source is None:
+            # registered by someone else, not in our directory: leave it to a dispatcher that has it
+            self.foreign.add(claimed.helper)
+            self.app.scripts.release(claimed.execution_id, claimed.token)
+            log.warning("[DISPATCHER] helper %s is registered but not in %s; leaving its executions to other "
+                        "dispatchers", claimed.helper, self.opt.helpers_dir)
+            return
+        self.running[job.execution_id] = job
+        job.source = source
+        self.pool.submit(job)
+        log.info("[DISPATCHER] started %s (priority %d, attempt %d, %.0f ms after its time)",
+                 job.execution_id, claimed.priority, job.attempt, max(0.0, now - claimed.execution_time) * 1000)
+
+    def record(self, result: Result) -> None:
+        job = result.job
+        if self.running.pop(job.execution_id, None) is None:
+            return  # lease lost and already dropped
+        status = "success" if result.ok else "error"
+        if result.ok:
+            self.successes += 1
+            log.info("[DISPATCHER] %s succeeded", job.execution_id)
+        else:
+            self.failures += 1
+            log.error("[DISPATCHER] %s failed: %s", job.execution_id, result.error)
+        self.pending.append(Outcome(execution_id=job.execution_id, token=job.token, status=status,
+                                    error=result.error, reason=result.reason))
+        self.claim_now = True
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        batch, self.pending = self.pending, []
+        try:
+            written = self.app.scripts.finish(now=format_time(self.clock.time()), keep=self.keep, outcomes=batch)
+        except Exception:
+            self.pending = batch + self.pending
+            raise
+        for outcome, code in zip(batch, written):
+            if code == 0:
+                log.warning("[DISPATCHER] outcome of %s not recorded: it is no longer ours "
+                            "(lease lost; another dispatcher finalised it)", outcome.execution_id)
+            elif code < 0:
+                log.error("[DISPATCHER] outcome of %s not recorded: its hash is unreadable", outcome.execution_id)
+
+    # -- the loop ---------------------------------------------------------------------------------
+    def run(self) -> int:
+        """Start up and loop until stopped; returns the process exit code."""
+        self.install_signals()
+        try:
+            self.startup()
+            self.loop()
+        finally:
+            self.shutdown()
+        if self.opt.once:
+            return 1 if self.failures else 0
+        return 0
+
+    def loop(self) -> None:
+        mono = self.clock.monotonic()
+        next_tick = mono
+        next_renew = mono + self.opt.lease / 3
+        next_expand = mono + self.opt.expand_every
+        wait = 0.0
+        while True:
+            for result in self.pool.poll(wait):
+                self.record(result)
+            self.safe("finish", self.flush)
+            mono = self.clock.monotonic()
+            if self.stopping:
+                if self.stop_mono is None:
+                    self.stop_mono = mono
+                    log.info("[DISPATCHER] stopping: no new claims; waiting up to %gs for %d running executions",
+                             self.opt.grace, len(self.running))
+                if not self.running:
+                    break
+                if self.hurry or mono >= self.stop_mono + self.opt.grace:
+                    self.abort_running("shutdown", "shutdown: the dispatcher stopped before the helper finished")
+                    break
+            if mono >= next_renew:
+                self.safe("renew", self.renew)
+                next_renew = mono + self.opt.lease / 3
+            if mono >= next_tick:
+                self.safe("reap", self.reap)
+                self.safe("expire", self.sweep)
+                self.safe("heartbeat", self.heartbeat)
+                self.safe("catalog", self.refresh_records)
+                next_tick = mono + self.opt.tick
+                self.claim_now = True
+            if mono >= next_expand and not self.stopping and not self.opt.once:
+                self.safe("expand", self.expand)
+                next_expand = mono + self.opt.expand_every
+            now = self.clock.time()
+            due = self.next_due is not None and self.next_due <= now
+            if not self.stopping and self.pool.free > 0 and (self.claim_now or due):
+                self.safe("claim", self.claim)
+            if self.opt.once and not self.running and not self.stopping:
+                if not self.pending:
+                    break
+            # how long to sleep: until the earliest thing that needs us
+            mono = self.clock.monotonic()
+            targets = [next_tick, next_renew]
+            if not self.opt.once:
+                targets.append(next_expand)
+            if self.stop_mono is not None:
+                targets.append(self.stop_mono + self.opt.grace)
+            now = self.clock.time()
+            if self.pool.free > 0 and self.next_due is not None and self.next_due > now:
+                targets.append(mono + (self.next_due - now))
+            if self.outage_since is not None:
+                targets = [mono + min(self.opt.tick, 1.0)]
+            wait = max(0.0, min(targets) - mono)
+
+    def abort_running(self, reason: str, error: str) -> None:
+        for job in self.pool.kill_all():
+            self.record(Result(job=job, ok=False, reason=reason, error=error))
+        for job in list(self.running.values()):
+            self.record(Result(job=job, ok=False, reason=reason, error=error))
+
+    def shutdown(self) -> None:
+        if self.running:
+            self.abort_running("shutdown", "shutdown: the dispatcher stopped before the helper finished")
+        for _ in range(3):
+            if not self.pending:
+                break
+            self.safe("finish", self.flush)
+        if self.pending:
+            log.error("[DISPATCHER] %d outcomes could not be written; their leases will lapse and the reaper "
+                      "will record them as abandoned", len(self.pending))
+        self.safe("deregister", self.deregister)
+        self.pool.close()
+        log.info("[DISPATCHER] stopped (%d succeeded, %d failed)", self.successes, self.failures)
+
+
+def _span(seconds: float) -> str:
+    if seconds >= 3600 and seconds % 3600 == 0:
+        return f"{seconds / 3600:g} h"
+    if seconds >= 60 and seconds % 60 == 0:
+        return f"{seconds / 60:g} min"
+    return f"{seconds:g} s"

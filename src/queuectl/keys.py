@@ -1,0 +1,54 @@
+"""The only place where Redis key names exist.
+
+The first four names are fixed by the product's design so people can debug with `redis-cli`; the
+rest are queuectl's own bookkeeping. Lua scripts get keys through KEYS and per-item prefixes
+through ARGV from here, never hard-coded.
+"""
+from __future__ import annotations
+
+#: HASH, one field per helper; the value is JSON (effective schedule, code default, override, source).
+AVAILABLE_HELPERS = "internalAvailableHelpers"
+#: ZSET of queued execution ids, score = executionTime * 10 + priority (time first, then priority).
+EXECUTION_QUEUE = "internalExecutionQueue"
+#: ZSET of finished execution ids, score = finishedAt (Unix seconds, fractional).
+EXECUTION_HISTORY = "internalExecutionHistory"
+#: Prefix of the per-execution HASH: `execution:{executionId}`.
+EXECUTION_PREFIX = "execution:"
+
+#: ZSET of running execution ids, score = leaseUntil (Unix seconds); the reaper reads it.
+RUNNING = "internalExecutionRunning"
+#: HASH helper name -> id of its running execution; enforces "no overlap" inside the claim script.
+RUNNING_HELPERS = "internalRunningHelpers"
+#: ZSET of dispatcher ids, score = heartbeat expiry time; `status` reads it.
+DISPATCHERS = "internalDispatchers"
+#: Prefix of the per-dispatcher heartbeat HASH (with a TTL): `internalDispatcher:{id}`.
+DISPATCHER_PREFIX = "internalDispatcher:"
+#: STRING counter bumped by every catalog write, so dispatchers reload the catalog only on change.
+CATALOG_VERSION = "internalCatalogVersion"
+#: STRING written once when queuectl first initialises a database; its loss means Redis lost data.
+EPOCH = "internalEpoch"
+
+
+def execution_key(execution_id: str) -> str:
+    """The hash key of one execution."""
+    return EXECUTION_PREFIX + execution_id
+
+
+def dispatcher_key(dispatcher_id: str) -> str:
+    """The heartbeat hash key of one dispatcher."""
+    return DISPATCHER_PREFIX + dispatcher_id
+
+
+def execution_id(helper: str, epoch_seconds: int) -> str:
+    """Deterministic id of the occurrence of `helper` at `epoch_seconds` (UTC).
+
+    The same occurrence always gets the same id, so planning twice, or from two processes,
+    cannot create a second execution.
+    """
+    return f"{helper}:{epoch_seconds}"
+
+
+def split_execution_id(execution_id_: str) -> tuple[str, int]:
+    """Inverse of `execution_id`; helper names never contain ':'."""
+    helper, _, seconds = execution_id_.rpartition(":")
+    return helper, int(seconds)

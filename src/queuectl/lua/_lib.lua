@@ -1,0 +1,34 @@
+-- _lib.lua: shared local functions, prepended to every script by scripts.py (one file per
+-- script, one copy of the helpers). Nothing here writes on its own.
+
+-- Read the fields a transition needs, validating before any write (Lua does not roll back).
+-- Returns a table {status=..., helper=..., time=..., expiry=..., priority=..., attempt=...}
+-- or nil plus a one-word reason ('wrongtype', 'missing', 'badfields').
+local function read_execution(key)
+  local f = redis.pcall('HMGET', key, 'status', 'helper', 'executionTime', 'executionExpiry',
+                        'priority', 'attempt', 'token', 'leaseUntil')
+  if type(f) ~= 'table' or f.err then return nil, 'wrongtype' end
+  if not f[1] then return nil, 'missing' end
+  local t, e, p = tonumber(f[3]), tonumber(f[4]), tonumber(f[5])
+  if not f[2] or not t or not e or not p then return nil, 'badfields' end
+  return {status = f[1], helper = f[2], time = t, expiry = e, priority = p,
+          attempt = tonumber(f[6]) or 1, token = f[7], lease = tonumber(f[8])}
+end
+
+-- Move an execution to a terminal state and into history, with a TTL so it never outlives
+-- the history window even if pruning stops.
+local function finalise(key, id, history, status, now_str, keep, err, reason)
+  redis.call('HSET', key, 'status', status, 'finishedAt', now_str)
+  if err and err ~= '' then redis.call('HSET', key, 'error', err) end
+  if reason and reason ~= '' then redis.call('HSET', key, 'reason', reason) end
+  redis.call('HDEL', key, 'token', 'leaseUntil')
+  redis.call('ZADD', history, now_str, id)
+  redis.call('EXPIRE', key, keep)
+end
+
+-- Release the per-helper "running" marker if it still names this execution.
+local function release_helper(running_helpers, helper, id)
+  if redis.call('HGET', running_helpers, helper) == id then
+    redis.call('HDEL', running_helpers, helper)
+  end
+end

@@ -1,0 +1,86 @@
+-- claim.lua: expire what is past its deadline and claim due executions, in one atomic step.
+-- Looks at up to `scan` due queue members (score <= now), expires those with
+-- now > executionTime + executionExpiry, and claims up to `limit` of the rest, highest priority
+-- first, skipping any helper that already has a running execution (no overlap). A claim sets
+-- status=running, owner, a fresh token and a lease, and indexes the id in the running set.
+-- KEYS[1] = internalExecutionQueue   KEYS[2] = running ZSET (score = leaseUntil)
+-- KEYS[3] = running helpers HASH     KEYS[4] = internalExecutionHistory
+-- ARGV[1] = execution key prefix     ARGV[2] = now (Unix seconds as text)
+-- ARGV[3] = limit (free slots)       ARGV[4] = owner (dispatcher id)
+-- ARGV[5] = leaseUntil (as text)     ARGV[6] = token prefix (unique per call)
+-- ARGV[7] = scan (max due members to look at)   ARGV[8] = keep seconds for finished hashes
+-- ARGV[9..] = helpers this dispatcher cannot run (their executions are left for others)
+-- Returns {claimed, expired, anomalies, looked, head score or ''}; claimed is flat:
+--   id, helper, executionTime, attempt, token, priority, executionExpiry (7 per claim);
+-- anomalies is flat: id, reason (quarantined out of the queue).
+local prefix, now_str = ARGV[1], ARGV[2]
+local now = tonumber(now_str)
+local limit, owner, lease_str, token_prefix = tonumber(ARGV[3]), ARGV[4], ARGV[5], ARGV[6]
+local scan, keep = tonumber(ARGV[7]), tonumber(ARGV[8])
+local skip = {}
+for i = 9, #ARGV do skip[ARGV[i]] = true end
+
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', math.floor(now) * 10 + 9, 'LIMIT', 0, scan)
+local expired, anomalies, candidates = 0, {}, {}
+for idx, id in ipairs(due) do
+  local key = prefix .. id
+  local ex, why = read_execution(key)
+  if not ex then
+    redis.call('ZREM', KEYS[1], id)
+    anomalies[#anomalies + 1] = id
+    anomalies[#anomalies + 1] = why
+  elseif ex.status ~= 'queued' then
+    redis.call('ZREM', KEYS[1], id)
+    anomalies[#anomalies + 1] = id
+    anomalies[#anomalies + 1] = 'status:' .. ex.status
+  elseif now > ex.time + ex.expiry then
+    redis.call('ZREM', KEYS[1], id)
+    finalise(key, id, KEYS[4], 'expired', now_str, keep, nil, 'expired')
+    expired = expired + 1
+  else
+    ex.id = id
+    ex.idx = idx
+    candidates[#candidates + 1] = ex
+  end
+end
+
+local claimed = {}
+if limit > 0 and #candidates > 0 then
+  table.sort(candidates, function(a, b)
+    if a.priority ~= b.priority then return a.priority < b.priority end
+    if a.time ~= b.time then return a.time < b.time end
+    return a.idx < b.idx
+  end)
+  local seen, n = {}, 0
+  for _, ex in ipairs(candidates) do
+    if n >= limit then break end
+    if not seen[ex.helper] and not skip[ex.helper] then
+      seen[ex.helper] = true
+      local holder = redis.call('HGET', KEYS[3], ex.helper)
+      if holder and redis.pcall('HGET', prefix .. holder, 'status') ~= 'running' then
+        redis.call('HDEL', KEYS[3], ex.helper)  -- a marker outlived its execution: clear it
+        holder = false
+      end
+      if not holder then
+        n = n + 1
+        local token = token_prefix .. ':' .. n
+        local key = prefix .. ex.id
+        redis.call('HSET', key, 'status', 'running', 'startedAt', now_str, 'dispatcher', owner,
+                   'token', token, 'leaseUntil', lease_str)
+        redis.call('ZREM', KEYS[1], ex.id)
+        redis.call('ZADD', KEYS[2], lease_str, ex.id)
+        redis.call('HSET', KEYS[3], ex.helper, ex.id)
+        local c = #claimed
+        claimed[c + 1] = ex.id
+        claimed[c + 2] = ex.helper
+        claimed[c + 3] = tostring(ex.time)
+        claimed[c + 4] = tostring(ex.attempt)
+        claimed[c + 5] = token
+        claimed[c + 6] = tostring(ex.priority)
+        claimed[c + 7] = tostring(ex.expiry)
+      end
+    end
+  end
+end
+local head = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return {claimed, expired, anomalies, #due, head[2] or ''}

@@ -1,0 +1,33 @@
+-- expire.lua: sweep a slice of due queue members and expire those past their deadline
+-- (now > executionTime + executionExpiry), so the queue never shows stale work as queued.
+-- Works on one bounded slice per call; the caller walks the slices with `offset`.
+-- KEYS[1] = internalExecutionQueue   KEYS[2] = internalExecutionHistory
+-- ARGV[1] = execution key prefix   ARGV[2] = now (Unix seconds as text)
+-- ARGV[3] = seconds to keep finished hashes   ARGV[4] = offset   ARGV[5] = limit
+-- Returns {expired, looked, kept, anomalies (flat id, reason)}; kept = members left in place.
+local prefix, now_str, keep = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local now = tonumber(now_str)
+local offset, limit = tonumber(ARGV[4]), tonumber(ARGV[5])
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', math.floor(now) * 10 + 9,
+                       'LIMIT', offset, limit)
+local expired, kept, anomalies = 0, 0, {}
+for _, id in ipairs(due) do
+  local key = prefix .. id
+  local ex, why = read_execution(key)
+  if not ex then
+    redis.call('ZREM', KEYS[1], id)
+    anomalies[#anomalies + 1] = id
+    anomalies[#anomalies + 1] = why
+  elseif ex.status ~= 'queued' then
+    redis.call('ZREM', KEYS[1], id)
+    anomalies[#anomalies + 1] = id
+    anomalies[#anomalies + 1] = 'status:' .. ex.status
+  elseif now > ex.time + ex.expiry then
+    redis.call('ZREM', KEYS[1], id)
+    finalise(key, id, KEYS[2], 'expired', now_str, keep, nil, 'expired')
+    expired = expired + 1
+  else
+    kept = kept + 1
+  end
+end
+return {expired, #due, kept, anomalies}

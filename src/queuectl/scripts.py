@@ -1,0 +1,169 @@
+"""Loads the Lua scripts (one file each, with `_lib.lua` prepended) and wraps them in typed calls.
+
+Every state transition of an execution is one of these scripts, so it is atomic. Scripts get
+their keys from `keys.py`; redis-py's Script object handles NOSCRIPT itself, so no SHA cache of
+our own is kept beyond the registered objects.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import TYPE_CHECKING, Any, Sequence
+
+from . import keys
+
+if TYPE_CHECKING:
+    import redis
+    from redis.commands.core import Script
+
+SCRIPT_NAMES = ("plan", "claim", "release", "finish", "renew", "reap", "expire", "unplan", "prune",
+                "catalog_put")
+
+
+@lru_cache(maxsize=None)
+def script_source(name: str) -> str:
+    """The full text sent to Redis: the shared library followed by the script."""
+    lua = resources.files("queuectl") / "lua"
+    return (lua / "_lib.lua").read_text() + "\n" + (lua / f"{name}.lua").read_text()
+
+
+class Scripts:
+    """The registered scripts for one client (registration sends nothing to Redis)."""
+
+    def __init__(self, client: "redis.Redis") -> None:
+        self.client = client
+        self._scripts: dict[str, Script] = {
+            name: client.register_script(script_source(name)) for name in SCRIPT_NAMES
+        }
+
+    def _run(self, name: str, keys_: Sequence[str], args: Sequence[Any], client: Any = None) -> Any:
+        return self._scripts[name](keys=list(keys_), args=list(args), client=client or self.client)
+
+    # -- planning -------------------------------------------------------------------------
+    def plan(self, now: str, keep: int, groups: Sequence["PlanGroup"]) -> tuple[int, int, int]:
+        args: list[Any] = [keys.EXECUTION_PREFIX, now, keep]
+        for g in groups:
+            args += [g.helper, g.rev, len(g.occurrences)]
+            for t, expiry, priority in g.occurrences:
+                args += [t, expiry, priority]
+        created, existing, stale = self._run("plan", [keys.AVAILABLE_HELPERS, keys.EXECUTION_QUEUE], args)
+        return int(created), int(existing), int(stale)
+
+    def unplan(self, ids: Sequence[str]) -> int:
+        if not ids:
+            return 0
+        return int(self._run("unplan", [keys.EXECUTION_QUEUE], [keys.EXECUTION_PREFIX, *ids]))
+
+    # -- dispatching ----------------------------------------------------------------------
+    def claim(self, *, now: str, limit: int, owner: str, lease_until: str, token_prefix: str,
+              scan: int, keep: int, skip: Sequence[str] = ()) -> "ClaimResult":
+        claimed, expired, anomalies, looked, head = self._run(
+            "claim",
+            [keys.EXECUTION_QUEUE, keys.RUNNING, keys.RUNNING_HELPERS, keys.EXECUTION_HISTORY],
+            [keys.EXECUTION_PREFIX, now, limit, owner, lease_until, token_prefix, scan, keep, *skip],
+        )
+        rows = [
+            Claimed(
+                execution_id=claimed[i], helper=claimed[i + 1], execution_time=int(claimed[i + 2]),
+                attempt=int(claimed[i + 3]), token=claimed[i + 4], priority=int(claimed[i + 5]),
+                expiry=int(float(claimed[i + 6])),
+            )
+            for i in range(0, len(claimed), 7)
+        ]
+        return ClaimResult(claimed=rows, expired=int(expired), anomalies=_pairs(anomalies), looked=int(looked),
+                           head_score=float(head) if head else None)
+
+    def release(self, execution_id: str, token: str) -> bool:
+        """Put a claimed execution back in the queue (fenced by its token)."""
+        return bool(self._run("release", [keys.EXECUTION_QUEUE, keys.RUNNING, keys.RUNNING_HELPERS],
+                              [keys.EXECUTION_PREFIX, execution_id, token]))
+
+    def finish(self, *, now: str, keep: int, outcomes: Sequence["Outcome"]) -> list[int]:
+        if not outcomes:
+            return []
+        args: list[Any] = [keys.EXECUTION_PREFIX, now, keep]
+        for o in outcomes:
+            args += [o.execution_id, o.token, o.status, o.error or "", o.reason or ""]
+        result = self._run("finish", [keys.RUNNING, keys.RUNNING_HELPERS, keys.EXECUTION_HISTORY], args)
+        return [int(x) for x in result]
+
+    def renew(self, *, lease_until: str, owned: Sequence[tuple[str, str]]) -> list[str]:
+        if not owned:
+            return []
+        args: list[Any] = [keys.EXECUTION_PREFIX, lease_until]
+        for execution_id, token in owned:
+            args += [execution_id, token]
+        return list(self._run("renew", [keys.RUNNING], args))
+
+    def reap(self, *, now: str, keep: int, limit: int = 200) -> tuple[list[str], int]:
+        reaped, dropped = self._run(
+            "reap", [keys.RUNNING, keys.RUNNING_HELPERS, keys.EXECUTION_HISTORY],
+            [keys.EXECUTION_PREFIX, now, keep, limit],
+        )
+        return list(reaped), int(dropped)
+
+    def expire(self, *, now: str, keep: int, offset: int, limit: int) -> tuple[int, int, int, list[tuple[str, str]]]:
+        expired, looked, kept, anomalies = self._run(
+            "expire", [keys.EXECUTION_QUEUE, keys.EXECUTION_HISTORY],
+            [keys.EXECUTION_PREFIX, now, keep, offset, limit],
+        )
+        return int(expired), int(looked), int(kept), _pairs(anomalies)
+
+    def prune(self, *, cutoff: float, limit: int = 500) -> int:
+        return int(self._run("prune", [keys.EXECUTION_HISTORY], [keys.EXECUTION_PREFIX, repr(cutoff), limit]))
+
+    # -- catalog --------------------------------------------------------------------------
+    def catalog_put(self, entries: Sequence[tuple[str, str, str]]) -> list[str]:
+        """Write (name, expected_rev, json) triples; return the names whose revision moved."""
+        if not entries:
+            return []
+        args: list[Any] = []
+        for name, expected, value in entries:
+            args += [name, expected, value]
+        return list(self._run("catalog_put", [keys.AVAILABLE_HELPERS, keys.CATALOG_VERSION], args))
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlanGroup:
+    helper: str
+    rev: str
+    occurrences: list[tuple[int, int, int]]  # (executionTime, executionExpiry, priority)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Claimed:
+    execution_id: str
+    helper: str
+    execution_time: int
+    attempt: int
+    token: str
+    priority: int
+    expiry: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClaimResult:
+    claimed: list[Claimed]
+    expired: int
+    anomalies: list[tuple[str, str]]
+    looked: int
+    head_score: float | None  # score of the queue's first member after the claim
+
+
+@dataclass(frozen=True, kw_only=True)
+class Outcome:
+    execution_id: str
+    token: str
+    status: str  # "success" | "error"
+    error: str | None = None
+    reason: str | None = None
+
+
+def _pairs(flat: Sequence[str]) -> list[tuple[str, str]]:
+    return [(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
+
+
+def format_time(seconds: float) -> str:
+    """Unix seconds as stored text: millisecond precision, no float noise."""
+    return f"{seconds:.3f}".rstrip("0").rstrip(".")

@@ -1,0 +1,80 @@
+"""The child process that runs helper code, one execution at a time.
+
+Run as `python -m queuectl.worker RESULT_FD`. Requests arrive as JSON lines on stdin; one JSON
+line per outcome goes to RESULT_FD, so whatever a helper prints on stdout cannot corrupt the
+protocol. Anything a helper raises (SystemExit and KeyboardInterrupt included) becomes an
+`error` outcome; a helper that kills the process (os._exit, a segfault) is noticed by the
+dispatcher, which records the error and starts a new worker.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+import traceback
+from datetime import datetime, timezone
+from typing import Any
+
+MAX_ERROR = 2000
+
+
+def clean_text(text: str, limit: int = MAX_ERROR) -> str:
+    """One stored error text: control characters removed, bounded length."""
+    text = "".join(ch if ch.isprintable() or ch in "\n\t" else " " for ch in text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def describe(exc: BaseException) -> str:
+    message = str(exc)
+    if isinstance(exc, SystemExit):
+        message = f"exit code {exc.code}" if exc.code is not None else "exit code None"
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
+def run_one(request: dict[str, Any], instances: dict[type, Any]) -> dict[str, Any]:
+    from .discovery import load_helper_class
+    from .helper import ExecutionContext, call_run
+
+    started = time.time()
+    try:
+        cls = load_helper_class(request["source"], request["helper"])
+        helper = instances.get(cls)
+        if helper is None:
+            helper = instances[cls] = cls()
+        ctx = ExecutionContext(
+            execution_id=request["id"],
+            helper=request["helper"],
+            execution_time=datetime.fromtimestamp(request["time"], tz=timezone.utc),
+            attempt=int(request.get("attempt", 1)),
+            dispatcher_id=request.get("dispatcher"),
+        )
+        call_run(helper, ctx)
+    except BaseException as exc:  # noqa: BLE001 - everything a helper raises is its error
+        logging.getLogger("queuectl.worker").debug("helper failed:\n%s", traceback.format_exc())
+        return {"id": request["id"], "ok": False, "error": clean_text(describe(exc)),
+                "started": started, "finished": time.time()}
+    return {"id": request["id"], "ok": True, "started": started, "finished": time.time()}
+
+
+def main(argv: list[str]) -> int:
+    result_fd = int(argv[1])
+    logging.basicConfig(level=os.environ.get("QUEUECTL_HELPER_LOG_LEVEL", "INFO"), stream=sys.stderr,
+                        format="%(asctime)s.%(msecs)03d %(levelname)-7s [HELPER] %(message)s",
+                        datefmt="%Y-%m-%d %H:%M:%S")
+    instances: dict[type, Any] = {}
+    out = os.fdopen(result_fd, "w", buffering=1)
+    for line in sys.stdin:
+        line = line.strip()
+        if not line:
+            continue
+        request = json.loads(line)
+        result = run_one(request, instances)
+        out.write(json.dumps(result) + "\n")
+        out.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

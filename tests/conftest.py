@@ -1,0 +1,73 @@
+"""Shared fixtures: a real redis-server per test session, a clean database per test, isolated env."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+from redis_server import RedisServer  # noqa: E402
+
+from queuectl.app import App  # noqa: E402
+from queuectl.clock import ManualClock  # noqa: E402
+from queuectl.config import Settings  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    server = RedisServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture()
+def redis_url(redis_server: RedisServer) -> str:
+    return redis_server.url
+
+
+@pytest.fixture()
+def client(redis_server: RedisServer):
+    import redis
+
+    c = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    c.flushdb()
+    yield c
+    c.close()
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test sees the developer's REDIS_URL, helpers or time zone."""
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.setenv("QUEUECTL_HELPERS_DIR", str(tmp_path / "no-helpers-here"))
+    monkeypatch.setenv("QUEUECTL_TIMEZONE", "UTC")
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+
+
+@pytest.fixture()
+def clock() -> ManualClock:
+    # a Monday, 2026-11-30 10:00:00 UTC
+    return ManualClock(1796032800.0)
+
+
+@pytest.fixture()
+def app(client, redis_url: str, clock: ManualClock) -> App:
+    from queuectl.app import open_app
+
+    settings = Settings(redis_url=redis_url, helpers_dir=Path("helpers"))
+    return open_app(settings, clock=clock)
+
+
+def write_helper(directory: Path, filename: str, body: str) -> Path:
+    """Write a helper file (the body is dedented Python)."""
+    import textwrap
+
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / filename
+    path.write_text(textwrap.dedent(body))
+    return path
