@@ -27,6 +27,7 @@ class App:
     clock: Clock = field(default_factory=SystemClock)
     default_timezone: str = "UTC"
     config_cache: ConfigCache = field(default_factory=ConfigCache)
+    backend: dict[str, object] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -50,11 +51,32 @@ class App:
 
 
 def open_app(settings: Settings, *, clock: Clock | None = None, socket_timeout: float = 5.0) -> App:
-    """Connect (lazily) and register scripts; raises InvalidInput when no URL is configured."""
+    """Connect (lazily) and register scripts.
+
+    With no Redis URL configured, the embedded default server is started (or reused) and used:
+    queuectl never falls back to a network Redis the user did not name.
+    """
+    from dataclasses import replace
+
     from .scripts import Scripts
 
-    if not settings.redis_url:
-        raise InvalidInput("no Redis configured: set REDIS_URL or pass --redis-url (e.g. redis://localhost:6379/0)")
-    client = connect(ConnectionOptions(url=settings.redis_url, socket_timeout=socket_timeout))
+    backend: dict[str, object]
+    if settings.redis_url:
+        backend = {"kind": "redis", "url": redact_url(settings.redis_url)}
+    else:
+        from . import embedded
+
+        lay = embedded.ensure_running()
+        settings = replace(settings, redis_url=lay.url)
+        backend = {"kind": "embedded", "data_dir": str(lay.home), "url": lay.url}
+    client = connect(ConnectionOptions(url=settings.redis_url or "", socket_timeout=socket_timeout))
+    tz = settings.timezone
+    if tz:
+        from .schedule import parse_schedule
+
+        try:  # validate once, with the schedule model's own zone rules
+            parse_schedule({"type": "interval", "interval_seconds": 60, "timezone": tz}, default_timezone="UTC")
+        except InvalidInput:
+            raise InvalidInput(f"invalid timezone setting {tz!r} ({settings.sources.get('timezone', 'default')})") from None
     return App(client=client, scripts=Scripts(client), settings=settings, clock=clock or SystemClock(),
-               default_timezone=default_timezone())
+               default_timezone=tz or default_timezone(), backend=backend)

@@ -35,32 +35,49 @@ app = typer.Typer(
 
 @dataclass
 class CliState:
-    redis_url: str | None
-    helpers_dir: Path
+    """Values given as flags on the command line (others come from env, file or defaults)."""
+
+    flags: dict[str, Any] = field(default_factory=dict)
     verbose: int = 0
     debug: bool = False
     _app: Any = field(default=None, repr=False)
 
-    def settings(self, **overrides: Any) -> "Settings":
-        from ..config import Settings
+    def settings(self, **run_flags: Any) -> "Settings":
+        from ..config import resolve
 
-        return Settings(redis_url=self.redis_url, helpers_dir=self.helpers_dir, **overrides)
+        return resolve({**self.flags, **run_flags})
 
-    def app(self, **overrides: Any) -> "App":
+    def app(self, **run_flags: Any) -> "App":
         from ..app import open_app
 
-        if self._app is None or overrides:
-            self._app = open_app(self.settings(**overrides))
+        if self._app is None or run_flags:
+            self._app = open_app(self.settings(**run_flags))
         return self._app
+
+    @property
+    def redis_url(self) -> str | None:
+        try:
+            return self.settings().redis_url
+        except Exception:  # noqa: BLE001 - only used to name the URL in an error message
+            return None
 
 
 def state(ctx: typer.Context) -> CliState:
     obj = ctx.find_root().obj
     if not isinstance(obj, CliState):  # invoked without the root callback (tests)
-        obj = CliState(redis_url=os.environ.get("REDIS_URL"),
-                       helpers_dir=Path(os.environ.get("QUEUECTL_HELPERS_DIR") or "helpers"))
+        obj = CliState()
         ctx.find_root().obj = obj
     return obj
+
+
+def given_flags(ctx: typer.Context, **values: Any) -> dict[str, Any]:
+    """Keep only the options the user typed (env and defaults are resolved by config.resolve)."""
+    out = {}
+    for name, value in values.items():
+        source = ctx.get_parameter_source(name)
+        if source is not None and source.name == "COMMANDLINE":
+            out[name] = value
+    return out
 
 
 def handle_errors(func: F) -> F:
@@ -116,24 +133,31 @@ def _version(value: bool) -> None:
 def root(
     ctx: typer.Context,
     redis_url: Optional[str] = typer.Option(
-        None, "--redis-url", envvar="REDIS_URL", show_envvar=True,
-        help="Redis to use: redis://[:password@]host:port/db, rediss://..., unix:///path.sock"),
-    helpers_dir: Path = typer.Option(
-        Path("helpers"), "--helpers-dir", envvar="QUEUECTL_HELPERS_DIR", show_envvar=True,
-        help="Directory of helper files (*.py)."),
+        None, "--redis-url", show_envvar=False,
+        help="Redis to use (env REDIS_URL): redis://[:password@]host:port/db, rediss://..., "
+             "unix:///path.sock. Unset: the embedded default server."),
+    helpers_dir: Optional[Path] = typer.Option(
+        None, "--helpers-dir", help="Directory of helper files, *.py (env QUEUECTL_HELPERS_DIR; default ./helpers)."),
     verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="More log detail."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks for unexpected errors."),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                  help="Print the version and exit."),
 ) -> None:
-    """queuectl: scheduled helpers on Redis. Exit codes: 0 ok, 1 runtime failure, 2 bad usage or input."""
-    ctx.obj = CliState(redis_url=redis_url, helpers_dir=helpers_dir, verbose=verbose, debug=debug)
+    """queuectl: scheduled helpers on Redis. Exit codes: 0 ok, 1 runtime failure, 2 bad usage or input.
+
+    Settings come from flags, then env vars, then ./queuectl.toml (or QUEUECTL_CONFIG), then defaults;
+    `queuectl config` shows the result.
+    """
+    ctx.obj = CliState(flags=given_flags(ctx, redis_url=redis_url, helpers_dir=helpers_dir),
+                       verbose=verbose, debug=debug)
 
 
 from . import helpers as _helpers  # noqa: E402
 from . import history as _history  # noqa: E402
 from . import queue as _queue  # noqa: E402
 from . import run as _run  # noqa: E402
+from . import server as _server  # noqa: E402
+from . import settings as _settings  # noqa: E402
 from . import status as _status  # noqa: E402
 
 app.add_typer(_helpers.app, name="helpers")
@@ -141,6 +165,8 @@ app.add_typer(_queue.app, name="queue")
 app.command("run")(_run.run)
 app.command("history")(_history.history)
 app.command("status")(_status.status)
+app.command("config")(_settings.config)
+app.add_typer(_server.app, name="server")
 
 
 def main() -> None:

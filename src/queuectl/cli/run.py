@@ -31,13 +31,16 @@ def run(
     """Run the dispatcher: discover helpers, plan the window, run executions as they fall due."""
     from .. import logs
     from ..dispatcher import Dispatcher, DispatcherOptions
+    from . import given_flags
 
     st = state(ctx)
     logs.setup(st.verbose)
-    app = st.app(window=window, expand_every=expand_every, tick=tick, concurrency=concurrency, grace=grace,
-                 history_ttl=history_ttl, lease=lease)
-    options = DispatcherOptions(helpers_dir=st.helpers_dir, concurrency=concurrency, tick=tick, window=window,
-                                expand_every=expand_every, grace=grace, lease=lease, history_ttl=history_ttl,
-                                once=once)
+    flags = given_flags(ctx, window=window, expand_every=expand_every, tick=tick, concurrency=concurrency,
+                        grace=grace, lease=lease, history_ttl=history_ttl)
+    app = st.app(**flags)
+    s = app.settings
+    options = DispatcherOptions(helpers_dir=s.helpers_dir, concurrency=s.concurrency, tick=s.tick, window=s.window,
+                                expand_every=s.expand_every, grace=s.grace, lease=s.lease,
+                                history_ttl=s.history_ttl, once=once)
     code = Dispatcher(app, options).run()
     raise typer.Exit(code)

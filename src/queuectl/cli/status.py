@@ -23,7 +23,7 @@ def _status(ctx: typer.Context, as_json: bool, check: bool) -> None:
     app_ = state(ctx).app()
     now = app_.clock.time()
     data = app_.guarded(lambda: summary(app_.client, now))
-    data["backend"] = {"kind": "redis", "url": app_.safe_url}
+    data["backend"] = app_.backend
     if as_json:
         emit_json(data)
     else:
@@ -31,7 +31,8 @@ def _status(ctx: typer.Context, as_json: bool, check: bool) -> None:
 
         d = data["dispatcher"]
         line(f"system:      {data['system_status']}")
-        line(f"backend:     {app_.safe_url}")
+        b = app_.backend
+        line(f"backend:     {'embedded, data in ' + str(b['data_dir']) if b.get('kind') == 'embedded' else b.get('url')}")
         line(f"helpers:     {data['available_helpers']} registered, {data['enabled_helpers']} enabled, "
              f"{data['broken_helpers']} broken")
         line(f"queue:       {data['total_queued_executions']} queued"
