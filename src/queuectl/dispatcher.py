@@ -148,6 +148,10 @@ class Dispatcher:
         log.info("[STARTUP] queuectl %s dispatcher %s starting: Redis %s, helpers %s", __version__, self.id,
                  self.app.safe_url, self.opt.helpers_dir)
         self.app.guarded(self.app.client.ping)
+        from .redischeck import check
+
+        for warning in self.app.guarded(lambda: check(self.app.client))["warnings"]:
+            log.warning("[STARTUP] %s", warning)
         found = self.rescan(force=True, plan=False)
         if found is None:
             raise HelperLoadError("no helpers could be registered")

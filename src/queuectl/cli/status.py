@@ -24,6 +24,13 @@ def _status(ctx: typer.Context, as_json: bool, check: bool) -> None:
     now = app_.clock.time()
     data = app_.guarded(lambda: summary(app_.client, now))
     data["backend"] = app_.backend
+    from ..redischeck import check
+
+    data["redis"] = app_.guarded(lambda: check(app_.client))
+    for warning in data["redis"]["warnings"]:
+        from .render import err
+
+        err(f"Warning: {warning}")
     if as_json:
         emit_json(data)
     else:
