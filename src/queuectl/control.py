@@ -152,6 +152,15 @@ def register(app: "App", found: DiscoveryResult, helpers_dir: str | os.PathLike[
     return report
 
 
+def sync(app: "App") -> tuple[DiscoveryResult, SyncReport]:
+    """Discover the configured helpers directory, register what it holds and plan the window."""
+    from .discovery import discover
+
+    directory = app.settings.helpers_dir
+    found = discover(directory)
+    return found, register(app, found, directory)
+
+
 def plan_all(app: "App") -> planner.PlanReport:
     """Plan the window for every helper in the catalog."""
     records = catalog.read_all(app.client).values()

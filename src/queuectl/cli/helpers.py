@@ -19,13 +19,10 @@ JSON_OPT = typer.Option(False, "--json", help="Machine-readable output on stdout
 @handle_errors
 def sync(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:
     """Discover helper files, register them and plan the window (no dispatcher loop)."""
-    from ..control import register
-    from ..discovery import discover
+    from ..control import sync as do_sync
 
-    st = state(ctx)
-    app_ = st.app()
-    found = discover(st.helpers_dir)
-    report = app_.guarded(lambda: register(app_, found, st.helpers_dir))
+    app_ = state(ctx).app()
+    found, report = app_.guarded(lambda: do_sync(app_))
     for error in report.load_errors:
         err(f"Warning: cannot load {error.source}: {error.reason}")
     for name, problem in report.broken:
