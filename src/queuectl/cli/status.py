@@ -24,9 +24,9 @@ def _status(ctx: typer.Context, as_json: bool, check: bool) -> None:
     now = app_.clock.time()
     data = app_.guarded(lambda: summary(app_.client, now))
     data["backend"] = app_.backend
-    from ..redischeck import check
+    from ..redischeck import check as check_redis
 
-    data["redis"] = app_.guarded(lambda: check(app_.client))
+    data["redis"] = app_.guarded(lambda: check_redis(app_.client))
     for warning in data["redis"]["warnings"]:
         from .render import err
 
