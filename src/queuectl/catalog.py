@@ -93,7 +93,9 @@ def with_schedule(record: HelperRecord, *, default: dict[str, Any] | None, overr
         final_status = "broken"
     return HelperRecord(
         name=record.name,
-        rev=max(record.rev, 0) + 1,
+        # revisions never repeat, even after Redis lost the catalog: a planner holding an old
+        # revision must never match a new entry
+        rev=max(record.rev + 1, int(now * 1000)),
         status=final_status,
         problem=problem or (merge_problem if config is None else None),
         schedule=config.to_dict() if config else record.schedule,

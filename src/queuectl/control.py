@@ -80,8 +80,14 @@ def register(app: "App", found: DiscoveryResult, helpers_dir: str | os.PathLike[
                     default = parse_schedule(spec.config, default_timezone=tz).to_dict()
                 except InvalidSchedule as exc:
                     problem = str(exc)
+            override = old.override if old else None
+            if problem and override and "type" in override:
+                # the operator's full schedule stands in for the invalid code default
+                config, _ = catalog.effective(None, override, tz)
+                if config is not None:
+                    problem = None
             return catalog.with_schedule(
-                base, default=default, override=old.override if old else None,
+                base, default=default, override=override,
                 default_timezone=tz, now=now, status="broken" if problem else None,
                 problem=problem, source=spec.source, class_name=spec.class_name,
             )

@@ -6,6 +6,7 @@ skips existing ones, so planning is idempotent across re-plans, restarts and dis
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Iterable
@@ -49,10 +50,10 @@ class ConfigCache:
     """Parsed schedules by (helper, revision), so a re-plan does not re-validate 10k configs."""
 
     def __init__(self) -> None:
-        self._cache: dict[tuple[str, int], ScheduleConfig | None] = {}
+        self._cache: dict[tuple[str, int, str], ScheduleConfig | None] = {}
 
     def get(self, record: HelperRecord) -> ScheduleConfig | None:
-        key = (record.name, record.rev)
+        key = (record.name, record.rev, json.dumps(record.schedule, sort_keys=True))
         if key not in self._cache:
             if len(self._cache) > 50_000:
                 self._cache.clear()

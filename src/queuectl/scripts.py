@@ -65,9 +65,9 @@ class Scripts:
         )
         rows = [
             Claimed(
-                execution_id=claimed[i], helper=claimed[i + 1], execution_time=int(claimed[i + 2]),
-                attempt=int(claimed[i + 3]), token=claimed[i + 4], priority=int(claimed[i + 5]),
-                expiry=int(float(claimed[i + 6])),
+                execution_id=claimed[i], helper=claimed[i + 1], execution_time=_int(claimed[i + 2]),
+                attempt=_int(claimed[i + 3]), token=claimed[i + 4], priority=_int(claimed[i + 5]),
+                expiry=_int(claimed[i + 6]),
             )
             for i in range(0, len(claimed), 7)
         ]
@@ -158,6 +158,14 @@ class Outcome:
     status: str  # "success" | "error"
     error: str | None = None
     reason: str | None = None
+
+
+def _int(text: str) -> int:
+    """Lenient integer parse: the claim is already committed, so this must never raise."""
+    try:
+        return int(float(text))
+    except (TypeError, ValueError):
+        return 0
 
 
 def _pairs(flat: Sequence[str]) -> list[tuple[str, str]]:

@@ -10,9 +10,15 @@ local function read_execution(key)
   if type(f) ~= 'table' or f.err then return nil, 'wrongtype' end
   if not f[1] then return nil, 'missing' end
   local t, e, p = tonumber(f[3]), tonumber(f[4]), tonumber(f[5])
-  if not f[2] or not t or not e or not p then return nil, 'badfields' end
+  local a = tonumber(f[6] or '1')
+  if not f[2] or not t or not e or not p or not a then return nil, 'badfields' end
+  -- whole numbers only: callers parse these as integers after the script has committed
+  if t ~= math.floor(t) or e ~= math.floor(e) or p ~= math.floor(p) or a ~= math.floor(a)
+      or e < 0 or p < 1 or p > 5 or a < 1 then
+    return nil, 'badfields'
+  end
   return {status = f[1], helper = f[2], time = t, expiry = e, priority = p,
-          attempt = tonumber(f[6]) or 1, token = f[7], lease = tonumber(f[8])}
+          attempt = a, token = f[7], lease = tonumber(f[8])}
 end
 
 -- Move an execution to a terminal state and into history, with a TTL so it never outlives
