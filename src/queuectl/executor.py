@@ -25,12 +25,18 @@ log = logging.getLogger("queuectl.executor")
 _PR_SET_PDEATHSIG = 1
 
 
-def _child_setup() -> None:  # runs in the child between fork and exec
+def _child_setup(sig: int = signal.SIGKILL) -> None:  # runs in the child between fork and exec
     try:
         libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        libc.prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0)
     except Exception:  # noqa: BLE001 - not Linux: the pool still kills children on exit
         pass
+
+
+def _worker_setup() -> None:
+    """Workers get SIGTERM when the dispatcher dies, and turn it into a kill of their whole
+    process group (the helper's own children included); see worker.py."""
+    _child_setup(signal.SIGTERM)
 
 
 @dataclass(kw_only=True)
@@ -67,7 +73,7 @@ class Worker:
             stdin=subprocess.PIPE,
             pass_fds=(write_fd,),
             start_new_session=True,
-            preexec_fn=_child_setup,
+            preexec_fn=_worker_setup,
             env=env,
         )
         os.close(write_fd)
@@ -159,6 +165,7 @@ class WorkerPool:
         self.size = size
         self.dispatcher_id = dispatcher_id
         self.env = dict(env if env is not None else os.environ)
+        self.env["QUEUECTL_DISPATCHER_PID"] = str(os.getpid())
         self.monotonic = monotonic
         self.selector = selectors.DefaultSelector()
         self.idle: list[Worker] = []

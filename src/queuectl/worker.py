@@ -58,8 +58,30 @@ def run_one(request: dict[str, Any], instances: dict[type, Any]) -> dict[str, An
     return {"id": request["id"], "ok": True, "started": started, "finished": time.time()}
 
 
+def _die_with_parent(parent: int) -> None:
+    """When the dispatcher dies (SIGTERM from PR_SET_PDEATHSIG, or a changed parent pid seen by a
+    watchdog thread in case a helper replaced our handler), kill the whole process group so no
+    helper process, nor anything it started, outlives the dispatcher."""
+    import signal
+    import threading
+
+    def kill_group(*_args: object) -> None:
+        os.killpg(os.getpgrp(), signal.SIGKILL)
+
+    signal.signal(signal.SIGTERM, kill_group)
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.25)
+            if os.getppid() != parent:
+                kill_group()
+
+    threading.Thread(target=watch, name="queuectl-parent-watch", daemon=True).start()
+
+
 def main(argv: list[str]) -> int:
     result_fd = int(argv[1])
+    _die_with_parent(int(os.environ.get("QUEUECTL_DISPATCHER_PID", "0")) or os.getppid())
     logging.basicConfig(level=os.environ.get("QUEUECTL_HELPER_LOG_LEVEL", "INFO"), stream=sys.stderr,
                         format="%(asctime)s.%(msecs)03d %(levelname)-7s [HELPER] %(message)s",
                         datefmt="%Y-%m-%d %H:%M:%S")
