@@ -153,9 +153,21 @@ def register(app: "App", found: DiscoveryResult, helpers_dir: str | os.PathLike[
             report.unplanned += planner.unplan(app.client, app.scripts, name)
         elif existing.get(name) is not None and existing[name].schedule != record.schedule:
             report.unplanned += planner.unplan(app.client, app.scripts, name)
+    ensure_epoch(app)
     if plan:
         report.plan = plan_all(app)
     return report
+
+
+def ensure_epoch(app: "App") -> str:
+    """The database's epoch marker, created on first use; its loss means Redis lost its data."""
+    import secrets
+
+    from .keys import EPOCH
+
+    fresh = f"{app.clock.time():.0f}-{secrets.token_hex(4)}"
+    app.client.set(EPOCH, fresh, nx=True)
+    return str(app.client.get(EPOCH) or fresh)
 
 
 def sync(app: "App") -> tuple[DiscoveryResult, SyncReport]:

@@ -102,6 +102,7 @@ class Dispatcher:
         self.last_rescan_mono = -1e9
         self.host = socket.gethostname()
         self.last_crash_log: dict[str, float] = {}
+        self.epoch: str | None = None
 
     # -- signals ------------------------------------------------------------------------
     def install_signals(self) -> None:
@@ -165,6 +166,7 @@ class Dispatcher:
         self.pool.start()
         self.app.guarded(self.heartbeat)
         self.refresh_records(force=True)
+        self.epoch = self.app.guarded(lambda: control.ensure_epoch(self.app))
         log.info("[STARTUP] dispatcher ready: concurrency %d, tick %gs, lease %gs, expanding every %gs",
                  self.opt.concurrency, self.opt.tick, self.opt.lease, self.opt.expand_every)
 
@@ -275,6 +277,22 @@ class Dispatcher:
             self.running.pop(execution_id, None)
             log.error("[DISPATCHER] lease lost for %s (another dispatcher finalised it); its helper was stopped%s",
                       execution_id, "" if job else " (it had already finished)")
+
+    def check_epoch(self) -> None:
+        """Notice that Redis lost its data (restart without persistence, FLUSHALL) and rebuild."""
+        current = self.app.client.get(keys.EPOCH)
+        if self.epoch is None or current == self.epoch:
+            return
+        lost = sorted(name for name, record in self.records.items() if record.overridden)
+        log.error("[DISPATCHER] Redis data reset detected (the epoch marker %s): re-seeding the catalog "
+                  "from %s and rebuilding the window", "changed" if current else "is gone", self.opt.helpers_dir)
+        if lost:
+            log.error("[DISPATCHER] operator overrides were LOST and must be re-applied: %s", ", ".join(lost))
+        self.fingerprint = None
+        self.rescan(force=True, plan=True)
+        self.epoch = control.ensure_epoch(self.app)
+        self.refresh_records(force=True)
+        self.claim_now = True
 
     def log_anomalies(self, anomalies: list[tuple[str, str]]) -> None:
         for execution_id, why in anomalies:
@@ -400,6 +418,7 @@ class Dispatcher:
                 self.safe("reap", self.reap)
                 self.safe("expire", self.sweep)
                 self.safe("heartbeat", self.heartbeat)
+                self.safe("epoch", self.check_epoch)
                 self.safe("catalog", self.refresh_records)
                 next_tick = mono + self.opt.tick
                 self.claim_now = True
