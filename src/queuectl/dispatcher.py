@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import secrets
 import signal
 import socket
@@ -35,6 +36,8 @@ log = logging.getLogger("queuectl.dispatcher")
 SCAN = 1000
 #: Expiry-sweep calls per tick at most.
 SWEEP_CALLS = 50
+#: Longest wait between two attempts of a failed execution, seconds.
+RETRY_CAP = 3600.0
 
 
 @dataclass(kw_only=True)
@@ -246,10 +249,13 @@ class Dispatcher:
     def reap(self) -> None:
         now = self.clock.time()
         while True:
-            reaped, _dropped = self.app.scripts.reap(now=format_time(now), keep=self.keep)
+            reaped, dropped, requeued = self.app.scripts.reap(now=format_time(now), keep=self.keep)
             for execution_id in reaped:
                 log.warning("[DISPATCHER] %s abandoned: its dispatcher stopped renewing the lease", execution_id)
-            if len(reaped) < 200:
+            for execution_id in requeued:
+                log.warning("[DISPATCHER] %s abandoned by its dispatcher; queued again (retry_on_abandon)",
+                            execution_id)
+            if len(reaped) + dropped + len(requeued) < 200:
                 break
 
     def sweep(self) -> None:
@@ -331,7 +337,7 @@ class Dispatcher:
             timeout = record.schedule.get("timeout")
         job = Job(execution_id=claimed.execution_id, helper=claimed.helper, source="",
                   execution_time=claimed.execution_time, attempt=claimed.attempt, token=claimed.token,
-                  timeout=float(timeout) if timeout else None)
+                  timeout=float(timeout) if timeout else None, extra={"expiry": claimed.expiry})
         source = self.source_of(claimed.helper)
         if source is None:
             # registered by someone else, not in our directory: leave it to a dispatcher that has it
@@ -351,15 +357,37 @@ class Dispatcher:
         if self.running.pop(job.execution_id, None) is None:
             return  # lease lost and already dropped
         status = "success" if result.ok else "error"
+        retry_at = None
         if result.ok:
             self.successes += 1
             log.info("[DISPATCHER] %s succeeded", job.execution_id)
         else:
-            self.failures += 1
-            log.error("[DISPATCHER] %s failed: %s", job.execution_id, result.error)
+            retry_at = self.retry_time(job, result)
+            if retry_at is None:
+                self.failures += 1
+                log.error("[DISPATCHER] %s failed: %s", job.execution_id, result.error)
+            else:
+                log.warning("[DISPATCHER] %s attempt %d failed: %s; retrying in %.1fs", job.execution_id,
+                            job.attempt, result.error, retry_at - self.clock.time())
         self.pending.append(Outcome(execution_id=job.execution_id, token=job.token, status=status,
-                                    error=result.error, reason=result.reason))
+                                    error=result.error, reason=result.reason, retry_at=retry_at))
         self.claim_now = True
+
+    def retry_time(self, job: Job, result: Result) -> float | None:
+        """When to try a failed execution again: exponential backoff with jitter, only while its
+        expiry has not passed, never after a shutdown."""
+        if result.reason == "shutdown" or self.stopping:
+            return None
+        record = self.records.get(job.helper)
+        schedule = record.schedule if record and record.schedule else {}
+        retries = int(schedule.get("retries") or 0)
+        if job.attempt > retries:
+            return None
+        base = float(schedule.get("retry_backoff", 10.0))
+        delay = min(RETRY_CAP, base * 2 ** (job.attempt - 1)) * random.uniform(0.5, 1.0)
+        when = self.clock.time() + delay
+        deadline = job.execution_time + int(job.extra.get("expiry", 0))
+        return when if when <= deadline else None
 
     def flush(self) -> None:
         if not self.pending:
@@ -376,6 +404,8 @@ class Dispatcher:
                             "(lease lost; another dispatcher finalised it)", outcome.execution_id)
             elif code < 0:
                 log.error("[DISPATCHER] outcome of %s not recorded: its hash is unreadable", outcome.execution_id)
+            elif code == 2:
+                self.claim_now = True
 
     # -- the loop ---------------------------------------------------------------------------------
     def run(self) -> int:

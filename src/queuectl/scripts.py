@@ -84,8 +84,10 @@ class Scripts:
             return []
         args: list[Any] = [keys.EXECUTION_PREFIX, now, keep]
         for o in outcomes:
-            args += [o.execution_id, o.token, o.status, o.error or "", o.reason or ""]
-        result = self._run("finish", [keys.RUNNING, keys.RUNNING_HELPERS, keys.EXECUTION_HISTORY], args)
+            args += [o.execution_id, o.token, o.status, o.error or "", o.reason or "",
+                     format_time(o.retry_at) if o.retry_at is not None else ""]
+        result = self._run("finish", [keys.RUNNING, keys.RUNNING_HELPERS, keys.EXECUTION_HISTORY,
+                                      keys.EXECUTION_QUEUE], args)
         return [int(x) for x in result]
 
     def renew(self, *, lease_until: str, owned: Sequence[tuple[str, str]]) -> list[str]:
@@ -96,12 +98,14 @@ class Scripts:
             args += [execution_id, token]
         return list(self._run("renew", [keys.RUNNING], args))
 
-    def reap(self, *, now: str, keep: int, limit: int = 200) -> tuple[list[str], int]:
-        reaped, dropped = self._run(
-            "reap", [keys.RUNNING, keys.RUNNING_HELPERS, keys.EXECUTION_HISTORY],
+    def reap(self, *, now: str, keep: int, limit: int = 200) -> tuple[list[str], int, list[str]]:
+        """(reaped as abandoned, stale index entries dropped, re-queued by retry_on_abandon)."""
+        reaped, dropped, requeued = self._run(
+            "reap", [keys.RUNNING, keys.RUNNING_HELPERS, keys.EXECUTION_HISTORY, keys.EXECUTION_QUEUE,
+                     keys.AVAILABLE_HELPERS],
             [keys.EXECUTION_PREFIX, now, keep, limit],
         )
-        return list(reaped), int(dropped)
+        return list(reaped), int(dropped), list(requeued)
 
     def expire(self, *, now: str, keep: int, offset: int, limit: int) -> tuple[int, int, int, list[tuple[str, str]]]:
         expired, looked, kept, anomalies = self._run(
@@ -158,6 +162,7 @@ class Outcome:
     status: str  # "success" | "error"
     error: str | None = None
     reason: str | None = None
+    retry_at: float | None = None  # an error with a retry time goes back to the queue
 
 
 def _int(text: str) -> int:

@@ -271,8 +271,9 @@ def test_reap_finalises_lapsed_leases_and_leaves_live_ones(client, scripts):
                          owned=[(claimed["alive"].execution_id, claimed["alive"].token)]) == []
     alive_before = h(client, claimed["alive"].execution_id)
 
-    assert scripts.reap(now=format_time(NOW + LEASE), keep=KEEP) == ([], 0)  # lease == now: not lapsed
-    reaped, dropped = scripts.reap(now=format_time(NOW + LEASE + 1), keep=KEEP)
+    assert scripts.reap(now=format_time(NOW + LEASE), keep=KEEP) == ([], 0, [])  # lease == now: not lapsed
+    reaped, dropped, requeued = scripts.reap(now=format_time(NOW + LEASE + 1), keep=KEEP)
+    assert requeued == []
 
     dead_id = claimed["dead"].execution_id
     assert reaped == [dead_id] and dropped == 0
@@ -297,7 +298,7 @@ def test_reap_finalises_lapsed_leases_and_leaves_live_ones(client, scripts):
 
 def test_reap_drops_index_entries_of_executions_that_are_not_running(client, scripts):
     client.zadd(keys.RUNNING, {"ghost:1": NOW - 10})
-    assert scripts.reap(now=format_time(NOW), keep=KEEP) == ([], 1)
+    assert scripts.reap(now=format_time(NOW), keep=KEEP) == ([], 1, [])
     assert running(client) == {}
 
 

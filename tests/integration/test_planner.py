@@ -120,7 +120,7 @@ def test_plan_window_creates_exactly_the_schedule_occurrences(app, client, clock
         # deadline - now + history TTL + margin (Redis counts down in real time: allow a little)
         assert t + 600 - NOW + KEEP - 3 <= ttl <= t + 600 - NOW + KEEP
     # nothing else was written besides the catalog
-    assert set(client.keys("*")) == {keys.AVAILABLE_HELPERS, keys.CATALOG_VERSION, keys.EXECUTION_QUEUE,
+    assert set(client.keys("*")) == {keys.AVAILABLE_HELPERS, keys.CATALOG_VERSION, keys.EPOCH, keys.EXECUTION_QUEUE,
                                      *(keys.execution_key(i) for i in expected)}
 
 

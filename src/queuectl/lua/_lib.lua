@@ -38,3 +38,27 @@ local function release_helper(running_helpers, helper, id)
     redis.call('HDEL', running_helpers, helper)
   end
 end
+
+-- Copy a failed attempt into history under `<id>#<attempt>`, so every attempt stays visible
+-- with its number and error while the execution itself is retried.
+local function record_attempt(key, id, attempt, history, now_str, keep, err, reason)
+  local rid = id .. '#' .. attempt
+  local rkey = string.sub(key, 1, #key - #id) .. rid
+  local fields = redis.call('HGETALL', key)
+  redis.call('DEL', rkey)
+  if #fields > 0 then redis.call('HSET', rkey, unpack(fields)) end
+  redis.call('HSET', rkey, 'executionId', rid, 'status', 'error', 'finishedAt', now_str,
+             'error', err or '', 'reason', reason or '', 'retriedAs', id)
+  redis.call('HDEL', rkey, 'token', 'leaseUntil')
+  redis.call('ZADD', history, now_str, rid)
+  redis.call('EXPIRE', rkey, keep)
+end
+
+-- Put a running execution back in the queue for its next attempt at `retry_at`.
+local function requeue(key, id, queue, running, running_helpers, ex, retry_at)
+  redis.call('HSET', key, 'status', 'queued', 'attempt', ex.attempt + 1, 'retryAt', retry_at)
+  redis.call('HDEL', key, 'startedAt', 'dispatcher', 'token', 'leaseUntil')
+  redis.call('ZREM', running, id)
+  release_helper(running_helpers, ex.helper, id)
+  redis.call('ZADD', queue, math.ceil(tonumber(retry_at)) * 10 + ex.priority, id)
+end

@@ -1,24 +1,32 @@
 -- finish.lua: record the outcome of running executions, fenced by their claim token.
 -- An outcome is written only while the execution is still `running` with the same token, so a
--- dispatcher that was frozen past its lease cannot overwrite what a peer decided.
+-- dispatcher that was frozen past its lease cannot overwrite what a peer decided. A failed
+-- attempt with a retry time goes back to the queue (the attempt itself goes to history).
 -- KEYS[1] = running ZSET   KEYS[2] = running helpers HASH   KEYS[3] = internalExecutionHistory
+-- KEYS[4] = internalExecutionQueue
 -- ARGV[1] = execution key prefix   ARGV[2] = now (finishedAt, Unix seconds as text)
 -- ARGV[3] = seconds to keep finished hashes (history TTL + margin)
--- ARGV[4..] = groups of 5: id, token, status ('success'|'error'), error text, reason ('' = none)
--- Returns one integer per group: 1 written, 0 fenced (not running, or another token),
--- -1 unreadable hash (left untouched).
+-- ARGV[4..] = groups of 6: id, token, status ('success'|'error'), error text, reason ('' = none),
+--             retry at (Unix seconds as text, '' = no retry)
+-- Returns one integer per group: 1 written, 2 re-queued for a retry, 0 fenced (not running, or
+-- another token), -1 unreadable hash (left untouched).
 local prefix, now_str, keep = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local out = {}
 local i = 4
 while i <= #ARGV do
-  local id, token, status, err, reason = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
-  i = i + 5
+  local id, token, status, err, reason, retry_at = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3],
+                                                  ARGV[i + 4], ARGV[i + 5]
+  i = i + 6
   local key = prefix .. id
   local ex = read_execution(key)
   if not ex then
     out[#out + 1] = -1
   elseif ex.status ~= 'running' or ex.token ~= token then
     out[#out + 1] = 0
+  elseif status == 'error' and retry_at ~= '' and tonumber(retry_at) then
+    record_attempt(key, id, ex.attempt, KEYS[3], now_str, keep, err, reason)
+    requeue(key, id, KEYS[4], KEYS[1], KEYS[2], ex, retry_at)
+    out[#out + 1] = 2
   else
     redis.call('ZREM', KEYS[1], id)
     release_helper(KEYS[2], ex.helper, id)
