@@ -53,6 +53,8 @@ FIELDS: dict[str, Field] = {f.name: f for f in (
     Field("lease", "QUEUECTL_LEASE", DEFAULT_LEASE, "float", 0.5, 86400, help="claim lease, seconds"),
     Field("history_ttl", "QUEUECTL_HISTORY_TTL", DEFAULT_HISTORY_TTL, "float", 1, 365 * 86400,
           help="seconds history is kept"),
+    Field("memory_limit", "QUEUECTL_MEMORY_LIMIT", 0, "int", 0, 1024 * 1024,
+          help="MB of memory per helper process (0 = no cap)"),
 )}
 
 
@@ -68,6 +70,7 @@ class Settings:
     grace: float = DEFAULT_GRACE
     history_ttl: float = DEFAULT_HISTORY_TTL
     lease: float = DEFAULT_LEASE
+    memory_limit: int = 0
     sources: Mapping[str, str] = field(default_factory=dict)
 
 

@@ -50,6 +50,7 @@ class DispatcherOptions:
     grace: float = 30.0
     lease: float = 30.0
     history_ttl: float = 86400.0
+    memory_limit: int = 0  # MB of address space per helper process; 0 = no cap
     once: bool = False
 
 
@@ -84,7 +85,7 @@ class Dispatcher:
         self.clock = app.clock
         self.keep = keep_seconds(options.history_ttl)
         self.pool = WorkerPool(options.concurrency, dispatcher_id=self.id, env=pool_env,
-                               monotonic=self.clock.monotonic)
+                               monotonic=self.clock.monotonic, memory_limit_mb=options.memory_limit)
         self.sources: dict[str, str] = {}            # helper name -> file, from our own discovery
         self.foreign: set[str] = set()               # registered helpers we do not have
         self.records: dict[str, HelperRecord] = {}   # catalog cache (timeouts)

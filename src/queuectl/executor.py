@@ -161,11 +161,12 @@ class WorkerPool:
     """Up to `size` workers; `submit` gives a job to an idle one, `poll` collects outcomes."""
 
     def __init__(self, size: int, *, dispatcher_id: str, env: dict[str, str] | None = None,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic, memory_limit_mb: int = 0) -> None:
         self.size = size
         self.dispatcher_id = dispatcher_id
         self.env = dict(env if env is not None else os.environ)
         self.env["QUEUECTL_DISPATCHER_PID"] = str(os.getpid())
+        self.env["QUEUECTL_WORKER_MEMORY_MB"] = str(int(memory_limit_mb))
         self.monotonic = monotonic
         self.selector = selectors.DefaultSelector()
         self.idle: list[Worker] = []
@@ -255,12 +256,15 @@ class WorkerPool:
             if job is None or line.get("id") != job.execution_id:
                 continue
             results.append(Result(job=job, ok=bool(line.get("ok")), error=line.get("error"),
-                                  started=line.get("started"), finished=line.get("finished")))
+                                  reason=line.get("reason"), started=line.get("started"),
+                                  finished=line.get("finished")))
             worker.job = None
             worker.deadline = None
         if eof:
             job = worker.job
             self.busy.pop(worker.fd, None)
+            if worker in self.idle:  # a worker may exit right after its last answer
+                self.idle.remove(worker)
             self._retire(worker, kill=True)
             if job is not None:
                 results.append(Result(job=job, ok=False, error=worker.exit_description(), reason="crashed"))

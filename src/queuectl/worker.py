@@ -53,7 +53,8 @@ def run_one(request: dict[str, Any], instances: dict[type, Any]) -> dict[str, An
         call_run(helper, ctx)
     except BaseException as exc:  # noqa: BLE001 - everything a helper raises is its error
         logging.getLogger("queuectl.worker").debug("helper failed:\n%s", traceback.format_exc())
-        return {"id": request["id"], "ok": False, "error": clean_text(describe(exc)),
+        reason = "memory" if isinstance(exc, MemoryError) else None
+        return {"id": request["id"], "ok": False, "error": clean_text(describe(exc)), "reason": reason,
                 "started": started, "finished": time.time()}
     return {"id": request["id"], "ok": True, "started": started, "finished": time.time()}
 
@@ -85,6 +86,12 @@ def main(argv: list[str]) -> int:
     logging.basicConfig(level=os.environ.get("QUEUECTL_HELPER_LOG_LEVEL", "INFO"), stream=sys.stderr,
                         format="%(asctime)s.%(msecs)03d %(levelname)-7s [HELPER] %(message)s",
                         datefmt="%Y-%m-%d %H:%M:%S")
+    limit_mb = int(os.environ.get("QUEUECTL_WORKER_MEMORY_MB", "0") or 0)
+    if limit_mb > 0:
+        import resource
+
+        # a helper that leaks past the cap gets MemoryError instead of eating the machine
+        resource.setrlimit(resource.RLIMIT_AS, (limit_mb * 1024 * 1024, limit_mb * 1024 * 1024))
     instances: dict[type, Any] = {}
     out = os.fdopen(result_fd, "w", buffering=1)
     for line in sys.stdin:
@@ -95,6 +102,8 @@ def main(argv: list[str]) -> int:
         result = run_one(request, instances)
         out.write(json.dumps(result) + "\n")
         out.flush()
+        if result.get("reason") == "memory":
+            return 0  # a worker that ran out of memory is replaced, not reused
     return 0
 
 

@@ -25,6 +25,9 @@ def run(
                                 help="Seconds a claim lives without renewal (renewed every lease/3)."),
     history_ttl: float = typer.Option(DEFAULT_HISTORY_TTL, "--history-ttl", envvar="QUEUECTL_HISTORY_TTL", min=1,
                                       help="Seconds finished executions are kept in history."),
+    memory_limit: int = typer.Option(0, "--memory-limit", envvar="QUEUECTL_MEMORY_LIMIT", min=0,
+                                     help="MB of memory per helper process; a helper past it fails with "
+                                          "MemoryError (reason memory). 0 = no cap."),
     once: bool = typer.Option(False, "--once", help="Register, plan, run what is due now, wait, exit "
                                                    "(exit 1 if anything it ran failed)."),
 ) -> None:
@@ -36,11 +39,11 @@ def run(
     st = state(ctx)
     logs.setup(st.verbose)
     flags = given_flags(ctx, window=window, expand_every=expand_every, tick=tick, concurrency=concurrency,
-                        grace=grace, lease=lease, history_ttl=history_ttl)
+                        grace=grace, lease=lease, history_ttl=history_ttl, memory_limit=memory_limit)
     app = st.app(**flags)
     s = app.settings
     options = DispatcherOptions(helpers_dir=s.helpers_dir, concurrency=s.concurrency, tick=s.tick, window=s.window,
                                 expand_every=s.expand_every, grace=s.grace, lease=s.lease,
-                                history_ttl=s.history_ttl, once=once)
+                                history_ttl=s.history_ttl, memory_limit=s.memory_limit, once=once)
     code = Dispatcher(app, options).run()
     raise typer.Exit(code)
