@@ -251,7 +251,9 @@ class WorkerPool:
     def _collect(self, worker: Worker) -> list[Result]:
         lines, eof = worker.read_lines()
         results = []
+        retire = False
         for line in lines:
+            retire = retire or bool(line.get("retire"))
             job = worker.job
             if job is None or line.get("id") != job.execution_id:
                 continue
@@ -260,6 +262,11 @@ class WorkerPool:
                                   finished=line.get("finished")))
             worker.job = None
             worker.deadline = None
+        if retire and not eof and worker.job is None:
+            # the worker said it is exiting: never hand it another job
+            self.busy.pop(worker.fd, None)
+            self._retire(worker, kill=False)
+            return results
         if eof:
             job = worker.job
             self.busy.pop(worker.fd, None)

@@ -100,10 +100,13 @@ def main(argv: list[str]) -> int:
             continue
         request = json.loads(line)
         result = run_one(request, instances)
+        retire = result.get("reason") == "memory"  # a worker that ran out of memory is replaced
+        if retire:
+            result["retire"] = True  # tells the pool not to hand this worker another job
         out.write(json.dumps(result) + "\n")
         out.flush()
-        if result.get("reason") == "memory":
-            return 0  # a worker that ran out of memory is replaced, not reused
+        if retire:
+            return 0
     return 0
 
 

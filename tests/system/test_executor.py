@@ -110,7 +110,7 @@ def test_every_kind_of_failure_is_one_outcome_and_the_pool_survives(source: str)
                 later.update({r.job.execution_id: r for r in pool.poll(0.2)})
             pool.submit(job(source, "ok", 100 + i))
         later.update(collect(pool, 6 - len(later)))
-        assert len(later) == 6 and all(r.ok for r in later.values())
+        assert len(later) == 6 and all(r.ok for r in later.values()), [(r.job.helper, r.error) for r in later.values()]
     finally:
         pool.close()
 
