@@ -50,7 +50,7 @@ class App:
         return guarded(self.url, call)
 
 
-def open_app(settings: Settings, *, clock: Clock | None = None, socket_timeout: float = 5.0) -> App:
+def open_app(settings: Settings, *, clock: Clock | None = None, socket_timeout: float | None = None) -> App:
     """Connect (lazily) and register scripts.
 
     With no Redis URL configured, the embedded default server is started (or reused) and used:
@@ -59,6 +59,10 @@ def open_app(settings: Settings, *, clock: Clock | None = None, socket_timeout: 
     from dataclasses import replace
 
     from .scripts import Scripts
+
+    if socket_timeout is None:
+        # no Redis call may block longer than a third of a lease (the renewal period)
+        socket_timeout = max(0.2, min(5.0, settings.lease / 3))
 
     backend: dict[str, object]
     if settings.redis_url:
@@ -69,7 +73,8 @@ def open_app(settings: Settings, *, clock: Clock | None = None, socket_timeout: 
         lay = embedded.ensure_running()
         settings = replace(settings, redis_url=lay.url)
         backend = {"kind": "embedded", "data_dir": str(lay.home), "url": lay.url}
-    client = connect(ConnectionOptions(url=settings.redis_url or "", socket_timeout=socket_timeout))
+    client = connect(ConnectionOptions(url=settings.redis_url or "", socket_timeout=socket_timeout,
+                                       insecure_tls=settings.insecure_tls))
     tz = settings.timezone
     if tz:
         from .schedule import parse_schedule

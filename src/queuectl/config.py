@@ -31,7 +31,7 @@ class Field:
     name: str
     env: str
     default: Any
-    kind: str  # "str" | "path" | "float" | "int"
+    kind: str  # "str" | "path" | "float" | "int" | "bool"
     low: float | None = None
     high: float | None = None
     secret: bool = False
@@ -41,6 +41,8 @@ class Field:
 FIELDS: dict[str, Field] = {f.name: f for f in (
     Field("redis_url", "REDIS_URL", None, "str", secret=True,
           help="Redis to use; unset = the embedded default server"),
+    Field("insecure_tls", "QUEUECTL_INSECURE_TLS", False, "bool",
+          help="allow rediss:// URLs that turn certificate verification off"),
     Field("helpers_dir", "QUEUECTL_HELPERS_DIR", "helpers", "path", help="directory of helper files"),
     Field("timezone", "QUEUECTL_TIMEZONE", None, "str", help="default zone for daily/cron schedules"),
     Field("window", "QUEUECTL_WINDOW", DEFAULT_WINDOW, "float", 1, 30 * 86400, help="lookahead, seconds"),
@@ -61,6 +63,7 @@ FIELDS: dict[str, Field] = {f.name: f for f in (
 @dataclass(frozen=True, kw_only=True)
 class Settings:
     redis_url: str | None = None
+    insecure_tls: bool = False
     helpers_dir: Path = Path("helpers")
     timezone: str | None = None
     window: float = DEFAULT_WINDOW
@@ -106,6 +109,10 @@ def load_file(path: Path | None) -> dict[str, Any]:
 
 
 def _check(spec: Field, value: Any, where: str) -> Any:
+    if spec.kind == "bool":
+        if not isinstance(value, bool):
+            raise InvalidInput(f"{where} must be true or false")
+        return value
     if spec.kind in ("str", "path"):
         if not isinstance(value, str) or not value:
             raise InvalidInput(f"{where} must be a non-empty string")
@@ -123,6 +130,12 @@ def _check(spec: Field, value: Any, where: str) -> Any:
 
 
 def _from_env(spec: Field, text: str) -> Any:
+    if spec.kind == "bool":
+        if text.strip().lower() in ("1", "true", "yes", "on"):
+            return True
+        if text.strip().lower() in ("0", "false", "no", "off", ""):
+            return False
+        raise InvalidInput(f"env {spec.env}={text!r} must be 1/0, true/false, yes/no or on/off")
     if spec.kind in ("str", "path"):
         return _check(spec, text, f"env {spec.env}")
     try:

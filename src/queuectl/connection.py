@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-SCHEMES = ("redis", "rediss", "unix")
+SCHEMES = ("redis", "rediss", "unix", "redis+sentinel")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -26,6 +26,7 @@ class ConnectionOptions:
     url: str
     socket_timeout: float = 5.0
     connect_timeout: float = 2.0
+    insecure_tls: bool = False  # allow rediss://...?ssl_cert_reqs=none
 
 
 def redact_url(url: str) -> str:
@@ -40,9 +41,10 @@ def redact_url(url: str) -> str:
         user, sep, _password = userinfo.partition(":")
         netloc = f"{user}:***@{hostport}" if sep else f"{user}@{hostport}"
     query = parts.query
-    if "password=" in query:
+    if "password" in query:
         query = "&".join(
-            "password=***" if item.startswith("password=") else item for item in query.split("&")
+            item.split("=", 1)[0] + "=***" if "password" in item.split("=", 1)[0] else item
+            for item in query.split("&")
         )
     if netloc == parts.netloc and query == parts.query:
         return url
@@ -55,7 +57,7 @@ def validate_url(url: str) -> None:
     scheme = urlsplit(url).scheme if "://" in url else ""
     if scheme not in SCHEMES:
         raise InvalidInput(
-            f"invalid Redis URL {redact_url(url)!r}: use redis://, rediss:// or unix://"
+            f"invalid Redis URL {redact_url(url)!r}: use redis://, rediss://, unix:// or redis+sentinel://"
         )
 
 
@@ -73,12 +75,82 @@ def connect(options: ConnectionOptions) -> "redis.Redis":
         "retry": Retry(NoBackoff(), 0),
         "health_check_interval": 0,
     }
+    if options.url.startswith("redis+sentinel://"):
+        return _sentinel_client(options, kwargs)
     if options.url.startswith("unix://"):
         kwargs.pop("socket_connect_timeout")
+    _check_tls(options)
     try:
         return redis.Redis.from_url(options.url, **kwargs)
     except ValueError as exc:
         raise InvalidInput(f"invalid Redis URL {redact_url(options.url)!r}: {exc}") from None
+
+
+def _check_tls(options: ConnectionOptions) -> None:
+    """rediss:// verifies certificates (redis-py's default); switching that off must be explicit."""
+    if not options.url.startswith("rediss://"):
+        return
+    from urllib.parse import parse_qs
+
+    query = parse_qs(urlsplit(options.url).query)
+    reqs = [v.lower() for v in query.get("ssl_cert_reqs", [])]
+    if any(v in ("none", "optional", "cert_none", "cert_optional") for v in reqs):
+        if not options.insecure_tls:
+            raise InvalidInput("the Redis URL turns TLS certificate verification off (ssl_cert_reqs=none): "
+                               "pass --insecure-tls (or QUEUECTL_INSECURE_TLS=1) if you really mean it")
+        import logging
+
+        logging.getLogger("queuectl.connection").warning(
+            "TLS certificate verification is OFF for %s (--insecure-tls)", redact_url(options.url))
+
+
+def parse_sentinel_url(url: str) -> dict[str, Any]:
+    """redis+sentinel://[[user]:password@]host:port[,host:port...]/service[/db][?sentinel_password=...]"""
+    from urllib.parse import parse_qs, unquote
+
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    username = password = None
+    if "@" in netloc:
+        userinfo, _, netloc = netloc.rpartition("@")
+        user, sep, pw = userinfo.partition(":")
+        username = unquote(user) or None
+        password = unquote(pw) if sep else None
+    hosts = []
+    for item in netloc.split(","):
+        host, _, port = item.strip().rpartition(":")
+        if not host or not port.isdigit():
+            raise InvalidInput(f"invalid Sentinel URL {redact_url(url)!r}: each sentinel is host:port")
+        hosts.append((host.strip("[]"), int(port)))
+    path = [p for p in parts.path.split("/") if p]
+    if not path:
+        raise InvalidInput(f"invalid Sentinel URL {redact_url(url)!r}: the master's service name is missing "
+                           "(redis+sentinel://host:26379/mymaster/0)")
+    db = 0
+    if len(path) > 1:
+        if not path[1].isdigit():
+            raise InvalidInput(f"invalid Sentinel URL {redact_url(url)!r}: database must be a number")
+        db = int(path[1])
+    query = parse_qs(parts.query)
+    return {"hosts": hosts, "service": path[0], "db": db, "username": username, "password": password,
+            "sentinel_password": (query.get("sentinel_password") or [None])[0]}
+
+
+def _sentinel_client(options: ConnectionOptions, kwargs: dict[str, Any]) -> "redis.Redis":
+    from redis.sentinel import Sentinel
+
+    spec = parse_sentinel_url(options.url)
+    sentinel_kwargs = {"socket_timeout": options.socket_timeout,
+                       "socket_connect_timeout": options.connect_timeout}
+    if spec["sentinel_password"]:
+        sentinel_kwargs["password"] = spec["sentinel_password"]
+    sentinel = Sentinel(spec["hosts"], sentinel_kwargs=sentinel_kwargs,
+                        socket_timeout=options.socket_timeout, socket_connect_timeout=options.connect_timeout)
+    kwargs = dict(kwargs)
+    kwargs.pop("socket_connect_timeout", None)
+    kwargs.pop("socket_timeout", None)
+    return sentinel.master_for(spec["service"], db=spec["db"], username=spec["username"],
+                               password=spec["password"], **kwargs)
 
 
 def describe_redis_error(exc: BaseException, url: str) -> str:

@@ -138,6 +138,8 @@ def root(
              "unix:///path.sock. Unset: the embedded default server."),
     helpers_dir: Optional[Path] = typer.Option(
         None, "--helpers-dir", help="Directory of helper files, *.py (env QUEUECTL_HELPERS_DIR; default ./helpers)."),
+    insecure_tls: bool = typer.Option(False, "--insecure-tls",
+                                      help="Allow rediss:// URLs with ssl_cert_reqs=none (logs a warning)."),
     verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="More log detail."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks for unexpected errors."),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
@@ -148,7 +150,8 @@ def root(
     Settings come from flags, then env vars, then ./queuectl.toml (or QUEUECTL_CONFIG), then defaults;
     `queuectl config` shows the result.
     """
-    ctx.obj = CliState(flags=given_flags(ctx, redis_url=redis_url, helpers_dir=helpers_dir),
+    ctx.obj = CliState(flags=given_flags(ctx, redis_url=redis_url, helpers_dir=helpers_dir,
+                                         insecure_tls=insecure_tls or None),
                        verbose=verbose, debug=debug)
 
 
