@@ -30,11 +30,19 @@ class ConnectionOptions:
 
 
 def redact_url(url: str) -> str:
-    """The URL with any password replaced by '***', safe to print and log."""
+    """The URL with any password replaced by '***', safe to print and log.
+
+    Malformed URLs are masked too: anything before an '@' may be a password.
+    """
     try:
         parts = urlsplit(url)
     except ValueError:
-        return "<unparseable url>"
+        parts = None
+    if parts is None or "://" not in url or (not parts.netloc and "@" in url):
+        if "@" in url:
+            head = url.split(":", 1)[0] if ":" in url.split("@", 1)[0] else ""
+            return f"{head}:***@{url.rpartition('@')[2]}" if head else f"***@{url.rpartition('@')[2]}"
+        return url if parts is not None else "<unparseable url>"
     netloc = parts.netloc
     if "@" in netloc:
         userinfo, _, hostport = netloc.rpartition("@")
@@ -54,7 +62,10 @@ def redact_url(url: str) -> str:
 
 def validate_url(url: str) -> None:
     """Refuse a URL redis-py would misread, with a message that never shows the password."""
-    scheme = urlsplit(url).scheme if "://" in url else ""
+    try:
+        scheme = urlsplit(url).scheme if "://" in url else ""
+    except ValueError as exc:
+        raise InvalidInput(f"invalid Redis URL {redact_url(url)!r}: {exc}") from None
     if scheme not in SCHEMES:
         raise InvalidInput(
             f"invalid Redis URL {redact_url(url)!r}: use redis://, rediss://, unix:// or redis+sentinel://"

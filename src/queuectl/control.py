@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
 from . import catalog, planner
@@ -175,14 +176,16 @@ def sync(app: "App") -> tuple[DiscoveryResult, SyncReport]:
     from .discovery import discover
 
     directory = app.settings.helpers_dir
+    if not Path(directory).is_dir():
+        raise InvalidInput(f"helpers directory not found: {directory} (set --helpers-dir or QUEUECTL_HELPERS_DIR)")
     found = discover(directory)
     return found, register(app, found, directory)
 
 
-def plan_all(app: "App") -> planner.PlanReport:
-    """Plan the window for every helper in the catalog."""
+def plan_all(app: "App", window: float | None = None) -> planner.PlanReport:
+    """Plan the window (or `window` seconds) for every helper in the catalog."""
     records = catalog.read_all(app.client).values()
-    return planner.plan(app.scripts, records, now=app.clock.time(), window=app.window,
+    return planner.plan(app.scripts, records, now=app.clock.time(), window=window or app.window,
                         history_ttl=app.history_ttl, cache=app.config_cache)
 
 

@@ -109,6 +109,12 @@ class Dispatcher:
         self.epoch: str | None = None
 
     # -- signals ------------------------------------------------------------------------
+    @property
+    def horizon(self) -> float:
+        """How far ahead to plan: the window, plus one expansion period so the window is still
+        full just before the next expansion."""
+        return self.opt.window + self.opt.expand_every
+
     def install_signals(self) -> None:
         def handler(signum: int, _frame: Any) -> None:
             if self.stopping:
@@ -150,9 +156,14 @@ class Dispatcher:
 
     # -- start-up -------------------------------------------------------------------------
     def startup(self) -> None:
+        self.app.guarded(self.app.client.ping)  # fail fast, with one line, before anything else
+        if not Path(self.opt.helpers_dir).is_dir():
+            from .errors import InvalidInput
+
+            raise InvalidInput(f"helpers directory not found: {self.opt.helpers_dir} "
+                               "(set --helpers-dir or QUEUECTL_HELPERS_DIR)")
         log.info("[STARTUP] queuectl %s dispatcher %s starting: Redis %s, helpers %s", __version__, self.id,
                  self.app.safe_url, self.opt.helpers_dir)
-        self.app.guarded(self.app.client.ping)
         from .redischeck import check
 
         for warning in self.app.guarded(lambda: check(self.app.client))["warnings"]:
@@ -164,7 +175,7 @@ class Dispatcher:
         pruned = self.app.guarded(lambda: prune_history(self.app.scripts, now=now, history_ttl=self.opt.history_ttl))
         if pruned:
             log.info("[STARTUP] pruned %d history entries older than %gs", pruned, self.opt.history_ttl)
-        report = self.app.guarded(lambda: control.plan_all(self.app))
+        report = self.app.guarded(lambda: control.plan_all(self.app, window=self.horizon))
         log.info("[QUEUE] planned %d new executions for the next %s (%d already queued, %d helpers)",
                  report.created, _span(self.opt.window), report.existing, report.helpers)
         self.pool.start()
@@ -240,7 +251,7 @@ class Dispatcher:
         pruned = prune_history(self.app.scripts, now=now, history_ttl=self.opt.history_ttl)
         if pruned:
             log.info("[QUEUE] pruned %d history entries older than %gs", pruned, self.opt.history_ttl)
-        report = control.plan_all(self.app)
+        report = control.plan_all(self.app, window=self.horizon)
         if report.created:
             log.info("[QUEUE] window extended to the next %s: %d new executions", _span(self.opt.window), report.created)
         else:
@@ -414,6 +425,10 @@ class Dispatcher:
         self.install_signals()
         try:
             self.startup()
+        except BaseException:
+            self.pool.close()
+            raise
+        try:
             self.loop()
         finally:
             self.shutdown()

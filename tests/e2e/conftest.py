@@ -1,0 +1,270 @@
+"""End-to-end fixtures: the real `python -m queuectl` as subprocesses against the test Redis.
+
+Helpers written here append `start <execution_id> <time.time()>` / `end <execution_id>` to a log
+file (O_APPEND, path baked into the helper file), so a test can see what really ran and when.
+Every process a test starts is killed (by its own pid) when the test ends.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+
+HELPER_TEMPLATE = '''\
+import os
+import sys
+import time
+
+from queuectl import BaseHelper
+
+LOG = {log!r}
+
+
+def _note(text):
+    fd = os.open(LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, (text + "\\n").encode())
+    finally:
+        os.close(fd)
+
+
+class {cls}(BaseHelper):
+    name = {name!r}
+
+    def get_schedule_config(self):
+        return {schedule!r}
+
+    def run(self, ctx):
+        _note("start %s %r" % (ctx.execution_id, time.time()))
+{body}
+        _note("end %s" % ctx.execution_id)
+'''
+
+
+@dataclass
+class LogLine:
+    kind: str            # "start" | "end"
+    execution_id: str
+    at: float | None     # time.time() when the helper started (start lines only)
+
+    @property
+    def helper(self) -> str:
+        return self.execution_id.rpartition(":")[0]
+
+    @property
+    def scheduled(self) -> int:
+        return int(self.execution_id.rpartition(":")[2])
+
+
+class Proc:
+    """One background `python -m queuectl ...`, its output in files (no pipe can fill up)."""
+
+    def __init__(self, args: list[str], env: dict[str, str], cwd: Path, out_dir: Path, tag: str) -> None:
+        self.args = args
+        self.stdout_path = out_dir / f"{tag}.stdout"
+        self.stderr_path = out_dir / f"{tag}.stderr"
+        self._out = open(self.stdout_path, "wb")
+        self._err = open(self.stderr_path, "wb")
+        self.started = time.monotonic()
+        self.popen = subprocess.Popen([sys.executable, "-m", "queuectl", *args], env=env, cwd=cwd,
+                                      stdin=subprocess.DEVNULL, stdout=self._out, stderr=self._err)
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    @property
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
+
+    @property
+    def stdout(self) -> str:
+        return self.stdout_path.read_text(errors="replace")
+
+    def poll(self) -> int | None:
+        return self.popen.poll()
+
+    def signal(self, sig: int) -> None:
+        if self.popen.poll() is None:
+            self.popen.send_signal(sig)
+
+    def wait(self, timeout: float) -> int:
+        return self.popen.wait(timeout=timeout)
+
+    def wait_for_stderr(self, text: str, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in self.stderr:
+                return True
+            if self.popen.poll() is not None:
+                return text in self.stderr
+            time.sleep(0.02)
+        return False
+
+    def kill(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.kill()  # its worker processes die with it (PR_SET_PDEATHSIG)
+            try:
+                self.popen.wait(timeout=10)
+            except subprocess.TimeoutExpired:  # pragma: no cover
+                pass
+        for f in (self._out, self._err):
+            try:
+                f.close()
+            except OSError:
+                pass
+
+    def describe(self) -> str:
+        return f"queuectl {' '.join(self.args)} (pid {self.pid}, rc {self.popen.poll()})\nstderr:\n{self.stderr}"
+
+
+@dataclass
+class E2E:
+    redis_url: str
+    redis_port: int
+    root: Path
+    client: Any
+    procs: list[Proc] = field(default_factory=list)
+
+    @property
+    def helpers_dir(self) -> Path:
+        return self.root / "helpers"
+
+    @property
+    def log_path(self) -> Path:
+        return self.root / "helpers.log"
+
+    @property
+    def cwd(self) -> Path:
+        return self.root / "cwd"
+
+    def env(self, **extra: str | None) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update({"REDIS_URL": self.redis_url, "QUEUECTL_HELPERS_DIR": str(self.helpers_dir),
+                    "QUEUECTL_TIMEZONE": "UTC", "NO_COLOR": "1", "PYTHONUNBUFFERED": "1",
+                    "QUEUECTL_HOME": str(self.root / "qhome")})
+        for key, value in extra.items():
+            if value is None:
+                env.pop(key, None)
+            else:
+                env[key] = value
+        return env
+
+    # -- processes ------------------------------------------------------------------------
+    def start(self, *args: str, env: dict[str, str] | None = None) -> Proc:
+        proc = Proc(list(args), env or self.env(), self.cwd, self.root, f"proc{len(self.procs)}")
+        self.procs.append(proc)
+        return proc
+
+    def run_dispatcher(self, *args: str, ready_timeout: float = 10.0, env: dict[str, str] | None = None) -> Proc:
+        """Start `queuectl run ARGS` and wait until it says it is ready."""
+        proc = self.start("run", *args, env=env)
+        if not proc.wait_for_stderr("dispatcher ready", ready_timeout):
+            raise AssertionError("dispatcher did not get ready\n" + proc.describe())
+        return proc
+
+    def qctl(self, *args: str, timeout: float = 15.0, env: dict[str, str] | None = None
+             ) -> subprocess.CompletedProcess[str]:
+        """Run one `queuectl ARGS` to completion."""
+        return subprocess.run([sys.executable, "-m", "queuectl", *args], env=env or self.env(), cwd=self.cwd,
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
+
+    def qjson(self, *args: str) -> Any:
+        result = self.qctl(*args, "--json")
+        assert result.returncode == 0, (args, result.returncode, result.stdout, result.stderr)
+        return json.loads(result.stdout)
+
+    def history(self, *args: str) -> list[dict[str, Any]]:
+        return self.qjson("history", "--limit", "1000", *args)
+
+    def redis_cli(self, *args: str) -> str:
+        binary = shutil.which("redis-cli")
+        if binary is None:
+            from redis_server import redis_cli_binary  # tests/ is on sys.path (tests/conftest.py)
+
+            binary = redis_cli_binary()
+        result = subprocess.run([binary, "-h", "127.0.0.1", "-p", str(self.redis_port), *args],
+                                capture_output=True, text=True, timeout=10)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    def close(self) -> None:
+        for proc in self.procs:
+            proc.kill()
+
+    # -- helpers and their log ---------------------------------------------------------------
+    def helper(self, name: str, schedule: dict[str, Any], *, body: str = "", filename: str | None = None,
+               directory: Path | None = None) -> Path:
+        """Write a helper that logs start/end; `body` runs between them (Python, any indent)."""
+        import textwrap
+
+        target = directory or self.helpers_dir
+        target.mkdir(parents=True, exist_ok=True)
+        code = textwrap.indent(textwrap.dedent(body).strip("\n"), " " * 8) if body.strip() else ""
+        cls = "H_" + "".join(ch if ch.isalnum() else "_" for ch in name)
+        text = HELPER_TEMPLATE.format(log=str(self.log_path), cls=cls, name=name, schedule=schedule, body=code)
+        path = target / (filename or f"{name}.py")
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(text)
+        os.replace(tmp, path)  # appear complete, never half-written
+        return path
+
+    def log(self) -> list[LogLine]:
+        try:
+            text = self.log_path.read_text()
+        except FileNotFoundError:
+            return []
+        out = []
+        for raw in text.splitlines():
+            parts = raw.split()
+            if len(parts) == 3 and parts[0] == "start":
+                out.append(LogLine("start", parts[1], float(parts[2])))
+            elif len(parts) == 2 and parts[0] == "end":
+                out.append(LogLine("end", parts[1], None))
+        return out
+
+    def starts(self, helper: str | None = None) -> list[LogLine]:
+        return [line for line in self.log() if line.kind == "start" and (helper is None or line.helper == helper)]
+
+    def wait_until(self, predicate: Callable[[], Any], timeout: float, interval: float = 0.05,
+                   proc: Proc | None = None) -> Any:
+        deadline = time.monotonic() + timeout
+        while True:
+            value = predicate()
+            if value:
+                return value
+            if proc is not None and proc.poll() is not None:
+                raise AssertionError("the process ended early\n" + proc.describe())
+            if time.monotonic() >= deadline:
+                return value
+            time.sleep(interval)
+
+
+@pytest.fixture()
+def e2e(redis_server, client, tmp_path: Path) -> Iterator[E2E]:
+    (tmp_path / "cwd").mkdir()
+    (tmp_path / "helpers").mkdir()
+    env = E2E(redis_url=redis_server.url, redis_port=redis_server.port, root=tmp_path, client=client)
+    try:
+        yield env
+    finally:
+        env.close()
+
+
+def daily_time(at_epoch: int) -> str:
+    """HH:MM:SS in UTC of an instant, for a daily schedule with timezone UTC."""
+    return datetime.fromtimestamp(at_epoch, tz=timezone.utc).strftime("%H:%M:%S")
+
+
+@pytest.fixture()
+def daily_at() -> Callable[[int], str]:
+    return daily_time

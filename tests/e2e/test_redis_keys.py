@@ -1,0 +1,76 @@
+"""The documented Redis keys, read back with redis-cli after the real CLI wrote them."""
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+
+def hgetall(e2e, key: str) -> dict[str, str]:
+    out = e2e.redis_cli("--no-raw", "HGETALL", key)
+    # --no-raw quotes each value on its own numbered line: 1) "field" 2) "value" ...
+    values = []
+    for line in out.splitlines():
+        _, _, quoted = line.partition(") ")
+        values.append(json.loads(quoted) if quoted.startswith('"') else quoted)
+    return dict(zip(values[0::2], values[1::2]))
+
+
+def test_sync_writes_the_documented_keys(e2e, daily_at):
+    at_epoch = int(time.time()) + 3600
+    at = daily_at(at_epoch)
+    e2e.helper("weathery", {"type": "daily", "time": at, "timezone": "UTC", "priority": 1, "expiry": 1800})
+    result = e2e.qctl("helpers", "sync")
+    assert result.returncode == 0, result.stderr
+
+    assert e2e.redis_cli("TYPE", "internalExecutionQueue").strip() == "zset"
+    assert e2e.redis_cli("TYPE", "internalAvailableHelpers").strip() == "hash"
+
+    entry = json.loads(e2e.redis_cli("--raw", "HGET", "internalAvailableHelpers", "weathery"))
+    assert entry["name"] == "weathery"
+    assert entry["schedule"]["type"] == "daily"
+    assert entry["schedule"]["time"] == at
+    assert entry["schedule"]["priority"] == 1
+
+    members = e2e.redis_cli("--raw", "ZRANGE", "internalExecutionQueue", "0", "-1", "WITHSCORES").split()
+    assert members == [f"weathery:{at_epoch}", str(at_epoch * 10 + 1)]
+
+    key = f"execution:weathery:{at_epoch}"
+    assert e2e.redis_cli("TYPE", key).strip() == "hash"
+    fields = hgetall(e2e, key)
+    assert fields["executionId"] == f"weathery:{at_epoch}"
+    assert fields["helper"] == "weathery"
+    assert fields["executionTime"] == str(at_epoch)
+    assert fields["executionExpiry"] == "1800"
+    assert fields["priority"] == "1"
+    assert fields["status"] == "queued"
+    ttl = int(e2e.redis_cli("TTL", key))
+    assert ttl > 3600  # outlives its deadline; never immortal
+    assert "Traceback" not in result.stderr
+
+
+def test_run_once_leaves_history_readable_by_redis_cli(e2e):
+    e2e.helper("ping", {"type": "interval", "interval_seconds": 3600, "expiry": 3600, "priority": 2})
+    result = e2e.qctl("run", "--once", "--concurrency", "1", timeout=20)
+    assert result.returncode == 0, result.stderr
+    [started] = e2e.starts("ping")
+    execution_id = started.execution_id
+
+    assert e2e.redis_cli("TYPE", "internalExecutionHistory").strip() == "zset"
+    assert e2e.redis_cli("--raw", "ZRANGE", "internalExecutionHistory", "0", "-1").split() == [execution_id]
+    fields = hgetall(e2e, f"execution:{execution_id}")
+    assert fields["status"] == "success"
+    assert fields["helper"] == "ping"
+    assert float(fields["startedAt"]) <= float(fields["finishedAt"])
+    assert abs(float(fields["startedAt"]) - started.at) < 1
+    assert "token" not in fields and "leaseUntil" not in fields
+    score = float(e2e.redis_cli("--raw", "ZSCORE", "internalExecutionHistory", execution_id))
+    assert abs(score - float(fields["finishedAt"])) < 0.01
+    # the next occurrence is queued, the finished one is not
+    queued = e2e.redis_cli("--raw", "ZRANGE", "internalExecutionQueue", "0", "-1").split()
+    assert execution_id not in queued
+    assert queued and all(m.startswith("ping:") for m in queued)
+    assert e2e.redis_cli("ZCARD", "internalExecutionRunning").strip() in ("0", "(integer) 0")
