@@ -5,7 +5,9 @@ PATH.
 """
 from __future__ import annotations
 
+import functools
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -34,6 +36,13 @@ def redis_server_binary() -> str:
     return server_binary()
 
 
+@functools.lru_cache(maxsize=None)
+def server_version(binary: str) -> tuple[int, int]:
+    out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10).stdout
+    match = re.search(r"v=(\d+)\.(\d+)", out)
+    return (int(match.group(1)), int(match.group(2))) if match else (0, 0)
+
+
 def redis_cli_binary() -> str:
     """redis-cli from PATH, else the one next to the server binary."""
     found = shutil.which("redis-cli")
@@ -48,8 +57,11 @@ class RedisServer:
     def __init__(self, *extra: str, persist: bool = False) -> None:
         self.port = free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="queuectl-redis-"))
-        args = [redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
-                "--dir", str(self.dir), "--enable-debug-command", "local", "--logfile", str(self.dir / "redis.log")]
+        binary = redis_server_binary()
+        args = [binary, "--port", str(self.port), "--bind", "127.0.0.1",
+                "--dir", str(self.dir), "--logfile", str(self.dir / "redis.log")]
+        if server_version(binary) >= (7, 0):
+            args += ["--enable-debug-command", "local"]  # 6.2 has DEBUG always on and no such option
         if not persist:
             args += ["--save", "", "--appendonly", "no"]
         self.args = args + list(extra)

@@ -288,13 +288,29 @@ class Dispatcher:
         owned = [(job.execution_id, job.token) for job in self.running.values()]
         if not owned:
             return
+        mono = self.clock.monotonic()
         lease_until = format_time(self.clock.time() + self.opt.lease)
         lost = self.app.scripts.renew(lease_until=lease_until, owned=owned)
+        for execution_id, _token in owned:
+            job = self.running.get(execution_id)
+            if job is not None:
+                job.extra["lease_mono"] = mono + self.opt.lease
         for execution_id in lost:
             job = self.pool.cancel(execution_id)
             self.running.pop(execution_id, None)
             log.error("[DISPATCHER] lease lost for %s (another dispatcher finalised it); its helper was stopped%s",
                       execution_id, "" if job else " (it had already finished)")
+
+    def drop_lapsed_leases(self) -> None:
+        """A helper whose lease could not be renewed in time (Redis unreachable) is stopped: a
+        peer may already have finalised, or re-queued, its execution."""
+        mono = self.clock.monotonic()
+        for execution_id, job in list(self.running.items()):
+            if job.extra.get("lease_mono", float("inf")) <= mono:
+                self.pool.cancel(execution_id)
+                self.running.pop(execution_id, None)
+                log.error("[DISPATCHER] lease of %s lapsed without renewal (Redis unreachable); its helper was "
+                          "stopped and its outcome is left to the reaper", execution_id)
 
     def check_epoch(self) -> None:
         """Notice that Redis lost its data (restart without persistence, FLUSHALL) and rebuild."""
@@ -358,6 +374,7 @@ class Dispatcher:
             log.warning("[DISPATCHER] helper %s is registered but not in %s; leaving its executions to other "
                         "dispatchers", claimed.helper, self.opt.helpers_dir)
             return
+        job.extra["lease_mono"] = self.clock.monotonic() + self.opt.lease
         self.running[job.execution_id] = job
         job.source = source
         self.pool.submit(job)
@@ -460,6 +477,7 @@ class Dispatcher:
             if mono >= next_renew:
                 self.safe("renew", self.renew)
                 next_renew = mono + self.opt.lease / 3
+            self.drop_lapsed_leases()
             if mono >= next_tick:
                 self.safe("reap", self.reap)
                 self.safe("expire", self.sweep)
