@@ -22,7 +22,7 @@ MAX_ERROR = 2000
 
 def clean_text(text: str, limit: int = MAX_ERROR) -> str:
     """One stored error text: control characters removed, bounded length."""
-    text = "".join(ch if ch.isprintable() or ch in "\n\t" else " " for ch in text)
+    text = "".join(ch if ch.isprintable() else " " for ch in text)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
