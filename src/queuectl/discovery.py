@@ -510,6 +510,14 @@ _modules: dict[str, tuple[tuple[int, int], types.ModuleType, dict[str, type[Base
 _modules_lock = threading.Lock()
 
 
+def preload_module(source: str) -> None:
+    """Import (and index) a helper file now so later `load_helper_class` calls are instant."""
+    try:
+        load_helper_class(source, "\x00")  # a name no helper can have: only the import happens
+    except LookupError:
+        pass
+
+
 def load_helper_class(source: str, name: str) -> type[BaseHelper]:
     """The helper class called `name` in the file `source`, for a worker about to run it.
 

@@ -36,6 +36,8 @@ log = logging.getLogger("queuectl.dispatcher")
 SCAN = 1000
 #: Expiry-sweep calls per tick at most.
 SWEEP_CALLS = 50
+#: Starts (and successes) logged one by one per second; beyond that a summary line.
+LOG_EACH = 20
 #: Longest wait between two attempts of a failed execution, seconds.
 RETRY_CAP = 3600.0
 
@@ -107,6 +109,9 @@ class Dispatcher:
         self.host = socket.gethostname()
         self.last_crash_log: dict[str, float] = {}
         self.epoch: str | None = None
+        self.min_expiry = 0.0
+        self.log_second = 0
+        self.log_counts = {"started": 0, "succeeded": 0}
 
     # -- signals ------------------------------------------------------------------------
     @property
@@ -204,6 +209,7 @@ class Dispatcher:
             log.error("[STARTUP] cannot load %s: %s", os.path.basename(error.source) or error.source, error.reason)
         self.sources = {spec.name: spec.source for spec in found.helpers}
         self.foreign -= set(self.sources)
+        self.pool.preload(sorted(set(self.sources.values())))
         report = self.app.guarded(lambda: control.register(self.app, found, self.opt.helpers_dir, plan=plan))
         log.info("[STARTUP] %d helpers found (%d new, %d changed, %d unchanged, %d with operator overrides)",
                  len(found.helpers), len(report.registered), len(report.updated), len(report.unchanged),
@@ -218,10 +224,21 @@ class Dispatcher:
         return found
 
     def refresh_records(self, force: bool = False) -> None:
+        """Reload the catalog when another process changed it (and rescan our directory then, so
+        a helper file synced from another shell is known, and preloaded, before it falls due)."""
         version = self.app.client.get(keys.CATALOG_VERSION)
         if force or version != self.catalog_version:
             self.records = catalog.read_all(self.app.client)
             self.catalog_version = version
+            expiries = []
+            for record in self.records.values():
+                if record.plannable:
+                    config = self.app.config_cache.get(record)
+                    if config is not None:
+                        expiries.append(config.expiry)
+            self.min_expiry = float(min(expiries)) if expiries else 0.0
+            if not force:
+                self.rescan(plan=False)
 
     # -- periodic work --------------------------------------------------------------------
     def heartbeat(self) -> None:
@@ -272,10 +289,14 @@ class Dispatcher:
 
     def sweep(self) -> None:
         """Expire queued executions past their deadline, in bounded slices."""
-        now = format_time(self.clock.time())
+        current = self.clock.time()
+        now = format_time(current)
+        # nothing due later than now - (smallest expiry of any helper) can be past its deadline
+        upto = current - self.min_expiry
         offset, total = 0, 0
         for _ in range(SWEEP_CALLS):
-            expired, looked, kept, anomalies = self.app.scripts.expire(now=now, keep=self.keep, offset=offset, limit=SCAN)
+            expired, looked, kept, anomalies = self.app.scripts.expire(now=now, keep=self.keep, offset=offset,
+                                                                       limit=SCAN, upto=upto)
             total += expired
             self.log_anomalies(anomalies)
             offset += kept
@@ -339,22 +360,38 @@ class Dispatcher:
         return self.sources.get(helper)
 
     def claim(self) -> None:
+        """Write pending outcomes and claim up to the free slots, in as few round trips as possible."""
+        first = True
         while self.pool.free > 0 and not self.stopping:
             now = self.clock.time()
             self.token_counter += 1
-            result = self.app.scripts.claim(
-                now=format_time(now), limit=self.pool.free, owner=self.id,
-                lease_until=format_time(now + self.opt.lease),
-                token_prefix=f"{self.id}:{self.token_counter}", scan=SCAN, keep=self.keep,
-                skip=sorted(self.foreign),
-            )
+            # look at a few more due executions than there are slots (priority among them, and
+            # room to skip helpers that are still running), not at the whole backlog
+            scan = min(SCAN, self.pool.free * 4 + 16)
+            request = dict(now=format_time(now), limit=self.pool.free, owner=self.id,
+                           lease_until=format_time(now + self.opt.lease),
+                           token_prefix=f"{self.id}:{self.token_counter}", scan=scan, keep=self.keep,
+                           skip=sorted(self.foreign))
+            if first and self.pending:
+                batch, self.pending = self.pending, []
+                try:
+                    written, result = self.app.scripts.finish_and_claim(
+                        now=format_time(now), keep=self.keep, outcomes=batch, claim=request)
+                except Exception:
+                    self.pending = batch + self.pending
+                    raise
+                self.report_written(batch, written)
+            else:
+                result = self.app.scripts.claim(**request)
+            first = False
+            assert result is not None
             self.next_due = float(int(result.head_score) // 10) if result.head_score is not None else None
             if result.expired:
                 log.warning("[QUEUE] %d executions expired before they could start", result.expired)
             self.log_anomalies(result.anomalies)
             for claimed in result.claimed:
                 self.start(claimed, now)
-            if not result.claimed or result.looked < SCAN:
+            if not result.claimed or result.looked < scan:
                 break
         self.claim_now = False
 
@@ -378,8 +415,22 @@ class Dispatcher:
         self.running[job.execution_id] = job
         job.source = source
         self.pool.submit(job)
-        log.info("[DISPATCHER] started %s (priority %d, attempt %d, %.0f ms after its time)",
-                 job.execution_id, claimed.priority, job.attempt, max(0.0, now - claimed.execution_time) * 1000)
+        if self.chatty("started"):
+            log.info("[DISPATCHER] started %s (priority %d, attempt %d, %.0f ms after its time)",
+                     job.execution_id, claimed.priority, job.attempt, max(0.0, now - claimed.execution_time) * 1000)
+
+    def chatty(self, event: str) -> bool:
+        """Log each start and success while they are few; past LOG_EACH a second, summarise."""
+        second = int(self.clock.monotonic())
+        if second != self.log_second:
+            quiet = {k: n - LOG_EACH for k, n in self.log_counts.items() if n > LOG_EACH}
+            if quiet:
+                log.info("[DISPATCHER] %s more executions in the last second (not logged one by one)",
+                         ", ".join(f"{n} {k}" for k, n in quiet.items()))
+            self.log_second = second
+            self.log_counts = {k: 0 for k in self.log_counts}
+        self.log_counts[event] += 1
+        return self.log_counts[event] <= LOG_EACH
 
     def record(self, result: Result) -> None:
         job = result.job
@@ -389,7 +440,8 @@ class Dispatcher:
         retry_at = None
         if result.ok:
             self.successes += 1
-            log.info("[DISPATCHER] %s succeeded", job.execution_id)
+            if self.chatty("succeeded"):
+                log.info("[DISPATCHER] %s succeeded", job.execution_id)
         else:
             retry_at = self.retry_time(job, result)
             if retry_at is None:
@@ -427,6 +479,9 @@ class Dispatcher:
         except Exception:
             self.pending = batch + self.pending
             raise
+        self.report_written(batch, written)
+
+    def report_written(self, batch: list[Outcome], written: list[int]) -> None:
         for outcome, code in zip(batch, written):
             if code == 0:
                 log.warning("[DISPATCHER] outcome of %s not recorded: it is no longer ours "
@@ -462,7 +517,8 @@ class Dispatcher:
         while True:
             for result in self.pool.poll(wait):
                 self.record(result)
-            self.safe("finish", self.flush)
+            if self.stopping or self.pool.free == 0:
+                self.safe("finish", self.flush)  # otherwise the claim below carries them
             mono = self.clock.monotonic()
             if self.stopping:
                 if self.stop_mono is None:
@@ -491,8 +547,10 @@ class Dispatcher:
                 next_expand = mono + self.opt.expand_every
             now = self.clock.time()
             due = self.next_due is not None and self.next_due <= now
-            if not self.stopping and self.pool.free > 0 and (self.claim_now or due):
+            if not self.stopping and self.pool.free > 0 and (self.claim_now or due or self.pending):
                 self.safe("claim", self.claim)
+            if self.pending and self.outage_since is None:
+                self.safe("finish", self.flush)
             if self.opt.once and not self.running and not self.stopping:
                 if not self.pending:
                     break

@@ -98,6 +98,14 @@ class Worker:
         self.job = job
         self.deadline = now_mono + job.timeout if job.timeout else None
 
+    def send_preload(self, sources: list[str]) -> None:
+        try:
+            assert self.proc.stdin is not None
+            self.proc.stdin.write((json.dumps({"preload": sources}) + "\n").encode())
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            pass  # a dead worker is noticed and replaced by the pool
+
     def read_lines(self) -> tuple[list[dict[str, Any]], bool]:
         """Complete result lines available now, and whether the worker closed its pipe."""
         eof = False
@@ -171,6 +179,7 @@ class WorkerPool:
         self.selector = selectors.DefaultSelector()
         self.idle: list[Worker] = []
         self.busy: dict[int, Worker] = {}  # fd -> worker
+        self.preloaded: list[str] = []
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_r, False)
         os.set_blocking(self.wake_w, False)
@@ -184,6 +193,8 @@ class WorkerPool:
     def _spawn(self) -> Worker:
         worker = Worker(self.env, self.dispatcher_id)
         self.selector.register(worker.fd, selectors.EVENT_READ, worker)
+        if self.preloaded:
+            worker.send_preload(self.preloaded)
         return worker
 
     def _retire(self, worker: Worker, kill: bool) -> None:
@@ -195,6 +206,13 @@ class WorkerPool:
             worker.kill()
         else:
             worker.close()
+
+    def preload(self, sources: list[str]) -> None:
+        """Have every worker import these helper files now, before their executions fall due
+        (a file may define thousands of helpers; importing it at the due time costs lateness)."""
+        self.preloaded = list(sources)
+        for worker in list(self.idle) + list(self.busy.values()):
+            worker.send_preload(self.preloaded)
 
     def wake(self) -> None:
         """Interrupt a `poll` from a signal handler."""

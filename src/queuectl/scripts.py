@@ -57,12 +57,19 @@ class Scripts:
 
     # -- dispatching ----------------------------------------------------------------------
     def claim(self, *, now: str, limit: int, owner: str, lease_until: str, token_prefix: str,
-              scan: int, keep: int, skip: Sequence[str] = ()) -> "ClaimResult":
-        claimed, expired, anomalies, looked, head = self._run(
+              scan: int, keep: int, skip: Sequence[str] = (), client: Any = None) -> "ClaimResult":
+        reply = self._run(
             "claim",
             [keys.EXECUTION_QUEUE, keys.RUNNING, keys.RUNNING_HELPERS, keys.EXECUTION_HISTORY],
             [keys.EXECUTION_PREFIX, now, limit, owner, lease_until, token_prefix, scan, keep, *skip],
+            client,
         )
+        if client is not None:
+            return None  # type: ignore[return-value]  # queued in a pipeline
+        return self._claim_result(reply)
+
+    def _claim_result(self, reply: Any) -> "ClaimResult":
+        claimed, expired, anomalies, looked, head = reply
         rows = [
             Claimed(
                 execution_id=claimed[i], helper=claimed[i + 1], execution_time=_int(claimed[i + 2]),
@@ -79,7 +86,22 @@ class Scripts:
         return bool(self._run("release", [keys.EXECUTION_QUEUE, keys.RUNNING, keys.RUNNING_HELPERS],
                               [keys.EXECUTION_PREFIX, execution_id, token]))
 
-    def finish(self, *, now: str, keep: int, outcomes: Sequence["Outcome"]) -> list[int]:
+    def finish_and_claim(self, *, now: str, keep: int, outcomes: Sequence["Outcome"],
+                         claim: dict[str, Any] | None) -> tuple[list[int], "ClaimResult | None"]:
+        """Write outcomes and claim more in one round trip (two scripts in one pipeline)."""
+        if not outcomes and claim is None:
+            return [], None
+        if not outcomes:
+            return [], self.claim(**claim)  # type: ignore[arg-type]
+        if claim is None:
+            return self.finish(now=now, keep=keep, outcomes=outcomes), None
+        pipe = self.client.pipeline(transaction=False)
+        self.finish(now=now, keep=keep, outcomes=outcomes, client=pipe)
+        self.claim(**claim, client=pipe)
+        finished, claimed = pipe.execute()
+        return [int(x) for x in finished], self._claim_result(claimed)
+
+    def finish(self, *, now: str, keep: int, outcomes: Sequence["Outcome"], client: Any = None) -> list[int]:
         if not outcomes:
             return []
         args: list[Any] = [keys.EXECUTION_PREFIX, now, keep]
@@ -87,7 +109,9 @@ class Scripts:
             args += [o.execution_id, o.token, o.status, o.error or "", o.reason or "",
                      format_time(o.retry_at) if o.retry_at is not None else ""]
         result = self._run("finish", [keys.RUNNING, keys.RUNNING_HELPERS, keys.EXECUTION_HISTORY,
-                                      keys.EXECUTION_QUEUE], args)
+                                      keys.EXECUTION_QUEUE], args, client)
+        if client is not None:
+            return []
         return [int(x) for x in result]
 
     def renew(self, *, lease_until: str, owned: Sequence[tuple[str, str]]) -> list[str]:
@@ -107,10 +131,12 @@ class Scripts:
         )
         return list(reaped), int(dropped), list(requeued)
 
-    def expire(self, *, now: str, keep: int, offset: int, limit: int) -> tuple[int, int, int, list[tuple[str, str]]]:
+    def expire(self, *, now: str, keep: int, offset: int, limit: int,
+               upto: float | None = None) -> tuple[int, int, int, list[tuple[str, str]]]:
+        """Expire past-deadline queued executions among those due by `upto` (default now)."""
         expired, looked, kept, anomalies = self._run(
             "expire", [keys.EXECUTION_QUEUE, keys.EXECUTION_HISTORY],
-            [keys.EXECUTION_PREFIX, now, keep, offset, limit],
+            [keys.EXECUTION_PREFIX, now, keep, offset, limit, format_time(upto) if upto is not None else now],
         )
         return int(expired), int(looked), int(kept), _pairs(anomalies)
 

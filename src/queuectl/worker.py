@@ -80,6 +80,18 @@ def _die_with_parent(parent: int) -> None:
     threading.Thread(target=watch, name="queuectl-parent-watch", daemon=True).start()
 
 
+def preload(sources: list[str]) -> None:
+    """Import helper files ahead of their executions; a file that fails is left for run time,
+    where its execution gets the error."""
+    from .discovery import preload_module
+
+    for source in sources:
+        try:
+            preload_module(source)
+        except BaseException:  # noqa: BLE001 - reported when an execution needs the file
+            pass
+
+
 def main(argv: list[str]) -> int:
     result_fd = int(argv[1])
     _die_with_parent(int(os.environ.get("QUEUECTL_DISPATCHER_PID", "0")) or os.getppid())
@@ -99,6 +111,9 @@ def main(argv: list[str]) -> int:
         if not line:
             continue
         request = json.loads(line)
+        if "preload" in request:
+            preload(request["preload"])
+            continue
         result = run_one(request, instances)
         retire = result.get("reason") == "memory"  # a worker that ran out of memory is replaced
         if retire:

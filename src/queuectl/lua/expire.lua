@@ -4,12 +4,13 @@
 -- KEYS[1] = internalExecutionQueue   KEYS[2] = internalExecutionHistory
 -- ARGV[1] = execution key prefix   ARGV[2] = now (Unix seconds as text)
 -- ARGV[3] = seconds to keep finished hashes   ARGV[4] = offset   ARGV[5] = limit
+-- ARGV[6] = latest executionTime worth looking at (nothing later can be past its deadline)
 -- Returns {expired, looked, kept, anomalies (flat id, reason)}; kept = members left in place.
 local prefix, now_str, keep = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local now = tonumber(now_str)
 local offset, limit = tonumber(ARGV[4]), tonumber(ARGV[5])
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', math.floor(now) * 10 + 9,
-                       'LIMIT', offset, limit)
+local upto = math.min(math.floor(now), math.floor(tonumber(ARGV[6]) or now))
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', upto * 10 + 9, 'LIMIT', offset, limit)
 local expired, kept, anomalies = 0, 0, {}
 for _, id in ipairs(due) do
   local key = prefix .. id
