@@ -46,9 +46,3 @@ def execution_id(helper: str, epoch_seconds: int) -> str:
     cannot create a second execution.
     """
     return f"{helper}:{epoch_seconds}"
-
-
-def split_execution_id(execution_id_: str) -> tuple[str, int]:
-    """Inverse of `execution_id`; helper names never contain ':'."""
-    helper, _, seconds = execution_id_.rpartition(":")
-    return helper, int(seconds)

@@ -32,6 +32,29 @@ local function finalise(key, id, history, status, now_str, keep, err, reason)
   redis.call('EXPIRE', key, keep)
 end
 
+-- Look at one due queue member: quarantine it out of the queue if it is unusable (reported in
+-- `anomalies` as id, reason), expire it if it is past its deadline. Returns the execution when
+-- it is still a candidate to run, else nil and 'anomaly' or 'expired'.
+local function triage(prefix, id, queue, history, now, now_str, keep, anomalies)
+  local key = prefix .. id
+  local ex, why = read_execution(key)
+  if ex and ex.status ~= 'queued' then
+    ex, why = nil, 'status:' .. ex.status
+  end
+  if not ex then
+    redis.call('ZREM', queue, id)
+    anomalies[#anomalies + 1] = id
+    anomalies[#anomalies + 1] = why
+    return nil, 'anomaly'
+  end
+  if now > ex.time + ex.expiry then
+    redis.call('ZREM', queue, id)
+    finalise(key, id, history, 'expired', now_str, keep, nil, 'expired')
+    return nil, 'expired'
+  end
+  return ex
+end
+
 -- Release the per-helper "running" marker if it still names this execution.
 local function release_helper(running_helpers, helper, id)
   if redis.call('HGET', running_helpers, helper) == id then

@@ -23,24 +23,13 @@ for i = 9, #ARGV do skip[ARGV[i]] = true end
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', math.floor(now) * 10 + 9, 'LIMIT', 0, scan)
 local expired, anomalies, candidates = 0, {}, {}
 for idx, id in ipairs(due) do
-  local key = prefix .. id
-  local ex, why = read_execution(key)
-  if not ex then
-    redis.call('ZREM', KEYS[1], id)
-    anomalies[#anomalies + 1] = id
-    anomalies[#anomalies + 1] = why
-  elseif ex.status ~= 'queued' then
-    redis.call('ZREM', KEYS[1], id)
-    anomalies[#anomalies + 1] = id
-    anomalies[#anomalies + 1] = 'status:' .. ex.status
-  elseif now > ex.time + ex.expiry then
-    redis.call('ZREM', KEYS[1], id)
-    finalise(key, id, KEYS[4], 'expired', now_str, keep, nil, 'expired')
-    expired = expired + 1
-  else
+  local ex, why = triage(prefix, id, KEYS[1], KEYS[4], now, now_str, keep, anomalies)
+  if ex then
     ex.id = id
     ex.idx = idx
     candidates[#candidates + 1] = ex
+  elseif why == 'expired' then
+    expired = expired + 1
   end
 end
 

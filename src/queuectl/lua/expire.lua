@@ -13,22 +13,11 @@ local upto = math.min(math.floor(now), math.floor(tonumber(ARGV[6]) or now))
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', upto * 10 + 9, 'LIMIT', offset, limit)
 local expired, kept, anomalies = 0, 0, {}
 for _, id in ipairs(due) do
-  local key = prefix .. id
-  local ex, why = read_execution(key)
-  if not ex then
-    redis.call('ZREM', KEYS[1], id)
-    anomalies[#anomalies + 1] = id
-    anomalies[#anomalies + 1] = why
-  elseif ex.status ~= 'queued' then
-    redis.call('ZREM', KEYS[1], id)
-    anomalies[#anomalies + 1] = id
-    anomalies[#anomalies + 1] = 'status:' .. ex.status
-  elseif now > ex.time + ex.expiry then
-    redis.call('ZREM', KEYS[1], id)
-    finalise(key, id, KEYS[2], 'expired', now_str, keep, nil, 'expired')
-    expired = expired + 1
-  else
+  local ex, why = triage(prefix, id, KEYS[1], KEYS[2], now, now_str, keep, anomalies)
+  if ex then
     kept = kept + 1
+  elseif why == 'expired' then
+    expired = expired + 1
   end
 end
 return {expired, #due, kept, anomalies}
