@@ -160,8 +160,28 @@ def _sentinel_client(options: ConnectionOptions, kwargs: dict[str, Any]) -> "red
     kwargs = dict(kwargs)
     kwargs.pop("socket_connect_timeout", None)
     kwargs.pop("socket_timeout", None)
-    return sentinel.master_for(spec["service"], db=spec["db"], username=spec["username"],
-                               password=spec["password"], **kwargs)
+    client = sentinel.master_for(spec["service"], db=spec["db"], username=spec["username"],
+                                 password=spec["password"], **kwargs)
+    client.queuectl_sentinel = (sentinel, spec["service"])  # type: ignore[attr-defined]
+    return client
+
+
+def ensure_current_master(client: "redis.Redis") -> bool:
+    """For a Sentinel client: if Sentinel now names another master than the one our pooled
+    connections talk to, drop them (the next command connects to the new master). A demoted
+    master stays writable for a while, and what is written there is lost. True if reconnected."""
+    pair = getattr(client, "queuectl_sentinel", None)
+    if pair is None:
+        return False
+    sentinel, service = pair
+    master = sentinel.discover_master(service)
+    pool = client.connection_pool
+    known = getattr(client, "queuectl_master", None)
+    client.queuectl_master = master  # type: ignore[attr-defined]
+    if known is not None and tuple(known) != tuple(master):
+        pool.disconnect()
+        return True
+    return False
 
 
 def describe_redis_error(exc: BaseException, url: str) -> str:

@@ -9,6 +9,7 @@ once per outage, keeps outcomes it could not write, and writes them when Redis i
 from __future__ import annotations
 
 import logging
+import math
 import os
 import random
 import secrets
@@ -87,7 +88,8 @@ class Dispatcher:
         self.clock = app.clock
         self.keep = keep_seconds(options.history_ttl)
         self.pool = WorkerPool(options.concurrency, dispatcher_id=self.id, env=pool_env,
-                               monotonic=self.clock.monotonic, memory_limit_mb=options.memory_limit)
+                               monotonic=self.clock.monotonic, memory_limit_mb=options.memory_limit,
+                               lease=options.lease)
         self.sources: dict[str, str] = {}            # helper name -> file, from our own discovery
         self.foreign: set[str] = set()               # registered helpers we do not have
         self.records: dict[str, HelperRecord] = {}   # catalog cache (timeouts)
@@ -110,6 +112,9 @@ class Dispatcher:
         self.last_crash_log: dict[str, float] = {}
         self.epoch: str | None = None
         self.min_expiry = 0.0
+        self.oom_since: float | None = None
+        self.replicas = 0  # with Sentinel: replicas of the master, so claims wait for one to ack
+        self.last_probe_mono = -1e9
         self.log_second = 0
         self.log_counts = {"started": 0, "succeeded": 0}
 
@@ -132,17 +137,43 @@ class Dispatcher:
 
     # -- Redis guard ----------------------------------------------------------------------
     def safe(self, what: str, call: Callable[[], Any]) -> Any:
-        """Run a Redis step; on a Redis error log once per outage and carry on."""
+        """Run a Redis step; on a Redis error log once per outage and carry on.
+
+        While an outage lasts, steps are skipped until a PING (at most one a second) answers, so
+        one outage is one ERROR line and one "back" line. Redis answering but refusing writes
+        (OOM under noeviction) is its own condition, also logged once: it ends with the first
+        write that succeeds.
+        """
         import redis.exceptions as rexc
 
         from .connection import describe_redis_error
         from .errors import RedisUnavailable
 
+        self.drop_lapsed_leases()
+        if self.outage_since is not None:
+            mono = self.clock.monotonic()
+            if mono - self.last_probe_mono < min(self.opt.tick, 1.0):
+                return None
+            self.last_probe_mono = mono
+            try:
+                self.app.client.ping()
+            except rexc.RedisError:
+                return None
+            log.warning("[DISPATCHER] Redis is back after %.1fs", self.clock.time() - self.outage_since)
+            self.outage_since = None
+            self.claim_now = True
         try:
             result = call()
+        except rexc.OutOfMemoryError as exc:
+            if self.oom_since is None:
+                self.oom_since = self.clock.time()
+                log.error("[DISPATCHER] Redis is out of memory and refuses writes (%s): %s; claims are paused and "
+                          "outcomes kept until it has room", what, str(exc).splitlines()[0])
+            return None
         except (rexc.RedisError, RedisUnavailable) as exc:
             if self.outage_since is None:
                 self.outage_since = self.clock.time()
+                self.last_probe_mono = self.clock.monotonic()
                 message = str(exc) if isinstance(exc, RedisUnavailable) else describe_redis_error(exc, self.app.url)
                 log.error("[DISPATCHER] Redis unavailable (%s): %s; retrying every %gs", what, message,
                           min(self.opt.tick, 1.0))
@@ -153,10 +184,9 @@ class Dispatcher:
                 self.last_crash_log[what] = mono
                 log.exception("[DISPATCHER] unexpected error during %s (the dispatcher goes on)", what)
             return None
-        if self.outage_since is not None:
-            log.warning("[DISPATCHER] Redis is back after %.1fs", self.clock.time() - self.outage_since)
-            self.outage_since = None
-            self.claim_now = True
+        if self.oom_since is not None and what in ("claim", "finish"):
+            log.warning("[DISPATCHER] Redis accepts writes again after %.1fs", self.clock.time() - self.oom_since)
+            self.oom_since = None
         return result
 
     # -- start-up -------------------------------------------------------------------------
@@ -315,12 +345,19 @@ class Dispatcher:
         for execution_id, _token in owned:
             job = self.running.get(execution_id)
             if job is not None:
-                job.extra["lease_mono"] = mono + self.opt.lease
+                job.extra["lease_mono"] = mono + self.local_lease
         for execution_id in lost:
             job = self.pool.cancel(execution_id)
             self.running.pop(execution_id, None)
             log.error("[DISPATCHER] lease lost for %s (another dispatcher finalised it); its helper was stopped%s",
                       execution_id, "" if job else " (it had already finished)")
+
+    @property
+    def local_lease(self) -> float:
+        """How long a helper may run on a claim or renewal that was not renewed since: shorter
+        than the lease by one Redis call's worst case (lease/3), so the helper is stopped before
+        any peer can see the lease lapse and act on it."""
+        return self.opt.lease * 2 / 3 - 0.05
 
     def drop_lapsed_leases(self) -> None:
         """A helper whose lease could not be renewed in time (Redis unreachable) is stopped: a
@@ -330,8 +367,20 @@ class Dispatcher:
             if job.extra.get("lease_mono", float("inf")) <= mono:
                 self.pool.cancel(execution_id)
                 self.running.pop(execution_id, None)
-                log.error("[DISPATCHER] lease of %s lapsed without renewal (Redis unreachable); its helper was "
-                          "stopped and its outcome is left to the reaper", execution_id)
+                log.error("[DISPATCHER] lease of %s could not be renewed in time; its helper was stopped and "
+                          "its outcome is left to the reaper", execution_id)
+
+    def check_master(self) -> None:
+        """With Sentinel: drop connections to a server that is no longer the master, so writes
+        stop going to a demoted master within a tick of a failover."""
+        from .connection import ensure_current_master
+
+        if not getattr(self.app.client, "queuectl_sentinel", None):
+            return
+        if ensure_current_master(self.app.client):
+            log.warning("[DISPATCHER] Sentinel names a new master; reconnected")
+            self.claim_now = True
+        self.replicas = int(self.app.client.info("replication").get("connected_slaves", 0))
 
     def check_epoch(self) -> None:
         """Notice that Redis lost its data (restart without persistence, FLUSHALL) and rebuild."""
@@ -372,6 +421,7 @@ class Dispatcher:
                            lease_until=format_time(now + self.opt.lease),
                            token_prefix=f"{self.id}:{self.token_counter}", scan=scan, keep=self.keep,
                            skip=sorted(self.foreign))
+            started_mono = self.clock.monotonic()
             if first and self.pending:
                 batch, self.pending = self.pending, []
                 try:
@@ -380,22 +430,41 @@ class Dispatcher:
                 except Exception:
                     self.pending = batch + self.pending
                     raise
-                self.report_written(batch, written)
+                if isinstance(written, Exception):
+                    self.pending = batch + self.pending  # not written: keep them
+                else:
+                    self.report_written(batch, written)
+                if isinstance(result, Exception):
+                    raise result
+                if isinstance(written, Exception):
+                    raise written
             else:
                 result = self.app.scripts.claim(**request)
             first = False
             assert result is not None
-            self.next_due = float(int(result.head_score) // 10) if result.head_score is not None else None
+            head = result.head_score
+            self.next_due = float(int(head) // 10) if head is not None and math.isfinite(head) else None
             if result.expired:
                 log.warning("[QUEUE] %d executions expired before they could start", result.expired)
             self.log_anomalies(result.anomalies)
+            if result.claimed and self.replicas > 0 and not self.replicated():
+                # a claim only the master knows may be lost in a failover and claimed again there
+                log.warning("[DISPATCHER] %d claims were not acknowledged by a replica; not starting them "
+                            "(the reaper will record them as abandoned)", len(result.claimed))
+                break
             for claimed in result.claimed:
-                self.start(claimed, now)
+                self.start(claimed, now, started_mono)
             if not result.claimed or result.looked < scan:
                 break
         self.claim_now = False
 
-    def start(self, claimed: Any, now: float) -> None:
+    def replicated(self) -> bool:
+        """Wait (briefly) until a replica has the claim just made; with Sentinel a claim that
+        only the old master knew could otherwise be claimed, and run, a second time."""
+        timeout_ms = int(max(50, min(1000, self.opt.lease * 1000 / 6)))
+        return int(self.app.client.wait(1, timeout_ms)) >= 1
+
+    def start(self, claimed: Any, now: float, claim_mono: float) -> None:
         record = self.records.get(claimed.helper)
         timeout = None
         if record is not None and record.schedule:
@@ -411,7 +480,7 @@ class Dispatcher:
             log.warning("[DISPATCHER] helper %s is registered but not in %s; leaving its executions to other "
                         "dispatchers", claimed.helper, self.opt.helpers_dir)
             return
-        job.extra["lease_mono"] = self.clock.monotonic() + self.opt.lease
+        job.extra["lease_mono"] = claim_mono + self.local_lease
         self.running[job.execution_id] = job
         job.source = source
         self.pool.submit(job)
@@ -539,6 +608,7 @@ class Dispatcher:
                 self.safe("expire", self.sweep)
                 self.safe("heartbeat", self.heartbeat)
                 self.safe("epoch", self.check_epoch)
+                self.safe("master", self.check_master)
                 self.safe("catalog", self.refresh_records)
                 next_tick = mono + self.opt.tick
                 self.claim_now = True

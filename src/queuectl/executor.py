@@ -169,12 +169,14 @@ class WorkerPool:
     """Up to `size` workers; `submit` gives a job to an idle one, `poll` collects outcomes."""
 
     def __init__(self, size: int, *, dispatcher_id: str, env: dict[str, str] | None = None,
-                 monotonic: Callable[[], float] = time.monotonic, memory_limit_mb: int = 0) -> None:
+                 monotonic: Callable[[], float] = time.monotonic, memory_limit_mb: int = 0,
+                 lease: float = 0.0) -> None:
         self.size = size
         self.dispatcher_id = dispatcher_id
         self.env = dict(env if env is not None else os.environ)
         self.env["QUEUECTL_DISPATCHER_PID"] = str(os.getpid())
         self.env["QUEUECTL_WORKER_MEMORY_MB"] = str(int(memory_limit_mb))
+        self.env["QUEUECTL_LEASE"] = repr(float(lease))
         self.monotonic = monotonic
         self.selector = selectors.DefaultSelector()
         self.idle: list[Worker] = []

@@ -25,6 +25,8 @@ DISPATCHERS = "internalDispatchers"
 DISPATCHER_PREFIX = "internalDispatcher:"
 #: STRING counter bumped by every catalog write, so dispatchers reload the catalog only on change.
 CATALOG_VERSION = "internalCatalogVersion"
+#: STRING every state-changing script writes first, so under OOM it fails before any change.
+WRITE_PROBE = "internalWriteProbe"
 #: STRING written once when queuectl first initialises a database; its loss means Redis lost data.
 EPOCH = "internalEpoch"
 

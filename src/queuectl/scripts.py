@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     import redis
     from redis.commands.core import Script
 
+#: Scripts that get the write probe as their last key (see _lib.lua write_probe).
+PROBED = frozenset({"plan", "claim", "release", "finish", "reap", "expire"})
 SCRIPT_NAMES = ("plan", "claim", "release", "finish", "renew", "reap", "expire", "unplan", "prune",
                 "catalog_put")
 
@@ -38,7 +40,8 @@ class Scripts:
         }
 
     def _run(self, name: str, keys_: Sequence[str], args: Sequence[Any], client: Any = None) -> Any:
-        return self._scripts[name](keys=list(keys_), args=list(args), client=client or self.client)
+        extra = [keys.WRITE_PROBE] if name in PROBED else []
+        return self._scripts[name](keys=list(keys_) + extra, args=list(args), client=client or self.client)
 
     # -- planning -------------------------------------------------------------------------
     def plan(self, now: str, keep: int, groups: Sequence["PlanGroup"]) -> tuple[int, int, int]:
@@ -78,8 +81,12 @@ class Scripts:
             )
             for i in range(0, len(claimed), 7)
         ]
+        try:
+            head_score = float(head) if head else None
+        except ValueError:
+            head_score = None
         return ClaimResult(claimed=rows, expired=int(expired), anomalies=_pairs(anomalies), looked=int(looked),
-                           head_score=float(head) if head else None)
+                           head_score=head_score)
 
     def release(self, execution_id: str, token: str) -> bool:
         """Put a claimed execution back in the queue (fenced by its token)."""
@@ -98,8 +105,11 @@ class Scripts:
         pipe = self.client.pipeline(transaction=False)
         self.finish(now=now, keep=keep, outcomes=outcomes, client=pipe)
         self.claim(**claim, client=pipe)
-        finished, claimed = pipe.execute()
-        return [int(x) for x in finished], self._claim_result(claimed)
+        finished, claimed = pipe.execute(raise_on_error=False)
+        # each part succeeds or fails on its own: the caller keeps unwritten outcomes and raises
+        written: Any = finished if isinstance(finished, Exception) else [int(x) for x in finished]
+        result: Any = claimed if isinstance(claimed, Exception) else self._claim_result(claimed)
+        return written, result
 
     def finish(self, *, now: str, keep: int, outcomes: Sequence["Outcome"], client: Any = None) -> list[int]:
         if not outcomes:

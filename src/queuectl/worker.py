@@ -59,6 +59,15 @@ def run_one(request: dict[str, Any], instances: dict[type, Any]) -> dict[str, An
     return {"id": request["id"], "ok": True, "started": started, "finished": time.time()}
 
 
+def _stopped(pid: int) -> bool:
+    """Is the process stopped (state T)? Linux only; elsewhere never."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] in (b"T", b"t")
+    except (OSError, IndexError):
+        return False
+
+
 def _die_with_parent(parent: int) -> None:
     """When the dispatcher dies (SIGTERM from PR_SET_PDEATHSIG, or a changed parent pid seen by a
     watchdog thread in case a helper replaced our handler), kill the whole process group so no
@@ -71,11 +80,22 @@ def _die_with_parent(parent: int) -> None:
 
     signal.signal(signal.SIGTERM, kill_group)
 
+    lease = float(os.environ.get("QUEUECTL_LEASE", "0") or 0)
+
     def watch() -> None:
+        stopped_since = None
         while True:
             time.sleep(0.25)
             if os.getppid() != parent:
                 kill_group()
+            # a frozen dispatcher (SIGSTOP, a suspended laptop job) cannot renew the lease: stop the
+            # helper before a peer may act on the lapsed lease
+            if lease > 0 and _stopped(parent):
+                stopped_since = stopped_since or time.monotonic()
+                if time.monotonic() - stopped_since >= lease * 2 / 3 - 0.3:
+                    kill_group()
+            else:
+                stopped_since = None
 
     threading.Thread(target=watch, name="queuectl-parent-watch", daemon=True).start()
 

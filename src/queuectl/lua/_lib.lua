@@ -39,20 +39,37 @@ local function triage(prefix, id, queue, history, now, now_str, keep, anomalies)
   local key = prefix .. id
   local ex, why = read_execution(key)
   if ex and ex.status ~= 'queued' then
-    ex, why = nil, 'status:' .. ex.status
+    -- in another state already (running, finished): only the stray queue entry goes
+    redis.call('ZREM', queue, id)
+    anomalies[#anomalies + 1] = id
+    anomalies[#anomalies + 1] = 'status:' .. ex.status
+    return nil, 'anomaly'
   end
   if not ex then
+    if why == 'badfields' then
+      -- a hash we cannot use: record it as an error (visible in history), never leave it queued
+      finalise(key, id, history, 'error', now_str, keep, 'quarantined: unusable execution fields',
+               'quarantined')
+    end
     redis.call('ZREM', queue, id)
     anomalies[#anomalies + 1] = id
     anomalies[#anomalies + 1] = why
     return nil, 'anomaly'
   end
   if now > ex.time + ex.expiry then
-    redis.call('ZREM', queue, id)
     finalise(key, id, history, 'expired', now_str, keep, nil, 'expired')
+    redis.call('ZREM', queue, id)
     return nil, 'expired'
   end
   return ex
+end
+
+-- Fail before the first change when Redis refuses writes (OOM under noeviction): Lua does not
+-- roll back, and commands such as ZREM and DEL are still allowed when HSET is not, so a script
+-- could otherwise remove an execution from the queue and then fail to mark it.
+local function write_probe(probe_key, now_str)
+  redis.call('SET', probe_key, now_str)
+  redis.call('DEL', probe_key)  -- leaves nothing behind
 end
 
 -- Release the per-helper "running" marker if it still names this execution.

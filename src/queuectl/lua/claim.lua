@@ -5,6 +5,7 @@
 -- status=running, owner, a fresh token and a lease, and indexes the id in the running set.
 -- KEYS[1] = internalExecutionQueue   KEYS[2] = running ZSET (score = leaseUntil)
 -- KEYS[3] = running helpers HASH     KEYS[4] = internalExecutionHistory
+-- KEYS[last] = write probe STRING (a denyoom write first: refuse atomically under OOM)
 -- ARGV[1] = execution key prefix     ARGV[2] = now (Unix seconds as text)
 -- ARGV[3] = limit (free slots)       ARGV[4] = owner (dispatcher id)
 -- ARGV[5] = leaseUntil (as text)     ARGV[6] = token prefix (unique per call)
@@ -20,6 +21,7 @@ local scan, keep = tonumber(ARGV[7]), tonumber(ARGV[8])
 local skip = {}
 for i = 9, #ARGV do skip[ARGV[i]] = true end
 
+write_probe(KEYS[#KEYS], ARGV[2])
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', math.floor(now) * 10 + 9, 'LIMIT', 0, scan)
 local expired, anomalies, candidates = 0, {}, {}
 for idx, id in ipairs(due) do

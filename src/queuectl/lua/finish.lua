@@ -4,6 +4,7 @@
 -- attempt with a retry time goes back to the queue (the attempt itself goes to history).
 -- KEYS[1] = running ZSET   KEYS[2] = running helpers HASH   KEYS[3] = internalExecutionHistory
 -- KEYS[4] = internalExecutionQueue
+-- KEYS[last] = write probe STRING (a denyoom write first: refuse atomically under OOM)
 -- ARGV[1] = execution key prefix   ARGV[2] = now (finishedAt, Unix seconds as text)
 -- ARGV[3] = seconds to keep finished hashes (history TTL + margin)
 -- ARGV[4..] = groups of 6: id, token, status ('success'|'error'), error text, reason ('' = none),
@@ -11,6 +12,7 @@
 -- Returns one integer per group: 1 written, 2 re-queued for a retry, 0 fenced (not running, or
 -- another token), -1 unreadable hash (left untouched).
 local prefix, now_str, keep = ARGV[1], ARGV[2], tonumber(ARGV[3])
+write_probe(KEYS[#KEYS], ARGV[2])
 local out = {}
 local i = 4
 while i <= #ARGV do

@@ -3,11 +3,13 @@
 -- A group is skipped when the helper's catalog entry no longer has the revision the planner
 -- read, so a planner working from a stale catalog cannot re-add what a disable removed.
 -- KEYS[1] = internalAvailableHelpers (HASH)   KEYS[2] = internalExecutionQueue (ZSET)
+-- KEYS[last] = write probe STRING (a denyoom write first: refuse atomically under OOM)
 -- ARGV[1] = execution key prefix   ARGV[2] = now (createdAt, Unix seconds as text)
 -- ARGV[3] = seconds to keep a hash after its deadline (history TTL + margin)
 -- ARGV[4..] = groups: helper, revision, n, then n triples (executionTime, executionExpiry, priority)
 -- Returns {created, already_existing, stale_groups}
 local prefix, now, keep = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+write_probe(KEYS[#KEYS], ARGV[2])
 local created, existing, stale = 0, 0, 0
 local i = 4
 while i <= #ARGV do
