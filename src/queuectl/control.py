@@ -7,6 +7,7 @@ these; neither holds logic of its own.
 """
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,7 +52,13 @@ class SyncReport:
 def _under(path: str | None, directory: str) -> bool:
     if not path:
         return False
-    return os.path.dirname(os.path.realpath(path)) == directory
+    return _real_dir(os.path.dirname(path)) == directory
+
+
+@functools.lru_cache(maxsize=256)
+def _real_dir(directory: str) -> str:
+    """realpath of a helper file's directory (thousands of helpers share a handful of them)."""
+    return os.path.realpath(directory)
 
 
 def register(app: "App", found: DiscoveryResult, helpers_dir: str | os.PathLike[str], *,
