@@ -1,0 +1,162 @@
+#!/usr/bin/env python3
+"""Redis memory per queued execution: used_memory delta / N over N queued executions.
+
+  python bench/memory.py                       # 100,000 queued (1,000 helpers x 100 in the 2 h window)
+  python bench/memory.py -n 2000 --helpers 20  # smoke run
+  python bench/memory.py --peers               # + peers' bytes per pending job (shared harness `enqueue`)
+
+Method: a private redis-server (no persistence); H interval helpers (every window*H/N seconds,
+so each has N/H occurrences in the window) are generated into a temp helpers dir, discovered
+and registered with queuectl's own code (control.register, plan=False); INFO used_memory is
+read; then the window is planned (control.plan_all: plan.lua, the code `queuectl run` and
+`queuectl helpers sync` use) and used_memory read again. bytes/execution = delta / ZCARD.
+The catalog (one HASH field per helper) is registered before the first reading, so it is not
+in the figure; its own size is reported per helper. Also reported: MEMORY USAGE of one
+execution hash and of the queue ZSET (its share per member), their encodings, and the rest
+(the keyspace dict entry and TTL entry of each hash key), plus the plan rate.
+Issue target 3: <= 250 bytes per queued execution. Prints a table, then ONE JSON line last.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+import time
+import traceback
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from _common import (HelpersDir, base_result, emit, install_sigterm, keep_tmp, log, machine_info, median,  # noqa: E402
+                     open_app, print_table, private_redis)
+
+WINDOW = 7200
+
+
+def settle(r: Any) -> int:
+    time.sleep(0.3)
+    return int(r.info("memory")["used_memory"])
+
+
+def measure(args: argparse.Namespace) -> dict[str, Any]:
+    from queuectl import control, keys
+    from queuectl.discovery import discover
+
+    per_helper = max(1, args.n // args.helpers)
+    interval = max(1, WINDOW // per_helper)
+    res: dict[str, Any] = {"n_requested": args.n, "helpers": args.helpers, "interval_seconds": interval}
+    with private_redis(args.redis_url) as (url, srv):
+        res["redis_version"] = srv.version() if srv else None
+        helpers = HelpersDir()
+        try:
+            names = helpers.interval("bench_mem", args.prefix, args.helpers, interval, expiry=args.expiry)
+            app = open_app(url, helpers.path)
+            r = app.client
+            base0 = settle(r)
+            found = discover(helpers.path, timeout=120)
+            control.register(app, found, helpers.path, plan=False)
+            base1 = settle(r)
+            keys0 = r.dbsize()
+            t0 = time.perf_counter()
+            report = control.plan_all(app, window=WINDOW)
+            plan_s = time.perf_counter() - t0
+            after = settle(r)
+            n = int(r.zcard(keys.EXECUTION_QUEUE))
+            sample_ids = [m for m in r.zrange(keys.EXECUTION_QUEUE, 0, -1)[:: max(1, n // 20)]][:20]
+            hash_bytes = [int(r.memory_usage(keys.execution_key(i), samples=0) or 0) for i in sample_ids]
+            zset_bytes = int(r.memory_usage(keys.EXECUTION_QUEUE, samples=0) or 0)
+            catalog_bytes = int(r.memory_usage(keys.AVAILABLE_HELPERS, samples=0) or 0)
+            one = sample_ids[0] if sample_ids else None
+            fields = r.hgetall(keys.execution_key(one)) if one else {}
+            per_exec = (after - base1) / n if n else None
+            hash_med = median(hash_bytes)
+            res.update({
+                "n": n, "executions_created": report.created, "keys_added": r.dbsize() - keys0,
+                "used_memory_before": base1, "used_memory_after": after,
+                "bytes_per_execution": round(per_exec, 1) if per_exec else None,
+                "hash_memory_usage_bytes": hash_med,
+                "hash_encoding": r.object("encoding", keys.execution_key(one)) if one else None,
+                "hash_fields": len(fields), "hash_sample": fields,
+                "execution_id_len": len(one) if one else None,
+                "zset_memory_usage_bytes": zset_bytes,
+                "zset_bytes_per_member": round(zset_bytes / n, 1) if n else None,
+                "zset_encoding": r.object("encoding", keys.EXECUTION_QUEUE),
+                "key_overhead_bytes_per_execution": (round(per_exec - hash_med - zset_bytes / n, 1)
+                                                     if per_exec and hash_med else None),
+                "catalog_bytes_per_helper": round(catalog_bytes / args.helpers, 1),
+                "register_used_memory_delta_per_helper": round((base1 - base0) / args.helpers, 1),
+                "catalog_memory_usage_bytes": catalog_bytes,
+                "plan_s": round(plan_s, 3), "plan_executions_per_s": round(n / plan_s, 1) if plan_s else None,
+                "ttl_sample_s": r.ttl(keys.execution_key(one)) if one else None,
+                "mem_allocator": r.info("memory").get("mem_allocator"),
+            })
+            del names
+        finally:
+            if keep_tmp():
+                log(f"kept {helpers.path}")
+            else:
+                helpers.cleanup()
+    return res
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("-n", type=int, default=100_000, help="queued executions (default 100000)")
+    ap.add_argument("--helpers", type=int, default=1000, help="helpers they come from (default 1000)")
+    ap.add_argument("--prefix", default="report_", help="helper name prefix (names are PREFIX + 6 digits)")
+    ap.add_argument("--expiry", type=int, default=None, help="executionExpiry (default: queuectl's default)")
+    ap.add_argument("--redis-url", default=None, help="use this Redis (figures then include whatever else runs)")
+    ap.add_argument("--peers", action="store_true", help="also measure peers' bytes per pending job")
+    ap.add_argument("--peer-targets", default=None, help="default: huey,arq,rq,apscheduler,celery-eta")
+    ap.add_argument("--peer-n", type=int, default=None, help="jobs per peer run (default: -n)")
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args()
+    result = base_result("memory", command="python bench/memory.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
+    try:
+        q = measure(args)
+    except Exception as e:  # noqa: BLE001
+        traceback.print_exc()
+        q = {"error": repr(e)}
+    result["queuectl"] = q
+    result["bytes_per_execution"] = q.get("bytes_per_execution")
+    result["target_le_250_bytes"] = bool(q.get("bytes_per_execution") and q["bytes_per_execution"] <= 250)
+    result["machine"] = machine_info(q.get("redis_version"))
+    print_table(["measure", "value"], [
+        ("queued executions (N)", q.get("n")), ("helpers", q.get("helpers")),
+        ("used_memory delta / N, bytes", q.get("bytes_per_execution")),
+        ("MEMORY USAGE execution hash, bytes", q.get("hash_memory_usage_bytes")),
+        ("  hash encoding / fields", f"{q.get('hash_encoding')} / {q.get('hash_fields')}"),
+        ("queue ZSET share per member, bytes", q.get("zset_bytes_per_member")),
+        ("  ZSET encoding", q.get("zset_encoding")),
+        ("rest (key dict entry + TTL entry), bytes", q.get("key_overhead_bytes_per_execution")),
+        ("execution id length, chars", q.get("execution_id_len")),
+        ("catalog HASH bytes per helper (MEMORY USAGE / H)", q.get("catalog_bytes_per_helper")),
+        ("plan time for N, s", q.get("plan_s")), ("plan rate, executions/s", q.get("plan_executions_per_s")),
+    ], title="queuectl: Redis memory per queued execution")
+    if q.get("error"):
+        print(f"error: {q['error']}")
+    if args.peers:
+        import peers as peers_mod
+
+        targets = peers_mod.parse_targets(args.peer_targets, "enqueue")
+        pr = peers_mod.run_many("enqueue", targets, n=args.peer_n or args.n)
+        ps = {t: {"bytes_per_job": median(x.get("mem_bytes_per_job") for x in runs if not x.get("error")),
+                  "n": runs[0].get("n"), "errors": [x.get("error") for x in runs if x.get("error")]}
+              for t, runs in pr.items()}
+        result["peers"] = ps
+        result["peer_runs"] = pr
+        result["peer_versions"] = peers_mod.versions()
+        rows = [("queuectl", q.get("n"), q.get("bytes_per_execution"))]
+        rows += [(t, p["n"], p["bytes_per_job"])
+                 for t, p in sorted(ps.items(), key=lambda kv: kv[1]["bytes_per_job"] or 1e9)]
+        print_table(["system", "n", "bytes per pending job"], rows, title="against peers (same machine, same run)")
+    print(f"target 3 (<= 250 bytes per queued execution): {'PASS' if result['target_le_250_bytes'] else 'FAIL'}"
+          f" ({q.get('bytes_per_execution')} bytes)")
+    emit(result, args.out)
+    return 0 if "error" not in q else 1
+
+
+if __name__ == "__main__":
+    install_sigterm()
+    sys.exit(main())
