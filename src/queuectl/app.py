@@ -8,12 +8,11 @@ from .clock import Clock, SystemClock
 from .config import Settings
 from .connection import ConnectionOptions, connect, guarded, redact_url
 from .errors import InvalidInput
-from .planner import ConfigCache
-from .schedule import default_timezone
 
 if TYPE_CHECKING:
     import redis
 
+    from .planner import ConfigCache
     from .scripts import Scripts
 
 T = TypeVar("T")
@@ -25,9 +24,28 @@ class App:
     scripts: "Scripts"
     settings: Settings
     clock: Clock = field(default_factory=SystemClock)
-    default_timezone: str = "UTC"
-    config_cache: ConfigCache = field(default_factory=ConfigCache)
+    timezone_setting: str | None = None
     backend: dict[str, object] = field(default_factory=dict)
+    _config_cache: "ConfigCache | None" = None
+    _default_timezone: str | None = None
+
+    @property
+    def default_timezone(self) -> str:
+        """The zone for schedules that name none (resolved on first use: read commands never
+        need it, and the schedule module is slow to import)."""
+        if self._default_timezone is None:
+            from .schedule import default_timezone
+
+            self._default_timezone = self.timezone_setting or default_timezone()
+        return self._default_timezone
+
+    @property
+    def config_cache(self) -> "ConfigCache":
+        if self._config_cache is None:
+            from .planner import ConfigCache
+
+            self._config_cache = ConfigCache()
+        return self._config_cache
 
     @property
     def url(self) -> str:
@@ -84,4 +102,4 @@ def open_app(settings: Settings, *, clock: Clock | None = None, socket_timeout: 
         except InvalidInput:
             raise InvalidInput(f"invalid timezone setting {tz!r} ({settings.sources.get('timezone', 'default')})") from None
     return App(client=client, scripts=Scripts(client), settings=settings, clock=clock or SystemClock(),
-               default_timezone=tz or default_timezone(), backend=backend)
+               timezone_setting=tz, backend=backend)
