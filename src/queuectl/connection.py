@@ -206,3 +206,12 @@ def guarded(url: str, call: Callable[[], T]) -> T:
         return call()
     except rexc.RedisError as exc:
         raise RedisUnavailable(describe_redis_error(exc, url)) from None
+
+
+def sentinel_replicas(client: "redis.Redis") -> int:
+    """How many replicas Sentinel knows for our master (0 without Sentinel)."""
+    pair = getattr(client, "queuectl_sentinel", None)
+    if pair is None:
+        return 0
+    sentinel, service = pair
+    return len(sentinel.discover_slaves(service))

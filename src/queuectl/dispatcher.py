@@ -114,6 +114,7 @@ class Dispatcher:
         self.min_expiry = 0.0
         self.oom_since: float | None = None
         self.replicas = 0  # with Sentinel: replicas of the master, so claims wait for one to ack
+        self.renew_now = False
         self.last_probe_mono = -1e9
         self.log_second = 0
         self.log_counts = {"started": 0, "succeeded": 0}
@@ -152,7 +153,7 @@ class Dispatcher:
         self.drop_lapsed_leases()
         if self.outage_since is not None:
             mono = self.clock.monotonic()
-            if mono - self.last_probe_mono < min(self.opt.tick, 1.0):
+            if mono - self.last_probe_mono < 1.0:
                 return None
             self.last_probe_mono = mono
             try:
@@ -162,6 +163,7 @@ class Dispatcher:
             log.warning("[DISPATCHER] Redis is back after %.1fs", self.clock.time() - self.outage_since)
             self.outage_since = None
             self.claim_now = True
+            self.renew_now = True  # a renewal may have been missed: do it before anything else
         try:
             result = call()
         except rexc.OutOfMemoryError as exc:
@@ -175,8 +177,7 @@ class Dispatcher:
                 self.outage_since = self.clock.time()
                 self.last_probe_mono = self.clock.monotonic()
                 message = str(exc) if isinstance(exc, RedisUnavailable) else describe_redis_error(exc, self.app.url)
-                log.error("[DISPATCHER] Redis unavailable (%s): %s; retrying every %gs", what, message,
-                          min(self.opt.tick, 1.0))
+                log.error("[DISPATCHER] Redis unavailable (%s): %s; retrying every second", what, message)
             return None
         except Exception:  # noqa: BLE001 - a bug or bad data in one step must not end the loop
             mono = self.clock.monotonic()
@@ -335,10 +336,10 @@ class Dispatcher:
         if total:
             log.warning("[QUEUE] %d executions expired before they could start", total)
 
-    def renew(self) -> None:
+    def renew(self) -> bool:
         owned = [(job.execution_id, job.token) for job in self.running.values()]
         if not owned:
-            return
+            return True
         mono = self.clock.monotonic()
         lease_until = format_time(self.clock.time() + self.opt.lease)
         lost = self.app.scripts.renew(lease_until=lease_until, owned=owned)
@@ -351,6 +352,7 @@ class Dispatcher:
             self.running.pop(execution_id, None)
             log.error("[DISPATCHER] lease lost for %s (another dispatcher finalised it); its helper was stopped%s",
                       execution_id, "" if job else " (it had already finished)")
+        return True
 
     @property
     def local_lease(self) -> float:
@@ -380,7 +382,10 @@ class Dispatcher:
         if ensure_current_master(self.app.client):
             log.warning("[DISPATCHER] Sentinel names a new master; reconnected")
             self.claim_now = True
-        self.replicas = int(self.app.client.info("replication").get("connected_slaves", 0))
+        from .connection import sentinel_replicas
+
+        # what Sentinel knows, not what the (possibly just demoted) master we talk to reports
+        self.replicas = sentinel_replicas(self.app.client)
 
     def check_epoch(self) -> None:
         """Notice that Redis lost its data (restart without persistence, FLUSHALL) and rebuild."""
@@ -599,9 +604,12 @@ class Dispatcher:
                 if self.hurry or mono >= self.stop_mono + self.opt.grace:
                     self.abort_running("shutdown", "shutdown: the dispatcher stopped before the helper finished")
                     break
-            if mono >= next_renew:
-                self.safe("renew", self.renew)
-                next_renew = mono + self.opt.lease / 3
+            if mono >= next_renew or self.renew_now:
+                self.renew_now = False
+                if self.safe("renew", self.renew):
+                    next_renew = mono + self.opt.lease / 3
+                else:
+                    next_renew = mono + min(0.2, self.opt.lease / 10)  # missed: try again soon
             self.drop_lapsed_leases()
             if mono >= next_tick:
                 self.safe("reap", self.reap)

@@ -82,17 +82,22 @@ def _die_with_parent(parent: int) -> None:
 
     lease = float(os.environ.get("QUEUECTL_LEASE", "0") or 0)
 
+    # A frozen dispatcher (SIGSTOP, a suspended job) cannot renew: if it froze just before a
+    # renewal, its lease in Redis has 2/3 of its length left. Stop the helper before that, allowing
+    # for two polling periods of lateness in seeing the freeze and acting on it.
+    poll = 0.05
+    frozen_limit = lease * 2 / 3 - 4 * poll - 0.05
+
     def watch() -> None:
         stopped_since = None
         while True:
-            time.sleep(0.25)
+            time.sleep(poll)
             if os.getppid() != parent:
                 kill_group()
-            # a frozen dispatcher (SIGSTOP, a suspended laptop job) cannot renew the lease: stop the
-            # helper before a peer may act on the lapsed lease
             if lease > 0 and _stopped(parent):
-                stopped_since = stopped_since or time.monotonic()
-                if time.monotonic() - stopped_since >= lease * 2 / 3 - 0.3:
+                now = time.monotonic()
+                stopped_since = stopped_since or now - poll  # it may have frozen just after our last look
+                if now - stopped_since >= frozen_limit:
                     kill_group()
             else:
                 stopped_since = None

@@ -13,7 +13,6 @@ local now = tonumber(now_str)
 local offset, limit = tonumber(ARGV[4]), tonumber(ARGV[5])
 local upto = math.min(math.floor(now), math.floor(tonumber(ARGV[6]) or now))
 write_probe(KEYS[#KEYS], ARGV[2])
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', upto * 10 + 9, 'LIMIT', offset, limit)
 local expired, kept, anomalies = 0, 0, {}
 if offset == 0 then
   -- scores queuectl never writes: +inf would never fall due, -inf would always head the queue
@@ -31,6 +30,7 @@ if offset == 0 then
     end
   end
 end
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', upto * 10 + 9, 'LIMIT', offset, limit)
 for _, id in ipairs(due) do
   local ex, why = triage(prefix, id, KEYS[1], KEYS[2], now, now_str, keep, anomalies)
   if ex then
