@@ -37,6 +37,8 @@ log = logging.getLogger("queuectl.dispatcher")
 SCAN = 1000
 #: Expiry-sweep calls per tick at most.
 SWEEP_CALLS = 50
+#: Seconds a Sentinel master that had a replica keeps requiring replica acks for claims.
+REPLICA_MEMORY = 60.0
 #: Starts (and successes) logged one by one per second; beyond that a summary line.
 LOG_EACH = 20
 #: Longest wait between two attempts of a failed execution, seconds.
@@ -115,6 +117,8 @@ class Dispatcher:
         self.oom_since: float | None = None
         self.replicas = 0  # with Sentinel: replicas of the master, so claims wait for one to ack
         self.renew_now = False
+        self.claim_paused_until = -1e9
+        self.replica_seen: dict[tuple[Any, ...], float] = {}
         self.last_probe_mono = -1e9
         self.log_second = 0
         self.log_counts = {"started": 0, "succeeded": 0}
@@ -382,10 +386,16 @@ class Dispatcher:
         if ensure_current_master(self.app.client):
             log.warning("[DISPATCHER] Sentinel names a new master; reconnected")
             self.claim_now = True
-        from .connection import sentinel_replicas
-
-        # what Sentinel knows, not what the (possibly just demoted) master we talk to reports
-        self.replicas = sentinel_replicas(self.app.client)
+        # Claims must reach a replica while this master has (recently) had one: a master that has
+        # just lost its replica to a promotion keeps accepting writes that the new master never
+        # sees. A master that never had a replica (a freshly promoted one) claims freely.
+        master = tuple(getattr(self.app.client, "queuectl_master", None) or ())
+        connected = int(self.app.client.info("replication").get("connected_slaves", 0))
+        mono = self.clock.monotonic()
+        if connected > 0:
+            self.replica_seen[master] = mono
+        seen = self.replica_seen.get(master)
+        self.replicas = 1 if seen is not None and mono - seen < REPLICA_MEMORY else 0
 
     def check_epoch(self) -> None:
         """Notice that Redis lost its data (restart without persistence, FLUSHALL) and rebuild."""
@@ -453,9 +463,13 @@ class Dispatcher:
                 log.warning("[QUEUE] %d executions expired before they could start", result.expired)
             self.log_anomalies(result.anomalies)
             if result.claimed and self.replicas > 0 and not self.replicated():
-                # a claim only the master knows may be lost in a failover and claimed again there
-                log.warning("[DISPATCHER] %d claims were not acknowledged by a replica; not starting them "
-                            "(the reaper will record them as abandoned)", len(result.claimed))
+                # a claim only the master knows may be lost in a failover and claimed again there:
+                # hand the claims back and try again next tick
+                for claimed in result.claimed:
+                    self.app.scripts.release(claimed.execution_id, claimed.token)
+                log.warning("[DISPATCHER] %d claims were not acknowledged by a replica; handed back, retrying "
+                            "next tick", len(result.claimed))
+                self.claim_paused_until = self.clock.monotonic() + self.opt.tick
                 break
             for claimed in result.claimed:
                 self.start(claimed, now, started_mono)
@@ -625,7 +639,8 @@ class Dispatcher:
                 next_expand = mono + self.opt.expand_every
             now = self.clock.time()
             due = self.next_due is not None and self.next_due <= now
-            if not self.stopping and self.pool.free > 0 and (self.claim_now or due or self.pending):
+            paused = mono < self.claim_paused_until
+            if not self.stopping and not paused and self.pool.free > 0 and (self.claim_now or due or self.pending):
                 self.safe("claim", self.claim)
             if self.pending and self.outage_since is None:
                 self.safe("finish", self.flush)
