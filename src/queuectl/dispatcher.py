@@ -168,6 +168,8 @@ class Dispatcher:
             self.outage_since = None
             self.claim_now = True
             self.renew_now = True  # a renewal may have been missed: do it before anything else
+        if self.oom_since is not None and not self.writes_again():
+            return None
         try:
             result = call()
         except rexc.OutOfMemoryError as exc:
@@ -189,10 +191,28 @@ class Dispatcher:
                 self.last_crash_log[what] = mono
                 log.exception("[DISPATCHER] unexpected error during %s (the dispatcher goes on)", what)
             return None
-        if self.oom_since is not None and what in ("claim", "finish"):
-            log.warning("[DISPATCHER] Redis accepts writes again after %.1fs", self.clock.time() - self.oom_since)
-            self.oom_since = None
         return result
+
+    def writes_again(self) -> bool:
+        """During an OOM, try one write (at most once a second); True once Redis accepts it."""
+        import redis.exceptions as rexc
+
+        mono = self.clock.monotonic()
+        if mono - self.last_probe_mono < 1.0:
+            return False
+        self.last_probe_mono = mono
+        try:
+            pipe = self.app.client.pipeline(transaction=True)
+            pipe.set(keys.WRITE_PROBE, "1")
+            pipe.delete(keys.WRITE_PROBE)
+            pipe.execute()
+        except rexc.RedisError:
+            return False
+        log.warning("[DISPATCHER] Redis accepts writes again after %.1fs", self.clock.time() - (self.oom_since or 0))
+        self.oom_since = None
+        self.renew_now = True
+        self.claim_now = True
+        return True
 
     # -- start-up -------------------------------------------------------------------------
     def startup(self) -> None:
