@@ -415,7 +415,12 @@ class Dispatcher:
         if connected > 0:
             self.replica_seen[master] = mono
         seen = self.replica_seen.get(master)
-        self.replicas = 1 if seen is not None and mono - seen < REPLICA_MEMORY else 0
+        recently = seen is not None and mono - seen < REPLICA_MEMORY
+        from .connection import sentinel_replicas
+
+        # a replica that merely died is marked down by Sentinel and stops counting; one that is
+        # being promoted still looks healthy to Sentinel for a moment, and we keep waiting for acks
+        self.replicas = 1 if connected > 0 or (recently and sentinel_replicas(self.app.client) > 0) else 0
 
     def check_epoch(self) -> None:
         """Notice that Redis lost its data (restart without persistence, FLUSHALL) and rebuild."""
