@@ -86,7 +86,7 @@ def _die_with_parent(parent: int) -> None:
     # renewal, its lease in Redis has 2/3 of its length left. Stop the helper before that, allowing
     # for two polling periods of lateness in seeing the freeze and acting on it.
     poll = 0.05
-    frozen_limit = lease * 2 / 3 - 4 * poll - 0.05
+    frozen_limit = lease * 2 / 3 - 4 * poll - 0.25
 
     def watch() -> None:
         stopped_since = None
