@@ -1,0 +1,506 @@
+"""Process and data tooling for the fault-injection suite (and bench/soak.py).
+
+- Side-effect helpers: files of helper classes whose run() appends `start <id> <pid> <time>` and
+  `end <id> 0` to a log (one O_APPEND write each), with bodies that sleep, hang, raise, exit,
+  crash, leak or fork a SIGTERM-proof child.
+- Dispatcher: one `python -m queuectl run` in its own session, stderr to a file, driven with
+  kill -9 / SIGSTOP / SIGCONT / SIGTERM by pid.
+- Redis control: SIGSTOP/SIGCONT, restart, FLUSHALL, memory figures; a Sentinel set-up (master,
+  replica, 3 sentinels) on free loopback ports.
+Only 127.0.0.1 is ever used, never port 6379.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: redis_server.py
+
+from redis_server import RedisServer, free_port, redis_server_binary  # noqa: E402
+
+HOST = "127.0.0.1"
+
+# ---------------------------------------------------------------------------------------------
+# Side-effect helpers
+
+_FILE_HEAD = '''\
+import ctypes
+import os
+import signal
+import sys
+import time
+
+from queuectl import BaseHelper
+
+LOG = {log!r}
+
+
+def _note(text):
+    fd = os.open(LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, (text + "\\n").encode())
+    finally:
+        os.close(fd)
+'''
+
+_CLASS = '''
+
+class {cls}(BaseHelper):
+    name = {name!r}
+
+    def get_schedule_config(self):
+        return {schedule!r}
+
+    def run(self, ctx):
+        _note("start %s %d %r" % (ctx.execution_id, os.getpid(), time.time()))
+{body}
+        _note("end %s 0" % ctx.execution_id)
+'''
+
+#: Helper bodies by kind; `{seconds}` is filled from the spec.
+BODIES: dict[str, str] = {
+    "ok": "",
+    "sleep": "time.sleep({seconds})",
+    "hang": "while True:\n    time.sleep(3600)",
+    # runs until killed and proves it is alive: `beat <id> <pid> <time>` every 0.1 s
+    "beat": "while True:\n    _note('beat %s %d %r' % (ctx.execution_id, os.getpid(), time.time()))\n"
+            "    time.sleep(0.1)",
+    "raise": "raise RuntimeError('boom from %s' % ctx.execution_id)",
+    "exit": "sys.exit(3)",
+    "os_exit": "os._exit(7)",
+    "segfault": "ctypes.string_at(0)",
+    "leak": "hoard = []\nwhile True:\n    hoard.append(bytearray(16 * 1024 * 1024))",
+    # a grandchild that ignores SIGTERM and logs its pid, then the helper sleeps (or hangs)
+    "fork": textwrap.dedent("""\
+        child = os.fork()
+        if child == 0:
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            _note("child %s %d" % (ctx.execution_id, os.getpid()))
+            while True:
+                time.sleep(3600)
+        time.sleep({seconds})"""),
+}
+
+#: An occurrence that is due as soon as a dispatcher starts: the current hour's, 1 h expiry.
+DUE_NOW = {"type": "interval", "interval_seconds": 3600, "expiry": 3600}
+
+
+def every(seconds: int, **extra: Any) -> dict[str, Any]:
+    return {"type": "interval", "interval_seconds": seconds, **extra}
+
+
+def write_helpers(directory: Path, filename: str, log_path: Path,
+                  specs: Iterable[tuple[str, dict[str, Any], str] | tuple[str, dict[str, Any], str, float]]) -> Path:
+    """Write one file with a helper class per spec: (name, schedule, kind[, seconds])."""
+    directory.mkdir(parents=True, exist_ok=True)
+    parts = [_FILE_HEAD.format(log=str(log_path))]
+    for n, spec in enumerate(specs):
+        name, schedule, kind = spec[0], spec[1], spec[2]
+        seconds = spec[3] if len(spec) > 3 else 0.2  # type: ignore[misc]
+        body = BODIES[kind].format(seconds=seconds)
+        body = textwrap.indent(body, " " * 8) if body else ""
+        cls = f"H{n}_" + "".join(ch if ch.isalnum() else "_" for ch in name)
+        parts.append(_CLASS.format(cls=cls, name=name, schedule=schedule, body=body))
+    path = directory / filename
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("".join(parts))
+    os.replace(tmp, path)  # never half-written
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# Processes
+
+def proc_state(pid: int) -> str | None:
+    """The /proc state letter, or None when the process is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read().decode(errors="replace")
+    except OSError:
+        return None
+    return data.rpartition(")")[2].split()[0]
+
+
+def alive(pid: int) -> bool:
+    """os.kill(pid, 0) says so and it is not a zombie (where PID 1 does not reap, dead children
+    stay as Z: they are dead)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return proc_state(pid) not in (None, "Z", "X")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process (from /proc)."""
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        fields = f.read().decode().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children(pid: int) -> list[int]:
+    """Direct children of a process."""
+    out = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                out += [int(x) for x in f.read().split()]
+    except OSError:
+        pass
+    return out
+
+
+def thread_ids(pid: int) -> list[int]:
+    """The thread ids of a process (empty when it is gone)."""
+    try:
+        return sorted(int(t) for t in os.listdir(f"/proc/{pid}/task"))
+    except OSError:
+        return []
+
+
+def voluntary_switches(pid: int, tid: int) -> int | None:
+    """How often a thread went to sleep (blocked) so far: a thread in a `sleep(p)` loop bumps it
+    once per turn, which tells when it looks (used to find the worker watchdog's phase)."""
+    try:
+        with open(f"/proc/{pid}/task/{tid}/status") as f:
+            for line in f:
+                if line.startswith("voluntary_ctxt_switches:"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def kill_stray(pids: Iterable[int]) -> None:
+    """SIGKILL leftover helper processes of a test (only ones running queuectl code)."""
+    for pid in set(pids):
+        if not alive(pid):
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read()
+        except OSError:
+            continue
+        if b"queuectl" in cmd:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0.05) -> Any:
+    """Poll until predicate() is truthy (returned) or the timeout passes (its last value)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() >= deadline:
+            return value
+        time.sleep(interval)
+
+
+class Dispatcher:
+    """One `python -m queuectl run ...` in its own session; stdout+stderr in a file."""
+
+    def __init__(self, args: list[str], env: dict[str, str], cwd: Path, log_file: Path) -> None:
+        self.args = args
+        self.log_file = log_file
+        self._out = open(log_file, "ab")
+        self.popen = subprocess.Popen([sys.executable, "-m", "queuectl", "run", *args], env=env, cwd=cwd,
+                                      stdin=subprocess.DEVNULL, stdout=self._out, stderr=subprocess.STDOUT,
+                                      start_new_session=True)
+        self.pid = self.popen.pid
+        self.stopped = False
+
+    # -- output -----------------------------------------------------------------------------
+    @property
+    def text(self) -> str:
+        return self.log_file.read_text(errors="replace")
+
+    def mark(self) -> int:
+        """An offset into the output: `since(mark)` is what came after."""
+        return self.log_file.stat().st_size
+
+    def since(self, mark: int) -> str:
+        with open(self.log_file, "rb") as f:
+            f.seek(mark)
+            return f.read().decode(errors="replace")
+
+    def count(self, text: str, mark: int = 0) -> int:
+        return self.since(mark).count(text)
+
+    @property
+    def dispatcher_id(self) -> str | None:
+        for line in self.text.splitlines():
+            if " dispatcher " in line and " starting" in line:
+                return line.split(" dispatcher ", 1)[1].split()[0]
+        return None
+
+    def wait_for(self, text: str, timeout: float, mark: int = 0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in self.since(mark):
+                return True
+            if self.popen.poll() is not None:
+                return text in self.since(mark)
+            time.sleep(0.02)
+        return False
+
+    def wait_ready(self, timeout: float = 20.0) -> "Dispatcher":
+        if not self.wait_for("dispatcher ready", timeout):
+            raise AssertionError(f"dispatcher did not get ready\n{self.describe()}")
+        return self
+
+    def describe(self) -> str:
+        return f"queuectl run {' '.join(self.args)} (pid {self.pid}, rc {self.popen.poll()})\n{self.text[-6000:]}"
+
+    # -- signals ----------------------------------------------------------------------------
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def signal(self, sig: int) -> None:
+        if self.popen.poll() is None:
+            os.kill(self.pid, sig)
+
+    def kill9(self) -> None:
+        self.signal(signal.SIGKILL)
+        self.popen.wait(10)
+
+    def stop(self) -> None:
+        self.signal(signal.SIGSTOP)
+        self.stopped = True
+
+    def cont(self) -> None:
+        self.signal(signal.SIGCONT)
+        self.stopped = False
+
+    def term(self) -> None:
+        self.signal(signal.SIGTERM)
+
+    def wait(self, timeout: float) -> int:
+        return self.popen.wait(timeout)
+
+    def worker_pids(self) -> list[int]:
+        return children(self.pid)
+
+    def close(self) -> None:
+        if self.popen.poll() is None:
+            if self.stopped:
+                self.signal(signal.SIGCONT)
+            self.popen.kill()  # its workers die with it (PDEATHSIG)
+            try:
+                self.popen.wait(10)
+            except subprocess.TimeoutExpired:  # pragma: no cover
+                pass
+        try:
+            self._out.close()
+        except OSError:
+            pass
+
+
+# ---------------------------------------------------------------------------------------------
+# Redis
+
+def redis_pid(server: RedisServer) -> int:
+    assert server.proc is not None
+    return server.proc.pid
+
+
+def stall_redis(server: RedisServer, seconds: float) -> None:
+    """SIGSTOP the server for `seconds`, then SIGCONT (always)."""
+    pid = redis_pid(server)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        time.sleep(seconds)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
+def used_memory(client: Any) -> int:
+    return int(client.info("memory")["used_memory"])
+
+
+class Sentinels:
+    """A master, one replica and three sentinels (`redis-server CONF --sentinel`), all on
+    127.0.0.1 and free ports; `url` is the redis+sentinel:// URL of the set."""
+
+    SERVICE = "mymaster"
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.procs: list[subprocess.Popen[bytes]] = []
+        binary = redis_server_binary()
+        self.master_port, self.replica_port = free_port(), free_port()
+        self.sentinel_ports: list[int] = []
+        for port, extra in ((self.master_port, []), (self.replica_port, ["--replicaof", HOST, str(self.master_port)])):
+            d = Path(tempfile.mkdtemp(prefix=f"redis-{port}-", dir=root))
+            self._spawn([binary, "--port", str(port), "--bind", HOST, "--dir", str(d), "--save", "",
+                         "--appendonly", "no", "--logfile", str(d / "redis.log"), *extra], port)
+        for _ in range(3):
+            port = free_port()
+            d = Path(tempfile.mkdtemp(prefix=f"sentinel-{port}-", dir=root))
+            conf = d / "sentinel.conf"
+            conf.write_text(textwrap.dedent(f"""\
+                port {port}
+                bind {HOST}
+                dir {d}
+                logfile {d / 'sentinel.log'}
+                sentinel monitor {self.SERVICE} {HOST} {self.master_port} 2
+                sentinel down-after-milliseconds {self.SERVICE} 1000
+                sentinel failover-timeout {self.SERVICE} 4000
+                sentinel parallel-syncs {self.SERVICE} 1
+                """))
+            self._spawn([binary, str(conf), "--sentinel"], port)
+            self.sentinel_ports.append(port)
+
+    def _spawn(self, args: list[str], port: int) -> None:
+        import redis
+
+        self.procs.append(subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        c = redis.Redis(host=HOST, port=port, socket_timeout=1)
+        if not wait_until(lambda: _pings(c), 10):
+            raise RuntimeError(f"redis on {port} did not start")
+
+    @property
+    def url(self) -> str:
+        return self.url_asking(0, 1, 2)
+
+    def url_asking(self, *order: int) -> str:
+        """The URL with the sentinels in this order (a client asks the first one first)."""
+        hosts = ",".join(f"{HOST}:{self.sentinel_ports[i]}" for i in order)
+        return f"redis+sentinel://{hosts}/{self.SERVICE}/0"
+
+    def sentinel(self, i: int = 0) -> Any:
+        import redis
+
+        return redis.Redis(host=HOST, port=self.sentinel_ports[i], decode_responses=True, socket_timeout=2)
+
+    def master_port_now(self) -> int:
+        host, port = self.sentinel().sentinel_get_master_addr_by_name(self.SERVICE)
+        assert host == HOST, host
+        return int(port)
+
+    def client(self) -> Any:
+        """A direct client of the current master."""
+        import redis
+
+        return redis.Redis(host=HOST, port=self.master_port_now(), decode_responses=True, socket_timeout=2)
+
+    def wait_healthy(self, timeout: float = 15) -> bool:
+        """Every sentinel sees the master, the replica (link up) and the two other sentinels."""
+        def ok() -> bool:
+            for i in range(3):
+                try:
+                    s = self.sentinel(i)
+                    master = s.sentinel_master(self.SERVICE)
+                    replicas = s.sentinel_slaves(self.SERVICE)
+                except Exception:  # noqa: BLE001
+                    return False
+                if int(master.get("num-other-sentinels", 0)) < 2:
+                    return False
+                if not any(r.get("master-link-status") == "ok" and "s_down" not in str(r.get("flags"))
+                           for r in replicas):
+                    return False
+            return True
+        return bool(wait_until(ok, timeout, 0.2))
+
+    def sentinel_pid(self, i: int = 0) -> int:
+        """The process of sentinel i (procs: master, replica, then the three sentinels)."""
+        return self.procs[2 + i].pid
+
+    def failover(self) -> int:
+        """SENTINEL FAILOVER; returns the new master's port once the sentinels agree on it."""
+        old = self.master_port_now()
+        self.sentinel().execute_command("SENTINEL", "FAILOVER", self.SERVICE)
+        if not wait_until(lambda: self.master_port_now() != old, 15, 0.1):
+            raise AssertionError("failover did not happen")
+        return self.master_port_now()
+
+    def close(self) -> None:
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait(5)
+
+
+class FailoverWatch:
+    """Samples, every 5 ms in a thread, what a failover changes: each data server's role and
+    connected replicas, and the master Sentinel (sentinel 1) names; `events` lists the changes with
+    their time. `promoted_at` is when the replica turned master (the old master lost its replica),
+    `named_at` when Sentinel first named another master."""
+
+    def __init__(self, sentinels: Sentinels) -> None:
+        import threading
+
+        import redis
+
+        self.sentinels = sentinels
+        self.ports = {"old": sentinels.master_port, "new": sentinels.replica_port}
+        self.clients = {name: redis.Redis(host=HOST, port=port, decode_responses=True, socket_timeout=1)
+                        for name, port in self.ports.items()}
+        # not sentinel 0: a test may hold that one (the leader of a failover it asks for)
+        self.sentinel = redis.Redis(host=HOST, port=sentinels.sentinel_ports[1], decode_responses=True,
+                                    socket_timeout=0.5)
+        self.events: list[tuple[float, str, Any]] = []
+        self.last: dict[str, Any] = {}
+        self.promoted_at: float | None = None
+        self.named_at: float | None = None
+        self.waits_at_promotion: int | None = None
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="failover-watch", daemon=True)
+        self.thread.start()
+
+    def wait_calls(self, name: str = "old") -> int:
+        """WAIT commands the server has run so far (INFO commandstats)."""
+        stats = self.clients[name].info("commandstats")
+        return int(stats.get("cmdstat_wait", {}).get("calls", 0))
+
+    def _note(self, what: str, value: Any) -> None:
+        if self.last.get(what, object()) != value:
+            self.last[what] = value
+            self.events.append((time.time(), what, value))
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for name, client in self.clients.items():
+                try:
+                    info = client.info("replication")
+                    self._note(name, (info["role"], int(info.get("connected_slaves", 0))))
+                except Exception as exc:  # noqa: BLE001
+                    self._note(name, type(exc).__name__)
+            try:
+                self._note("sentinel", int(self.sentinel.sentinel_get_master_addr_by_name(Sentinels.SERVICE)[1]))
+            except Exception as exc:  # noqa: BLE001
+                self._note("sentinel", type(exc).__name__)
+            if self.promoted_at is None and self.last.get("new", ("",))[0] == "master":
+                self.promoted_at = time.time()
+                try:
+                    self.waits_at_promotion = self.wait_calls()
+                except Exception:  # noqa: BLE001
+                    pass
+            if self.named_at is None and self.last.get("sentinel") == self.ports["new"]:
+                self.named_at = time.time()
+            time.sleep(0.005)
+
+    def timeline(self, since: float) -> str:
+        return "\n".join(f"    {t - since:+7.3f}s {what} -> {value}"
+                         for t, what, value in self.events if t >= since - 1)
+
+    def close(self) -> None:
+        self._stop.set()
+        self.thread.join(2)
+
+
+def _pings(client: Any) -> bool:
+    try:
+        return bool(client.ping())
+    except Exception:  # noqa: BLE001
+        return False
