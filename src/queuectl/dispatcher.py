@@ -172,19 +172,16 @@ class Dispatcher:
             return None
         try:
             result = call()
-        except rexc.OutOfMemoryError as exc:
+        except rexc.ResponseError as exc:
+            if "OOM command not allowed" not in str(exc):  # Redis 6.2 wraps it in a script error
+                return self._redis_failed(what, exc)
             if self.oom_since is None:
                 self.oom_since = self.clock.time()
                 log.error("[DISPATCHER] Redis is out of memory and refuses writes (%s): %s; claims are paused and "
                           "outcomes kept until it has room", what, str(exc).splitlines()[0])
             return None
         except (rexc.RedisError, RedisUnavailable) as exc:
-            if self.outage_since is None:
-                self.outage_since = self.clock.time()
-                self.last_probe_mono = self.clock.monotonic()
-                message = str(exc) if isinstance(exc, RedisUnavailable) else describe_redis_error(exc, self.app.url)
-                log.error("[DISPATCHER] Redis unavailable (%s): %s; retrying every second", what, message)
-            return None
+            return self._redis_failed(what, exc)
         except Exception:  # noqa: BLE001 - a bug or bad data in one step must not end the loop
             mono = self.clock.monotonic()
             if mono - self.last_crash_log.get(what, -1e9) > 60:
@@ -192,6 +189,17 @@ class Dispatcher:
                 log.exception("[DISPATCHER] unexpected error during %s (the dispatcher goes on)", what)
             return None
         return result
+
+    def _redis_failed(self, what: str, exc: BaseException) -> None:
+        from .connection import describe_redis_error
+        from .errors import RedisUnavailable
+
+        if self.outage_since is None:
+            self.outage_since = self.clock.time()
+            self.last_probe_mono = self.clock.monotonic()
+            message = str(exc) if isinstance(exc, RedisUnavailable) else describe_redis_error(exc, self.app.url)
+            log.error("[DISPATCHER] Redis unavailable (%s): %s; retrying every second", what, message)
+        return None
 
     def writes_again(self) -> bool:
         """During an OOM, try one write (at most once a second); True once Redis accepts it."""

@@ -27,6 +27,15 @@ PREFIX = "execution:"
 TERMINAL = frozenset({"success", "error", "expired"})
 
 # One atomic, read-only snapshot of everything the invariants look at.
+def _snapshot_script(client) -> str:
+    """The shebang (read-only flag, so it runs under OOM) exists from Redis 7; 6.2 runs a
+    script under OOM anyway until it writes, and this one never does."""
+    version = str(client.info("server").get("redis_version", "7"))
+    if int(version.split(".")[0]) >= 7:
+        return _SNAPSHOT_LUA
+    return _SNAPSHOT_LUA.split("\n", 1)[1]
+
+
 _SNAPSHOT_LUA = """#!lua flags=no-writes
 local out = {}
 for _, k in ipairs(redis.call('KEYS', ARGV[1] .. '*')) do
@@ -93,7 +102,7 @@ def _num(text: Any) -> float | None:
 
 def snapshot(client: Any) -> dict[str, Any]:
     """Every execution key (type and fields), the three ZSETs and the running-helpers hash."""
-    raw = client.eval(_SNAPSHOT_LUA, 0, PREFIX, QUEUE, RUNNING, HISTORY, RUNNING_HELPERS)
+    raw = client.eval(_snapshot_script(client), 0, PREFIX, QUEUE, RUNNING, HISTORY, RUNNING_HELPERS)
     keys, queue, running, history, running_helpers = raw
 
     def s(x: Any) -> str:
