@@ -41,7 +41,10 @@ def test_f01_kill9_sole_dispatcher_helper_dies_and_is_abandoned_not_rerun(fx):
     assert fx.starts("tick", after=killed_at + 1), "the restarted dispatcher runs later executions"
     fx.stop_all()
     figures = fx.check()
-    assert figures["error_reasons"].get("abandoned") == 1, figures
+    # the victim, and only what was in flight at the kill (a `tick` can be), end abandoned
+    assert start.execution_id in figures["abandoned_ids"], figures
+    in_flight = {e.execution_id for e in fx.starts() if (e.at or 0) < killed_at}
+    assert set(figures["abandoned_ids"]) <= in_flight, figures
     print(f"helper and grandchild gone {took:.2f}s after kill -9; abandoned {delay:.2f}s after it")
 
 
@@ -93,11 +96,6 @@ def test_f02_f04_three_dispatchers_race_then_one_is_killed(fx):
           f"{max(float(r['finishedAt']) - killed_at for r in abandoned):.2f}s of the kill")
 
 
-def _watchdog_delay(lease: float) -> float:
-    """A freeze at least this long costs the helper (worker.py kills its process group)."""
-    return lease * 2 / 3 - 0.3
-
-
 def _lease_lines(eid: str) -> tuple[str, ...]:
     """What a dispatcher that lost an execution to the reaper logs about it (it writes no outcome)."""
     return (f"lease of {eid} could not be renewed in time; its helper was stopped and its outcome is left "
@@ -121,11 +119,10 @@ def test_f06_frozen_dispatcher_helper_stopped_before_the_peer_reaps_and_no_late_
     died = wait_until(lambda: not alive(pid) and time.time(), LEASE + 2, 0.01)
     assert died, f"helper {pid} still alive {time.time() - stopped_at:.2f}s after its dispatcher froze"
     beats = fx.beats(pid)
-    delay = _watchdog_delay(LEASE)
     print(f"frozen at {stopped_at:.3f}, lease until {lease_until:.3f}: helper died {died - stopped_at:.3f}s after "
           f"the freeze ({died - lease_until:+.3f}s vs its lease), last beat {max(beats) - lease_until:+.3f}s")
-    assert died - stopped_at >= delay - 0.05, \
-        f"helper killed {died - stopped_at:.3f}s after the freeze (< {delay:.2f}s)"
+    # a freeze shorter than one renewal period (lease/3) never costs the helper
+    assert died - stopped_at >= LEASE / 3 - 0.02, f"helper killed {died - stopped_at:.3f}s after the freeze"
     assert died <= lease_until + 0.03 and max(beats) < lease_until, \
         f"helper alive {died - lease_until:+.3f}s after its lease ran out"
 
@@ -159,11 +156,11 @@ def test_f06_frozen_dispatcher_helper_stopped_before_the_peer_reaps_and_no_late_
 
 def _watchdog_thread(pid: int) -> tuple[int, float] | None:
     """The worker's parent-watch thread and how often it looks: the thread (not the main one,
-    which runs the helper) that goes to sleep at a steady pace."""
+    which runs the helper) that goes to sleep at a steady pace (median gap between its sleeps)."""
     others = [t for t in thread_ids(pid) if t != pid]
     wakes: dict[int, list[float]] = {t: [] for t in others}
     last = {t: voluntary_switches(pid, t) for t in others}
-    until = time.monotonic() + 0.8
+    until = time.monotonic() + 1.0
     while time.monotonic() < until:
         for t in others:
             count = voluntary_switches(pid, t)
@@ -171,11 +168,16 @@ def _watchdog_thread(pid: int) -> tuple[int, float] | None:
                 last[t] = count
                 wakes[t].append(time.monotonic())
         time.sleep(0.0005)
+    best = None
     for t, times in wakes.items():
-        gaps = [b - a for a, b in zip(times, times[1:])]
-        if len(gaps) >= 2 and max(gaps) - min(gaps) < 0.01 and 0.01 <= sum(gaps) / len(gaps) <= 0.4:
-            return t, sum(gaps) / len(gaps)
-    return None
+        gaps = sorted(b - a for a, b in zip(times, times[1:]))
+        if len(gaps) < 2:
+            continue
+        period = gaps[len(gaps) // 2]
+        steady = sum(1 for g in gaps if abs(g - period) <= 0.25 * period + 0.003) / len(gaps)
+        if 0.01 <= period <= 0.4 and steady >= 0.6 and (best is None or steady > best[2]):
+            best = (t, period, steady)
+    return (best[0], best[1]) if best else None
 
 
 def test_f06b_frozen_just_before_a_renewal_the_helper_still_dies_before_its_lease_lapses(fx):
