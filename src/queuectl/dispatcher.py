@@ -154,20 +154,26 @@ class Dispatcher:
         from .connection import describe_redis_error
         from .errors import RedisUnavailable
 
-        self.drop_lapsed_leases()
         if self.outage_since is not None:
             mono = self.clock.monotonic()
             if mono - self.last_probe_mono < 1.0:
+                self.drop_lapsed_leases()
                 return None
             self.last_probe_mono = mono
             try:
                 self.app.client.ping()
             except rexc.RedisError:
+                self.drop_lapsed_leases()
                 return None
             log.warning("[DISPATCHER] Redis is back after %.1fs", self.clock.time() - self.outage_since)
             self.outage_since = None
             self.claim_now = True
-            self.renew_now = True  # a renewal may have been missed: do it before anything else
+            try:  # a renewal may have been missed: renew before the local leases are checked
+                self.renew()
+            except rexc.RedisError as exc:
+                self.drop_lapsed_leases()
+                return self._redis_failed("renew", exc)
+        self.drop_lapsed_leases()
         if self.oom_since is not None and not self.writes_again():
             return None
         try:
