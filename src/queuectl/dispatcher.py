@@ -179,7 +179,8 @@ class Dispatcher:
         try:
             result = call()
         except rexc.ResponseError as exc:
-            if "OOM command not allowed" not in str(exc):  # Redis 6.2 wraps it in a script error
+            # Redis 7 raises OutOfMemoryError; 6.2 wraps OOM in a script error
+            if not isinstance(exc, rexc.OutOfMemoryError) and "OOM command not allowed" not in str(exc):
                 return self._redis_failed(what, exc)
             if self.oom_since is None:
                 self.oom_since = self.clock.time()

@@ -455,8 +455,9 @@ def test_f16_an_outage_is_probed_at_most_once_a_second(fx):
 def test_f16_a_short_outage_that_skips_one_renewal_does_not_stop_running_helpers(fx):
     """The local lease (2/3 lease) is shorter than two renewal periods: a renewal missed in an
     outage must be made as soon as Redis answers, or every running helper is stopped although
-    Redis is back and the lease in Redis is still valid."""
-    lease = 3.0  # renewals every 1 s, local lease 1.95 s
+    Redis is back and the lease in Redis is still valid. Redis is probed once a second, so the
+    lease leaves room for that: 6 s (renewals every 2 s, local lease 3.95 s)."""
+    lease = 6.0
     proxy = fx.proxy()
     fx.helpers("f16c.py", ("long", DUE_NOW, "beat"), ("t1", every(1), "ok"))
     d = fx.dispatcher(url=fx.proxy_url(proxy), lease=lease)
@@ -467,26 +468,27 @@ def test_f16_a_short_outage_that_skips_one_renewal_does_not_stop_running_helpers
     first = fx.client.hget(key, "leaseUntil")
     assert wait_until(lambda: fx.client.hget(key, "leaseUntil") != first, lease), "no renewal"
     renewed = float(fx.client.hget(key, "leaseUntil")) - lease  # when it renewed (its clock)
+    period, local = lease / 3, lease * 2 / 3 - 0.05
     mark = d.mark()
-    # a 0.3 s outage around the next renewal (due 1 s after this one); Redis is back 0.75 s
-    # before the local lease (1.95 s after this renewal) runs out
-    time.sleep(max(0.0, renewed + 0.85 - time.time()))
+    # a 0.3 s outage around the next renewal: the dispatcher sees Redis back (next probe) within
+    # a second of its first failure, ~0.9 s before the local lease runs out
+    time.sleep(max(0.0, renewed + period - 0.15 - time.time()))
     proxy.set_mode("drop")
-    time.sleep(max(0.0, renewed + 1.15 - time.time()))
+    time.sleep(max(0.0, renewed + period + 0.15 - time.time()))
     proxy.set_mode("pass")
     back = time.time()
-    time.sleep(max(0.0, renewed + 2.6 - time.time()))
+    time.sleep(max(0.0, renewed + local + 0.5 - time.time()))
     text = d.since(mark)
     lease_now = fx.execution(eid).get("leaseUntil")
-    print(f"outage {renewed + 0.85 - renewed:.2f}-{back - renewed:.2f}s after a renewal; helper alive "
-          f"{alive(pid)}; leaseUntil now {lease_now and float(lease_now) - renewed:.2f}s after it")
+    print(f"outage {period - 0.15:.2f}-{back - renewed:.2f}s after a renewal; helper alive {alive(pid)}; "
+          f"leaseUntil now {lease_now and float(lease_now) - renewed:.2f}s after it")
     assert text.count("Redis unavailable") == 1 and text.count("Redis is back") == 1, text
-    assert alive(pid), f"the helper was stopped although Redis was back {renewed + 1.95 - back:.2f}s before its " \
+    assert alive(pid), f"the helper was stopped although Redis was back {renewed + local - back:.2f}s before its " \
                        f"local lease ran out:\n{text}"
     assert _lease_line(eid) not in text, text
-    assert lease_now and float(lease_now) > renewed + lease + 1, "renewed again after the outage"
+    assert lease_now and float(lease_now) > renewed + lease + period / 2, "renewed again after the outage"
     fx.stop_all()
-    fx.check()
+    fx.check(lease=lease)
 
 
 def test_f19_sentinel_failover_no_execution_runs_twice(fx):
