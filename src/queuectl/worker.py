@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import sys
+import threading
 import time
 import traceback
 from datetime import datetime, timezone
@@ -59,6 +60,10 @@ def run_one(request: dict[str, Any], instances: dict[type, Any]) -> dict[str, An
     return {"id": request["id"], "ok": True, "started": started, "finished": time.time()}
 
 
+#: Set while a helper runs: a frozen dispatcher only costs the helper that is running.
+RUNNING = threading.Event()
+
+
 def _stopped(pid: int) -> bool:
     """Is the process stopped (state T)? Linux only; elsewhere never."""
     try:
@@ -94,7 +99,7 @@ def _die_with_parent(parent: int) -> None:
             time.sleep(poll)
             if os.getppid() != parent:
                 kill_group()
-            if lease > 0 and _stopped(parent):
+            if lease > 0 and RUNNING.is_set() and _stopped(parent):
                 now = time.monotonic()
                 stopped_since = stopped_since or now - poll  # it may have frozen just after our last look
                 if now - stopped_since >= frozen_limit:
@@ -139,7 +144,11 @@ def main(argv: list[str]) -> int:
         if "preload" in request:
             preload(request["preload"])
             continue
-        result = run_one(request, instances)
+        RUNNING.set()
+        try:
+            result = run_one(request, instances)
+        finally:
+            RUNNING.clear()
         retire = result.get("reason") == "memory"  # a worker that ran out of memory is replaced
         if retire:
             result["retire"] = True  # tells the pool not to hand this worker another job
