@@ -11,6 +11,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(__file__))
 
 from redis_server import RedisServer  # noqa: E402
+from support import NOW  # noqa: E402
 
 from queuectl.app import App  # noqa: E402
 from queuectl.clock import ManualClock  # noqa: E402
@@ -52,7 +53,7 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 @pytest.fixture()
 def clock() -> ManualClock:
     # a Monday, 2026-11-30 10:00:00 UTC
-    return ManualClock(1796032800.0)
+    return ManualClock(float(NOW))
 
 
 @pytest.fixture()
@@ -61,13 +62,3 @@ def app(client, redis_url: str, clock: ManualClock) -> App:
 
     settings = Settings(redis_url=redis_url, helpers_dir=Path("helpers"))
     return open_app(settings, clock=clock)
-
-
-def write_helper(directory: Path, filename: str, body: str) -> Path:
-    """Write a helper file (the body is dedented Python)."""
-    import textwrap
-
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / filename
-    path.write_text(textwrap.dedent(body))
-    return path

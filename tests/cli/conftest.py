@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import logging
 import signal
-import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
+import support
 from typer.testing import CliRunner
 
 from queuectl.cli import app as cli_app
@@ -66,33 +66,15 @@ def cli(client, redis_url: str, helpers_dir: Path, tmp_path: Path, monkeypatch: 
     return Cli(redis_url=redis_url, helpers_dir=helpers_dir)
 
 
-HELPER_TEMPLATE = '''\
-from queuectl import BaseHelper
-
-
-class {cls}(BaseHelper):
-    name = {name!r}
-
-    def get_schedule_config(self):
-        return {schedule!r}
-
-    def run(self, ctx):
-        {body}
-'''
-
-
 @pytest.fixture()
 def make_helper(helpers_dir: Path) -> Callable[..., Path]:
     """make_helper(name, schedule_dict, filename=None, body='pass') writes one helper file."""
 
     def make(name: str, schedule: dict[str, Any], *, filename: str | None = None, body: str = "pass",
              cls: str | None = None, directory: Path | None = None) -> Path:
-        target = directory or helpers_dir
-        target.mkdir(parents=True, exist_ok=True)
-        path = target / (filename or f"{name}.py")
-        klass = cls or ("H_" + "".join(ch if ch.isalnum() else "_" for ch in name))
-        path.write_text(HELPER_TEMPLATE.format(cls=klass, name=name, schedule=schedule, body=body))
-        return path
+        klass = cls or support.helper_class_name(name)
+        text = support.helper_module(support.helper_class(klass, name, schedule, " " * 8 + body))
+        return support.write_file(directory or helpers_dir, filename or f"{name}.py", text)
 
     return make
 
@@ -100,9 +82,7 @@ def make_helper(helpers_dir: Path) -> Callable[..., Path]:
 @pytest.fixture()
 def write_file(helpers_dir: Path) -> Callable[[str, str], Path]:
     def write(filename: str, body: str) -> Path:
-        path = helpers_dir / filename
-        path.write_text(textwrap.dedent(body))
-        return path
+        return support.write_helper(helpers_dir, filename, body)
 
     return write
 

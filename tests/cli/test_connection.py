@@ -6,11 +6,11 @@ with nothing listening.
 from __future__ import annotations
 
 import json
-import socket
 import time
 from pathlib import Path
 
 import pytest
+from redis_server import free_port
 
 SECRET = "s3cretpw"
 
@@ -37,18 +37,9 @@ def lines(text: str) -> list[str]:
     return [line for line in text.splitlines() if line.strip()]
 
 
-def free_loopback_port() -> int:
-    while True:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port != 6379:
-            return port
-
-
 @pytest.fixture()
 def dead_port() -> int:
-    return free_loopback_port()
+    return free_port()  # a free loopback port, never 6379: nothing listens there
 
 
 @pytest.fixture()

@@ -7,10 +7,8 @@ Every process a test starts is killed (by its own pid) when the test ends.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
-import sys
+import textwrap
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -18,36 +16,15 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
+from redis_server import redis_cli_binary
+from support import (QueuectlProcess, helper_class, helper_class_name, helper_module, queuectl_env, run_queuectl,
+                     wait_until, write_file)
 
-HELPER_TEMPLATE = '''\
-import os
-import sys
-import time
-
-from queuectl import BaseHelper
-
-LOG = {log!r}
-
-
-def _note(text):
-    fd = os.open(LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, (text + "\\n").encode())
-    finally:
-        os.close(fd)
-
-
-class {cls}(BaseHelper):
-    name = {name!r}
-
-    def get_schedule_config(self):
-        return {schedule!r}
-
-    def run(self, ctx):
+#: run() of a helper: `start <execution_id> <time.time()>`, the body, `end <execution_id>`.
+RUN_BODY = '''\
         _note("start %s %r" % (ctx.execution_id, time.time()))
 {body}
-        _note("end %s" % ctx.execution_id)
-'''
+        _note("end %s" % ctx.execution_id)'''
 
 
 @dataclass
@@ -65,22 +42,15 @@ class LogLine:
         return int(self.execution_id.rpartition(":")[2])
 
 
-class Proc:
-    """One background `python -m queuectl ...`, its output in files (no pipe can fill up)."""
+class Proc(QueuectlProcess):
+    """One background `python -m queuectl ...`, stdout and stderr in their own files."""
 
     def __init__(self, args: list[str], env: dict[str, str], cwd: Path, out_dir: Path, tag: str) -> None:
         self.args = args
         self.stdout_path = out_dir / f"{tag}.stdout"
         self.stderr_path = out_dir / f"{tag}.stderr"
-        self._out = open(self.stdout_path, "wb")
-        self._err = open(self.stderr_path, "wb")
         self.started = time.monotonic()
-        self.popen = subprocess.Popen([sys.executable, "-m", "queuectl", *args], env=env, cwd=cwd,
-                                      stdin=subprocess.DEVNULL, stdout=self._out, stderr=self._err)
-
-    @property
-    def pid(self) -> int:
-        return self.popen.pid
+        super().__init__(args, env, cwd, self.stdout_path, self.stderr_path)
 
     @property
     def stderr(self) -> str:
@@ -90,41 +60,14 @@ class Proc:
     def stdout(self) -> str:
         return self.stdout_path.read_text(errors="replace")
 
-    def poll(self) -> int | None:
-        return self.popen.poll()
-
-    def signal(self, sig: int) -> None:
-        if self.popen.poll() is None:
-            self.popen.send_signal(sig)
-
-    def wait(self, timeout: float) -> int:
-        return self.popen.wait(timeout=timeout)
-
     def wait_for_stderr(self, text: str, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if text in self.stderr:
-                return True
-            if self.popen.poll() is not None:
-                return text in self.stderr
-            time.sleep(0.02)
-        return False
+        return self.wait_for_text(lambda: self.stderr, text, timeout)
 
     def kill(self) -> None:
-        if self.popen.poll() is None:
-            self.popen.kill()  # its worker processes die with it (PR_SET_PDEATHSIG)
-            try:
-                self.popen.wait(timeout=10)
-            except subprocess.TimeoutExpired:  # pragma: no cover
-                pass
-        for f in (self._out, self._err):
-            try:
-                f.close()
-            except OSError:
-                pass
+        self.close()
 
     def describe(self) -> str:
-        return f"queuectl {' '.join(self.args)} (pid {self.pid}, rc {self.popen.poll()})\nstderr:\n{self.stderr}"
+        return f"{self.headline()}\nstderr:\n{self.stderr}"
 
 
 @dataclass
@@ -148,10 +91,7 @@ class E2E:
         return self.root / "cwd"
 
     def env(self, **extra: str | None) -> dict[str, str]:
-        env = dict(os.environ)
-        env.update({"REDIS_URL": self.redis_url, "QUEUECTL_HELPERS_DIR": str(self.helpers_dir),
-                    "QUEUECTL_TIMEZONE": "UTC", "NO_COLOR": "1", "PYTHONUNBUFFERED": "1",
-                    "QUEUECTL_HOME": str(self.root / "qhome")})
+        env = queuectl_env(self.redis_url, self.helpers_dir, self.root)
         for key, value in extra.items():
             if value is None:
                 env.pop(key, None)
@@ -175,8 +115,7 @@ class E2E:
     def qctl(self, *args: str, timeout: float = 15.0, env: dict[str, str] | None = None
              ) -> subprocess.CompletedProcess[str]:
         """Run one `queuectl ARGS` to completion."""
-        return subprocess.run([sys.executable, "-m", "queuectl", *args], env=env or self.env(), cwd=self.cwd,
-                              stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
+        return run_queuectl(*args, env=env or self.env(), timeout=timeout, cwd=self.cwd, stdin=subprocess.DEVNULL)
 
     def qjson(self, *args: str) -> Any:
         result = self.qctl(*args, "--json")
@@ -187,12 +126,7 @@ class E2E:
         return self.qjson("history", "--limit", "1000", *args)
 
     def redis_cli(self, *args: str) -> str:
-        binary = shutil.which("redis-cli")
-        if binary is None:
-            from redis_server import redis_cli_binary  # tests/ is on sys.path (tests/conftest.py)
-
-            binary = redis_cli_binary()
-        result = subprocess.run([binary, "-h", "127.0.0.1", "-p", str(self.redis_port), *args],
+        result = subprocess.run([redis_cli_binary(), "-h", "127.0.0.1", "-p", str(self.redis_port), *args],
                                 capture_output=True, text=True, timeout=10)
         assert result.returncode == 0, result.stderr
         return result.stdout
@@ -205,18 +139,10 @@ class E2E:
     def helper(self, name: str, schedule: dict[str, Any], *, body: str = "", filename: str | None = None,
                directory: Path | None = None) -> Path:
         """Write a helper that logs start/end; `body` runs between them (Python, any indent)."""
-        import textwrap
-
-        target = directory or self.helpers_dir
-        target.mkdir(parents=True, exist_ok=True)
         code = textwrap.indent(textwrap.dedent(body).strip("\n"), " " * 8) if body.strip() else ""
-        cls = "H_" + "".join(ch if ch.isalnum() else "_" for ch in name)
-        text = HELPER_TEMPLATE.format(log=str(self.log_path), cls=cls, name=name, schedule=schedule, body=code)
-        path = target / (filename or f"{name}.py")
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(text)
-        os.replace(tmp, path)  # appear complete, never half-written
-        return path
+        text = helper_module(helper_class(helper_class_name(name), name, schedule, RUN_BODY.format(body=code)),
+                             imports=("os", "sys", "time"), log=self.log_path)
+        return write_file(directory or self.helpers_dir, filename or f"{name}.py", text, atomic=True)
 
     def log(self) -> list[LogLine]:
         try:
@@ -237,16 +163,7 @@ class E2E:
 
     def wait_until(self, predicate: Callable[[], Any], timeout: float, interval: float = 0.05,
                    proc: Proc | None = None) -> Any:
-        deadline = time.monotonic() + timeout
-        while True:
-            value = predicate()
-            if value:
-                return value
-            if proc is not None and proc.poll() is not None:
-                raise AssertionError("the process ended early\n" + proc.describe())
-            if time.monotonic() >= deadline:
-                return value
-            time.sleep(interval)
+        return wait_until(predicate, timeout, interval, proc)
 
 
 @pytest.fixture()

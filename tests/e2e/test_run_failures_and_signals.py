@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import signal
-import socket
 import time
 
 import pytest
+from redis_server import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -123,19 +123,10 @@ def test_sigint_when_idle_exits_0_quickly(e2e, daily_at):
     assert e2e.client.zcard("internalDispatchers") == 0
 
 
-def _dead_port() -> int:
-    while True:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port != 6379:
-            return port
-
-
 # `run` against an unreachable Redis: exit 1 within 5 s, one line on stderr, no traceback.
 def test_run_with_unreachable_redis_exits_1_with_one_line(e2e):
     e2e.helper("fine", EVERY_2S)
-    port = _dead_port()
+    port = free_port()  # a free loopback port, never 6379: nothing listens there
     env = e2e.env(REDIS_URL=f"redis://:s3cretpw@127.0.0.1:{port}/0")
     started = time.monotonic()
     result = e2e.qctl("run", "--tick", "0.2", env=env, timeout=10)

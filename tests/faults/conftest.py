@@ -19,6 +19,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from chaos_proxy import ChaosProxy  # noqa: E402
 from harness import Dispatcher, RedisServer, Sentinels, free_port, kill_stray, write_helpers  # noqa: E402
 from invariants import assert_invariants, read_log  # noqa: E402
+from support import queuectl_env  # noqa: E402
 
 #: Shrunk timings (reliability.md §7): lease 1.5 s, tick 0.1 s.
 LEASE = 1.5
@@ -91,10 +92,8 @@ class Faults:
 
     # -- dispatchers ---------------------------------------------------------------------------
     def env(self, url: str | None = None, **extra: str) -> dict[str, str]:
-        env = dict(os.environ)
-        env.update({"REDIS_URL": url or self.url, "QUEUECTL_HELPERS_DIR": str(self.helpers_dir),
-                    "QUEUECTL_TIMEZONE": "UTC", "NO_COLOR": "1", "PYTHONUNBUFFERED": "1",
-                    "QUEUECTL_HOME": str(self.root / "qhome"), "HOME": str(self.root / "home")})
+        env = queuectl_env(url or self.url, self.helpers_dir, self.root)
+        env["HOME"] = str(self.root / "home")
         env.update(extra)
         return env
 

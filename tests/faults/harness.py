@@ -19,50 +19,25 @@ import tempfile
 import textwrap
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: redis_server.py
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: redis_server.py, support.py
 
 from redis_server import RedisServer, free_port, redis_server_binary  # noqa: E402
+from support import QueuectlProcess, helper_class, helper_class_name, helper_module, wait_until, write_file  # noqa: E402
 
 HOST = "127.0.0.1"
 
 # ---------------------------------------------------------------------------------------------
 # Side-effect helpers
 
-_FILE_HEAD = '''\
-import ctypes
-import os
-import signal
-import sys
-import time
+_IMPORTS = ("ctypes", "os", "signal", "sys", "time")
 
-from queuectl import BaseHelper
-
-LOG = {log!r}
-
-
-def _note(text):
-    fd = os.open(LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, (text + "\\n").encode())
-    finally:
-        os.close(fd)
-'''
-
-_CLASS = '''
-
-class {cls}(BaseHelper):
-    name = {name!r}
-
-    def get_schedule_config(self):
-        return {schedule!r}
-
-    def run(self, ctx):
+#: run() of a helper: `start <id> <pid> <time>`, the body, `end <id> 0`.
+_RUN_BODY = '''\
         _note("start %s %d %r" % (ctx.execution_id, os.getpid(), time.time()))
 {body}
-        _note("end %s 0" % ctx.execution_id)
-'''
+        _note("end %s 0" % ctx.execution_id)'''
 
 #: Helper bodies by kind; `{seconds}` is filled from the spec.
 BODIES: dict[str, str] = {
@@ -99,20 +74,14 @@ def every(seconds: int, **extra: Any) -> dict[str, Any]:
 def write_helpers(directory: Path, filename: str, log_path: Path,
                   specs: Iterable[tuple[str, dict[str, Any], str] | tuple[str, dict[str, Any], str, float]]) -> Path:
     """Write one file with a helper class per spec: (name, schedule, kind[, seconds])."""
-    directory.mkdir(parents=True, exist_ok=True)
-    parts = [_FILE_HEAD.format(log=str(log_path))]
+    classes = []
     for n, spec in enumerate(specs):
         name, schedule, kind = spec[0], spec[1], spec[2]
         seconds = spec[3] if len(spec) > 3 else 0.2  # type: ignore[misc]
         body = BODIES[kind].format(seconds=seconds)
         body = textwrap.indent(body, " " * 8) if body else ""
-        cls = f"H{n}_" + "".join(ch if ch.isalnum() else "_" for ch in name)
-        parts.append(_CLASS.format(cls=cls, name=name, schedule=schedule, body=body))
-    path = directory / filename
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("".join(parts))
-    os.replace(tmp, path)  # never half-written
-    return path
+        classes.append(helper_class(helper_class_name(name, f"H{n}_"), name, schedule, _RUN_BODY.format(body=body)))
+    return write_file(directory, filename, helper_module(*classes, imports=_IMPORTS, log=log_path), atomic=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -197,28 +166,14 @@ def kill_stray(pids: Iterable[int]) -> None:
                 pass
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0.05) -> Any:
-    """Poll until predicate() is truthy (returned) or the timeout passes (its last value)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() >= deadline:
-            return value
-        time.sleep(interval)
-
-
-class Dispatcher:
+class Dispatcher(QueuectlProcess):
     """One `python -m queuectl run ...` in its own session; stdout+stderr in a file."""
 
     def __init__(self, args: list[str], env: dict[str, str], cwd: Path, log_file: Path) -> None:
         self.args = args
         self.log_file = log_file
-        self._out = open(log_file, "ab")
-        self.popen = subprocess.Popen([sys.executable, "-m", "queuectl", "run", *args], env=env, cwd=cwd,
-                                      stdin=subprocess.DEVNULL, stdout=self._out, stderr=subprocess.STDOUT,
-                                      start_new_session=True)
-        self.pid = self.popen.pid
         self.stopped = False
+        super().__init__(["run", *args], env, cwd, log_file, append=True, new_session=True)
 
     # -- output -----------------------------------------------------------------------------
     @property
@@ -245,14 +200,7 @@ class Dispatcher:
         return None
 
     def wait_for(self, text: str, timeout: float, mark: int = 0) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if text in self.since(mark):
-                return True
-            if self.popen.poll() is not None:
-                return text in self.since(mark)
-            time.sleep(0.02)
-        return False
+        return self.wait_for_text(lambda: self.since(mark), text, timeout)
 
     def wait_ready(self, timeout: float = 20.0) -> "Dispatcher":
         if not self.wait_for("dispatcher ready", timeout):
@@ -260,16 +208,9 @@ class Dispatcher:
         return self
 
     def describe(self) -> str:
-        return f"queuectl run {' '.join(self.args)} (pid {self.pid}, rc {self.popen.poll()})\n{self.text[-6000:]}"
+        return f"{self.headline()}\n{self.text[-6000:]}"
 
     # -- signals ----------------------------------------------------------------------------
-    def alive(self) -> bool:
-        return self.popen.poll() is None
-
-    def signal(self, sig: int) -> None:
-        if self.popen.poll() is None:
-            os.kill(self.pid, sig)
-
     def kill9(self) -> None:
         self.signal(signal.SIGKILL)
         self.popen.wait(10)
@@ -285,25 +226,13 @@ class Dispatcher:
     def term(self) -> None:
         self.signal(signal.SIGTERM)
 
-    def wait(self, timeout: float) -> int:
-        return self.popen.wait(timeout)
-
     def worker_pids(self) -> list[int]:
         return children(self.pid)
 
     def close(self) -> None:
-        if self.popen.poll() is None:
-            if self.stopped:
-                self.signal(signal.SIGCONT)
-            self.popen.kill()  # its workers die with it (PDEATHSIG)
-            try:
-                self.popen.wait(10)
-            except subprocess.TimeoutExpired:  # pragma: no cover
-                pass
-        try:
-            self._out.close()
-        except OSError:
-            pass
+        if self.stopped and self.popen.poll() is None:
+            self.signal(signal.SIGCONT)
+        super().close()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -150,19 +150,28 @@ def _back_after(text: str, what: str = "Redis is back after ") -> list[float]:
     return [float(part.split("s", 1)[0]) for part in text.split(what)[1:]]
 
 
-def test_f15_blackhole_3x_lease_calls_bounded_helper_stopped_peer_reaps_no_stale_write(fx):
+def _blackhole_the_owner(fx, filename: str, *specs):
+    """The first helper of `specs` starts on a dispatcher connected through a chaos proxy, a peer
+    connects directly, then the proxy black-holes the owner. Returns (proxy, owner, peer, the
+    helper's starts, the owner's output mark, when the hole opened, the end of the helper's lease)."""
     proxy = fx.proxy()
-    fx.helpers("f15.py", ("held", DUE_NOW, "beat"), ("t1", every(1), "ok"), ("t2", every(1), "ok"))
+    fx.helpers(filename, *specs)
     holed = fx.dispatcher(url=fx.proxy_url(proxy))
-    start = wait_until(lambda: fx.starts("held"), 6)
+    start = wait_until(lambda: fx.starts(specs[0][0]), 6)
     assert start, holed.describe()
-    eid, pid = start[0].execution_id, start[0].pid
     peer = fx.dispatcher()
     mark = holed.mark()
     proxy.set_mode("blackhole")
     hole_at = time.time()
     time.sleep(0.05)  # a renewal already on the wire may still land; none after it
-    lease_until = float(fx.execution(eid)["leaseUntil"])
+    lease_until = float(fx.execution(start[0].execution_id)["leaseUntil"])
+    return proxy, holed, peer, start, mark, hole_at, lease_until
+
+
+def test_f15_blackhole_3x_lease_calls_bounded_helper_stopped_peer_reaps_no_stale_write(fx):
+    proxy, holed, peer, start, mark, hole_at, lease_until = _blackhole_the_owner(
+        fx, "f15.py", ("held", DUE_NOW, "beat"), ("t1", every(1), "ok"), ("t2", every(1), "ok"))
+    eid, pid = start[0].execution_id, start[0].pid
     # cut off, the owner stops its helper before the lease can lapse (local lease: 2/3 of it)
     died = wait_until(lambda: not alive(pid) and time.time(), LEASE + 1, 0.01)
     row = wait_until(lambda: (r := fx.execution(eid)).get("status") == "error" and r, LEASE + 3)
@@ -212,17 +221,9 @@ def test_f15_blackholed_owner_stops_its_helper_before_a_peer_reruns_it(fx):
     """retry_on_abandon: a peer re-runs an abandoned execution; the cut-off owner must have
     stopped its own run before the lease ran out (local lease 2/3 of it, checked before every
     Redis step, each step bounded by lease/3), or one id would run twice at the same time."""
-    proxy = fx.proxy()
-    fx.helpers("f15b.py", ("idem", {**DUE_NOW, "retry_on_abandon": 1}, "beat"), ("t1", every(1), "ok"))
-    holed = fx.dispatcher(url=fx.proxy_url(proxy))
-    start = wait_until(lambda: fx.starts("idem"), 6)
-    assert start, holed.describe()
+    proxy, holed, peer, start, mark, _hole_at, lease_until = _blackhole_the_owner(
+        fx, "f15b.py", ("idem", {**DUE_NOW, "retry_on_abandon": 1}, "beat"), ("t1", every(1), "ok"))
     eid, pid = start[0].execution_id, start[0].pid
-    peer = fx.dispatcher()
-    mark = holed.mark()
-    proxy.set_mode("blackhole")
-    time.sleep(0.05)  # a renewal already on the wire may still land; none after it
-    lease_until = float(fx.execution(eid)["leaseUntil"])
     died = wait_until(lambda: not alive(pid) and time.time(), 3 * LEASE, 0.01)
     rerun = wait_until(lambda: fx.starts("idem", after=start[0].at + 0.01), 3 * LEASE)
     proxy.set_mode("pass")

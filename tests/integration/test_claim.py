@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import multiprocessing
 import threading
-import time
 from concurrent.futures import ProcessPoolExecutor
 
 import pytest
@@ -14,8 +13,8 @@ from queuectl import catalog, keys
 from queuectl.models import HelperRecord
 from queuectl.planner import keep_seconds
 from queuectl.scripts import ClaimResult, Outcome, PlanGroup, Scripts, format_time
+from support import NOW, gather, start_and_join
 
-NOW = 1796032800  # the `clock` fixture: Monday 2026-11-30 10:00:00 UTC
 KEEP = keep_seconds(86400)
 LEASE = 30
 SCHEDULE = {"type": "interval", "interval_seconds": 600, "priority": 3, "enabled": True, "timezone": "UTC"}
@@ -444,12 +443,7 @@ def _claimer_process(url: str, proc: int, threads: int, parties: int) -> list[tu
     """
     client = redis.Redis.from_url(url, decode_responses=True)
     scripts = Scripts(client)
-    client.incr("test:ready")
-    deadline = time.monotonic() + 30
-    while int(client.get("test:ready") or 0) < parties:
-        if time.monotonic() > deadline:
-            raise TimeoutError("the other claimers never started")
-        time.sleep(0.001)
+    gather(client, parties, 30, "claimers")
     out: list[tuple[str, str, str]] = []
     lock = threading.Lock()
     errors: list[BaseException] = []
@@ -471,11 +465,7 @@ def _claimer_process(url: str, proc: int, threads: int, parties: int) -> list[tu
         except BaseException as exc:  # noqa: BLE001
             errors.append(exc)
 
-    pool = [threading.Thread(target=loop, args=(i,)) for i in range(threads)]
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join(60)
+    start_and_join([threading.Thread(target=loop, args=(i,)) for i in range(threads)], 60)
     client.close()
     if errors:
         raise errors[0]

@@ -5,22 +5,20 @@ from __future__ import annotations
 import json
 import os
 import random
-import textwrap
 import threading
-from pathlib import Path
 
 import pytest
 import redis
 
 from queuectl import catalog, control, discovery, history, keys, status
-from queuectl.app import App, open_app
+from queuectl.app import open_app
 from queuectl.config import Settings
 from queuectl.errors import ConcurrentChange, InvalidInput, InvalidSchedule, UnknownHelper
 from queuectl.models import HelperRecord
 from queuectl.planner import keep_seconds
 from queuectl.scripts import ClaimResult, Outcome, PlanGroup, Scripts, format_time
+from support import NOW, add_helper, helper_source, ids_of, queued, register, snapshot, start_and_join, write_helper
 
-NOW = 1796032800  # the `clock` fixture: Monday 2026-11-30 10:00:00 UTC
 KEEP = keep_seconds(86400)
 EVERY_10_MIN = {"type": "interval", "interval_minutes": 10}
 TEN_MIN_SCHEDULE = {"type": "interval", "interval_seconds": 600, "priority": 3, "enabled": True, "timezone": "UTC"}
@@ -29,52 +27,8 @@ ENTRY_KEYS = {"name", "rev", "status", "problem", "schedule", "default", "overri
               "class", "updated_at"}
 
 
-def write_helper(directory: Path, filename: str, body: str) -> Path:
-    """Same as tests/conftest.py's write_helper. Not imported from there: other test folders have
-    their own conftest.py, and whichever pytest imported last owns the module name `conftest`."""
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / filename
-    path.write_text(textwrap.dedent(body))
-    return path
-
-
-def helper_source(name: str, config: dict, class_name: str = "H") -> str:
-    return (
-        "from queuectl import BaseHelper\n\n\n"
-        f"class {class_name}(BaseHelper):\n"
-        f"    name = {name!r}\n\n"
-        "    def get_schedule_config(self):\n"
-        f"        return {config!r}\n\n"
-        "    def run(self):\n"
-        "        return None\n"
-    )
-
-
-def add_helper(directory: Path, name: str, config: dict, class_name: str = "H") -> Path:
-    return write_helper(directory, f"{name}.py", helper_source(name, config, class_name))
-
-
-def register(app: App, directory: Path) -> control.SyncReport:
-    return control.register(app, discovery.discover_in_process(directory), directory)
-
-
 def entry(client: redis.Redis, name: str) -> dict:
     return json.loads(client.hget(keys.AVAILABLE_HELPERS, name))
-
-
-def queued(client: redis.Redis, helper: str | None = None) -> list[str]:
-    ids = client.zrange(keys.EXECUTION_QUEUE, 0, -1)
-    if helper is not None:
-        ids = [i for i in ids if i.rpartition(":")[0] == helper]
-    return ids
-
-
-def ids_of(helper: str, times) -> list[str]:
-    return [f"{helper}:{t}" for t in times]
-
-
-def snapshot(client: redis.Redis) -> dict[str, bytes]:
-    return {k: client.dump(k) for k in sorted(client.keys("*"))}
 
 
 def ttl_presence(client: redis.Redis) -> dict[str, bool]:
@@ -433,11 +387,7 @@ def test_concurrent_enable_disable_keeps_the_catalog_consistent(app, client, red
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
-    workers = [threading.Thread(target=operator, args=(i,)) for i in range(threads_n)]
-    for t in workers:
-        t.start()
-    for t in workers:
-        t.join(60)
+    start_and_join([threading.Thread(target=operator, args=(i,)) for i in range(threads_n)], 60)
 
     assert errors == []
     assert done["ok"] + done["conflict"] == threads_n * ops

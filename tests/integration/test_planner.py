@@ -3,56 +3,23 @@ idempotent (also from several planners at once), and a planner with a stale cata
 from __future__ import annotations
 
 import multiprocessing
-import textwrap
 import threading
-import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-import redis
-
-from queuectl import catalog, control, discovery, keys, planner
+from queuectl import catalog, control, keys, planner
 from queuectl.app import App, open_app
 from queuectl.clock import ManualClock
 from queuectl.config import Settings
 from queuectl.planner import ConfigCache, keep_seconds
 from queuectl.scripts import PlanGroup
+from support import NOW, add_helper, gather, ids_of, queued, register, snapshot, start_and_join, write_helper
 
-NOW = 1796032800  # the `clock` fixture: Monday 2026-11-30 10:00:00 UTC
 WINDOW = 7200
 HISTORY_TTL = 86400
 KEEP = keep_seconds(HISTORY_TTL)
 EXECUTION_FIELDS = {"executionId", "helper", "executionTime", "executionExpiry", "priority", "status",
                     "createdAt", "attempt"}
-
-
-def write_helper(directory: Path, filename: str, body: str) -> Path:
-    """Same as tests/conftest.py's write_helper. Not imported from there: other test folders have
-    their own conftest.py, and whichever pytest imported last owns the module name `conftest`."""
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / filename
-    path.write_text(textwrap.dedent(body))
-    return path
-
-
-def helper_source(name: str, config: dict, class_name: str = "H") -> str:
-    return (
-        "from queuectl import BaseHelper\n\n\n"
-        f"class {class_name}(BaseHelper):\n"
-        f"    name = {name!r}\n\n"
-        "    def get_schedule_config(self):\n"
-        f"        return {config!r}\n\n"
-        "    def run(self):\n"
-        "        return None\n"
-    )
-
-
-def add_helper(directory: Path, name: str, config: dict) -> Path:
-    return write_helper(directory, f"{name.replace('.', '_').replace('-', '_')}.py", helper_source(name, config))
-
-
-def register(app: App, directory: Path, *, plan: bool = True) -> control.SyncReport:
-    return control.register(app, discovery.discover_in_process(directory), directory, plan=plan)
 
 
 def plan_now(app: App, records=None, *, now: float | None = None) -> planner.PlanReport:
@@ -61,21 +28,6 @@ def plan_now(app: App, records=None, *, now: float | None = None) -> planner.Pla
         records = catalog.read_all(app.client).values()
     return planner.plan(app.scripts, records, now=app.clock.time() if now is None else now,
                         window=app.window, history_ttl=app.history_ttl, cache=ConfigCache())
-
-
-def queued(client: redis.Redis, helper: str | None = None) -> list[str]:
-    ids = client.zrange(keys.EXECUTION_QUEUE, 0, -1)
-    if helper is not None:
-        ids = [i for i in ids if i.rpartition(":")[0] == helper]
-    return ids
-
-
-def ids_of(helper: str, times) -> list[str]:
-    return [f"{helper}:{t}" for t in times]
-
-
-def snapshot(client: redis.Redis) -> dict[str, bytes]:
-    return {k: client.dump(k) for k in sorted(client.keys("*"))}
 
 
 EVERY_10_MIN = {"type": "interval", "interval_minutes": 10}
@@ -188,12 +140,7 @@ def expected_many(count: int) -> set[str]:
 def _plan_in_process(url: str, now: float, parties: int) -> tuple[int, int, int]:
     """Child process: open its own App, wait for the others, plan the whole catalog."""
     app = open_app(Settings(redis_url=url), clock=ManualClock(now))
-    app.client.incr("test:ready")
-    deadline = time.monotonic() + 20
-    while int(app.client.get("test:ready") or 0) < parties:
-        if time.monotonic() > deadline:
-            raise TimeoutError("the other planners never started")
-        time.sleep(0.001)
+    gather(app.client, parties, 20, "planners")
     report = control.plan_all(app)
     app.client.close()
     return report.created, report.existing, report.stale
@@ -239,11 +186,7 @@ def test_planner_threads_each_with_its_own_app_create_no_duplicate(app, client, 
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
-    threads = [threading.Thread(target=run) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
+    start_and_join([threading.Thread(target=run) for _ in range(4)], 30)
     assert errors == []
     assert sum(r.created for r in results) == len(expected)
     assert all(r.created + r.existing == len(expected) for r in results)

@@ -10,13 +10,13 @@ import time
 from pathlib import Path
 
 import pytest
+from support import run_queuectl
 
 pytestmark = pytest.mark.e2e
 
 
 def cli(env: dict[str, str], *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "queuectl", *args], env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    return run_queuectl(*args, env=env, timeout=timeout)
 
 
 @pytest.fixture()

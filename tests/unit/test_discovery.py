@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import sys
-import textwrap
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -24,6 +23,7 @@ from queuectl.discovery import (
 )
 from queuectl.errors import HelperLoadError
 from queuectl.helper import BaseHelper, ExecutionContext, call_run
+from support import write_helper as write
 
 Discover = Callable[[Path], DiscoveryResult]
 
@@ -37,13 +37,6 @@ class Weather(BaseHelper):
     def get_schedule_config(self):
         return {"type": "daily", "time": "08:30:00", "priority": 1}
 """
-
-
-def write(directory: Path, filename: str, body: str) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / filename
-    path.write_text(textwrap.dedent(body))
-    return path
 
 
 def child(path: Path) -> DiscoveryResult:
