@@ -13,6 +13,9 @@ redis'`, `queuectl --version`. With --peers the shared harness's cli_coldstart.p
 peer's inspection command (rq info, arq --check, celery report, and one-liners for huey,
 APScheduler, rq-scheduler) in the peer venvs, in the same run.
 Issue target 5: both queuectl commands below every peer's inspection command.
+The read commands run on queuectl's lean front (cli/fast.py, no typer/click/rich/redis-py);
+the same commands with QUEUECTL_FAST_PATH=0 (the Typer path, what they cost before) are timed
+too, and `queue show --limit 20 --json` and `history --json` with them (--no-typer-path to skip).
 Prints a table, then ONE JSON line last.
 """
 from __future__ import annotations
@@ -32,6 +35,8 @@ from _common import (HelpersDir, base_result, bytecode_env, emit, hms, install_s
                      time_commands)
 
 QUEUECTL_COMMANDS = ("helpers list --json", "status --json")
+#: other read commands on the lean front, timed for information
+OTHER_READS = ("queue show --limit 20 --json", "history --json")
 
 
 def seed(url: str, h: HelpersDir, count: int) -> dict[str, Any]:
@@ -57,6 +62,8 @@ def main() -> int:
     ap.add_argument("--helpers", type=int, default=100, help="helpers registered in the test Redis")
     ap.add_argument("--no-hyperfine", action="store_true")
     ap.add_argument("--peers", action="store_true", help="also time the peers' inspection commands")
+    ap.add_argument("--no-typer-path", action="store_true",
+                    help="skip the QUEUECTL_FAST_PATH=0 (Typer path) timings of the two commands")
     ap.add_argument("--redis-url", default=None)
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
@@ -75,8 +82,12 @@ def main() -> int:
                     "python -c 'import redis'": f"{py} -c 'import redis'",
                     "queuectl --version": shell_join(queuectl_argv("--version")),
                 }
-                for c in QUEUECTL_COMMANDS:
+                for c in QUEUECTL_COMMANDS + OTHER_READS:
                     cmds["queuectl " + c] = shell_join(queuectl_argv(*c.split()))
+                if not args.no_typer_path:
+                    for c in QUEUECTL_COMMANDS:
+                        cmds[f"queuectl {c} (Typer path)"] = "QUEUECTL_FAST_PATH=0 " + shell_join(
+                            queuectl_argv(*c.split()))
                 env = bytecode_env(queuectl_env(url, h.path))
                 tool, times = time_commands(cmds, runs=args.runs, warmup=args.warmup, env=env,
                                             cwd=h.path, use_hyperfine=not args.no_hyperfine)
@@ -92,6 +103,8 @@ def main() -> int:
     for c in QUEUECTL_COMMANDS:
         key = c.split()[0] + ("_list" if c.startswith("helpers") else "") + "_median_ms"
         result[key] = (cm.get("queuectl " + c) or {}).get("median_ms")
+        result[key.replace("_median_ms", "_typer_path_median_ms")] = (
+            cm.get(f"queuectl {c} (Typer path)") or {}).get("median_ms")
     rows = [(k, v.get("median_ms"), v.get("min_ms"), v.get("stddev_ms"), v.get("runs")) for k, v in cm.items()]
     if args.peers:
         import peers as peers_mod

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from .clock import Clock, SystemClock
 from .config import Settings
-from .connection import ConnectionOptions, connect, guarded, redact_url
+from .connection import ConnectionOptions, connect, connect_lean, guarded, redact_url
 from .errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -20,14 +20,26 @@ T = TypeVar("T")
 
 @dataclass(kw_only=True)
 class App:
+    """`client` is redis-py's; open_lean_app puts the small queuectl.resp client there instead,
+    which has the read methods the status, catalog, queue and history readers use."""
+
     client: "redis.Redis"
-    scripts: "Scripts"
     settings: Settings
     clock: Clock = field(default_factory=SystemClock)
     timezone_setting: str | None = None
     backend: dict[str, object] = field(default_factory=dict)
     _config_cache: "ConfigCache | None" = None
     _default_timezone: str | None = None
+    _scripts: "Scripts | None" = None
+
+    @property
+    def scripts(self) -> "Scripts":
+        """The Lua scripts, registered on first use: read commands never run one."""
+        if self._scripts is None:
+            from .scripts import Scripts
+
+            self._scripts = Scripts(self.client)
+        return self._scripts
 
     @property
     def default_timezone(self) -> str:
@@ -69,30 +81,58 @@ class App:
 
 
 def open_app(settings: Settings, *, clock: Clock | None = None, socket_timeout: float | None = None) -> App:
-    """Connect (lazily) and register scripts.
+    """Connect (lazily) with redis-py.
 
     With no Redis URL configured, the embedded default server is started (or reused) and used:
     queuectl never falls back to a network Redis the user did not name.
     """
+    settings, backend = _backend(settings, start=True)
+    client = connect(_options(settings, socket_timeout))
+    return _app(settings, client, backend, clock)
+
+
+def open_lean_app(settings: Settings, *, clock: Clock | None = None) -> App | None:
+    """Like open_app, on the standard-library client (queuectl.resp), for read-only commands
+    that must start fast. None when only open_app can serve these settings: a TLS or Sentinel
+    URL, or the embedded server not running (open_app starts it and says so)."""
+    settings, backend = _backend(settings, start=False)
+    if not settings.redis_url:
+        return None
+    client = connect_lean(_options(settings, None))
+    if client is None:
+        return None
+    return _app(settings, client, backend, clock)
+
+
+def _backend(settings: Settings, *, start: bool) -> tuple[Settings, dict[str, object]]:
+    """The settings with the Redis URL in force, and the `backend` that `status` shows. With
+    start=False a stopped embedded server is left stopped (the URL stays unset)."""
     from dataclasses import replace
 
-    from .scripts import Scripts
+    if settings.redis_url:
+        return settings, {"kind": "redis", "url": redact_url(settings.redis_url)}
+    from . import embedded
 
+    if start:
+        lay = embedded.ensure_running()
+    else:
+        lay = embedded.layout()
+        if not embedded.is_running(lay):
+            return settings, {}
+    settings = replace(settings, redis_url=lay.url)
+    return settings, {"kind": "embedded", "data_dir": str(lay.home), "url": lay.url}
+
+
+def _options(settings: Settings, socket_timeout: float | None) -> ConnectionOptions:
     if socket_timeout is None:
         # no Redis call may block longer than a third of a lease (the renewal period)
         socket_timeout = max(0.2, min(5.0, settings.lease / 3))
+    return ConnectionOptions(url=settings.redis_url or "", socket_timeout=socket_timeout,
+                             insecure_tls=settings.insecure_tls)
 
-    backend: dict[str, object]
-    if settings.redis_url:
-        backend = {"kind": "redis", "url": redact_url(settings.redis_url)}
-    else:
-        from . import embedded
 
-        lay = embedded.ensure_running()
-        settings = replace(settings, redis_url=lay.url)
-        backend = {"kind": "embedded", "data_dir": str(lay.home), "url": lay.url}
-    client = connect(ConnectionOptions(url=settings.redis_url or "", socket_timeout=socket_timeout,
-                                       insecure_tls=settings.insecure_tls))
+def _app(settings: Settings, client: Any, backend: dict[str, object], clock: Clock | None) -> App:
+    """The App, once the time zone setting is known to be valid."""
     tz = settings.timezone
     if tz:
         from .schedule import parse_schedule
@@ -101,5 +141,4 @@ def open_app(settings: Settings, *, clock: Clock | None = None, socket_timeout: 
             parse_schedule({"type": "interval", "interval_seconds": 60, "timezone": tz}, default_timezone="UTC")
         except InvalidInput:
             raise InvalidInput(f"invalid timezone setting {tz!r} ({settings.sources.get('timezone', 'default')})") from None
-    return App(client=client, scripts=Scripts(client), settings=settings, clock=clock or SystemClock(),
-               timezone_setting=tz, backend=backend)
+    return App(client=client, settings=settings, clock=clock or SystemClock(), timezone_setting=tz, backend=backend)

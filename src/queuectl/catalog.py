@@ -187,7 +187,7 @@ def helper_json(record: HelperRecord, now: float) -> dict[str, Any]:
 
 def check_name(name: str) -> str:
     """Refuse a helper name that is not in the allowed form before it reaches Redis."""
-    from .discovery import NAME_RE
+    from .keys import NAME_RE
 
     if not NAME_RE.match(name or ""):
         raise UnknownHelper(name)

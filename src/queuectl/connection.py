@@ -1,4 +1,7 @@
-"""The one function that builds a Redis connection: lazy, bounded, quick to fail.
+"""The functions that build a Redis connection: lazy, bounded, quick to fail.
+
+`connect` gives redis-py's client; `connect_lean` the small standard-library one (queuectl.resp)
+that the read-only commands use to start fast. Errors of both are described by the same code.
 
 redis-py's defaults retry a command up to 10 times with 5 s socket timeouts, so a call on a
 black-holed link can block for about a minute, and a retried write can be applied twice. A CLI
@@ -7,6 +10,7 @@ automatic command retries.
 """
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 from urllib.parse import urlsplit
@@ -15,6 +19,8 @@ from .errors import InvalidInput, RedisUnavailable
 
 if TYPE_CHECKING:
     import redis
+
+    from .resp import RespClient
 
 T = TypeVar("T")
 
@@ -95,6 +101,19 @@ def connect(options: ConnectionOptions) -> "redis.Redis":
         return redis.Redis.from_url(options.url, **kwargs)
     except ValueError as exc:
         raise InvalidInput(f"invalid Redis URL {redact_url(options.url)!r}: {exc}") from None
+
+
+def connect_lean(options: ConnectionOptions) -> "RespClient | None":
+    """The standard-library client (queuectl.resp) with the same timeouts, for the read-only
+    commands; None when the URL needs redis-py (TLS, Sentinel, URL options)."""
+    from .resp import RespClient, parse_url
+
+    address = parse_url(options.url)
+    if address is None:
+        return None
+    # redis-py connects to a unix socket with the read timeout (connect() drops the other)
+    connect_timeout = None if address.path is not None else options.connect_timeout
+    return RespClient(address, socket_timeout=options.socket_timeout, connect_timeout=connect_timeout)
 
 
 def _check_tls(options: ConnectionOptions) -> None:
@@ -184,14 +203,47 @@ def ensure_current_master(client: "redis.Redis") -> bool:
     return False
 
 
-def describe_redis_error(exc: BaseException, url: str) -> str:
-    """One line naming the URL (password removed) and what went wrong."""
+def is_redis_error(exc: BaseException) -> bool:
+    """True for an error of either client (redis-py's or queuectl.resp's).
+
+    redis-py is only consulted when something already imported it: otherwise no redis-py error
+    can exist, and the lean read commands must not pay for the import.
+    """
+    from .resp import RespError
+
+    if isinstance(exc, RespError):
+        return True
+    rexc = sys.modules.get("redis.exceptions")
+    return rexc is not None and isinstance(exc, rexc.RedisError)
+
+
+def response_error(client: Any) -> type[Exception]:
+    """The class `client` raises when Redis refuses a command (say, CONFIG without the ACL right)."""
+    from .resp import RespClient, RespResponseError
+
+    if isinstance(client, RespClient):
+        return RespResponseError
     import redis.exceptions as rexc
 
+    return rexc.ResponseError
+
+
+def describe_redis_error(exc: BaseException, url: str) -> str:
+    """One line naming the URL (password removed) and what went wrong."""
+    from . import resp
+
+    auth: type[BaseException]
+    unreachable: tuple[type[BaseException], ...]
+    if isinstance(exc, resp.RespError):
+        auth, unreachable = resp.RespAuthError, (resp.RespConnectionError, resp.RespTimeoutError)
+    else:
+        import redis.exceptions as rexc
+
+        auth, unreachable = rexc.AuthenticationError, (rexc.ConnectionError, rexc.TimeoutError)
     where = redact_url(url)
-    if isinstance(exc, rexc.AuthenticationError):
+    if isinstance(exc, auth):
         return f"cannot use Redis at {where}: authentication failed"
-    if isinstance(exc, (rexc.ConnectionError, rexc.TimeoutError)):
+    if isinstance(exc, unreachable):
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return f"cannot reach Redis at {where}: {detail}"
     detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -199,12 +251,12 @@ def describe_redis_error(exc: BaseException, url: str) -> str:
 
 
 def guarded(url: str, call: Callable[[], T]) -> T:
-    """Run `call`, turning any redis-py error into RedisUnavailable with a safe message."""
-    import redis.exceptions as rexc
-
+    """Run `call`, turning any Redis client error into RedisUnavailable with a safe message."""
     try:
         return call()
-    except rexc.RedisError as exc:
+    except Exception as exc:
+        if not is_redis_error(exc):
+            raise
         raise RedisUnavailable(describe_redis_error(exc, url)) from None
 
 

@@ -27,6 +27,7 @@ from typing import Any, Iterator
 
 from queuectl.errors import HelperLoadError
 from queuectl.helper import BaseHelper
+from queuectl.keys import NAME_RE
 
 __all__ = [
     "NAME_RE",
@@ -37,8 +38,6 @@ __all__ = [
     "discover_in_process",
     "load_helper_class",
 ]
-
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 _PACKAGE = "queuectl_helpers"  # parent of every synthetic helper module name
 _MAX_REASON = 300

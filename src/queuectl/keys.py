@@ -6,6 +6,8 @@ through ARGV from here, never hard-coded.
 """
 from __future__ import annotations
 
+import re
+
 #: HASH, one field per helper; the value is JSON (effective schedule, code default, override, source).
 AVAILABLE_HELPERS = "internalAvailableHelpers"
 #: ZSET of queued execution ids, score = executionTime * 10 + priority (time first, then priority).
@@ -29,6 +31,10 @@ CATALOG_VERSION = "internalCatalogVersion"
 WRITE_PROBE = "internalWriteProbe"
 #: STRING written once when queuectl first initialises a database; its loss means Redis lost data.
 EPOCH = "internalEpoch"
+
+#: A helper name: it is part of execution ids and so of keys (kept here, not in discovery, so
+#: the read commands can check a name without importing the discovery machinery).
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 def execution_key(execution_id: str) -> str:

@@ -13,21 +13,22 @@ if TYPE_CHECKING:
 
 
 def check(client: "redis.Redis") -> dict[str, Any]:
-    """Redis version, eviction policy, persistence, and warnings about them."""
-    import redis.exceptions as rexc
+    """Redis version, eviction policy, persistence, and warnings about them (either client)."""
+    from .connection import response_error
 
+    refused = response_error(client)
     out: dict[str, Any] = {"warnings": []}
     warnings: list[str] = out["warnings"]
     try:
         server = client.info("server")
         out["redis_version"] = server.get("redis_version")
-    except rexc.ResponseError:
+    except refused:
         out["redis_version"] = None
     try:
         conf = client.config_get("maxmemory-policy")
         conf.update(client.config_get("appendonly"))
         conf.update(client.config_get("save"))
-    except rexc.ResponseError as exc:
+    except refused as exc:
         warnings.append(f"cannot read the Redis configuration ({str(exc).splitlines()[0]}); "
                         "check maxmemory-policy=noeviction and persistence by hand")
         return out

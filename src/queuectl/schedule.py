@@ -23,8 +23,6 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, TypeGuard
 from zoneinfo import ZoneInfo
 
-from croniter import CroniterBadDateError, croniter
-
 from queuectl.errors import InvalidSchedule
 
 SCHEDULE_TYPES = ("daily", "interval", "cron")
@@ -433,6 +431,10 @@ def _field_values(field: list[Any], size: int) -> tuple[int, ...]:
 @functools.lru_cache(maxsize=4096)
 def _compile_cron(expr: str) -> _CronSpec:
     """Validate and compile once per expression; refusals raise _CronRefused with a reason."""
+    # croniter (with dateutil) is imported here, not at the top: it costs 15-30 ms, and a command
+    # whose helpers have no cron schedule should not pay for it
+    from croniter import CroniterBadDateError, croniter
+
     if not expr:
         raise _CronRefused("empty; give 5 fields (or 6, seconds last) or a macro such as @daily")
     if expr.startswith("@"):
@@ -523,6 +525,8 @@ def _cron_days(spec: _CronSpec, first: date, last: date) -> Iterator[date]:
     """Local dates in [first, last] on which the cron fires, via croniter on a day-only cron."""
     # Time fields never affect which days match (cron's day rules read only dom/month/dow), so
     # croniter on "0 0 dom month dow" yields exactly the matching days, one get_next per day.
+    from croniter import croniter
+
     it = croniter(spec.day_expr, datetime.combine(first, time()) - _ONE_SECOND, ret_type=datetime)
     while True:
         try:

@@ -6,7 +6,8 @@ from typing import Any, Optional
 
 import typer
 
-from . import handle_errors, state
+from . import reads
+from .base import exit_with, handle_errors, state
 from .render import emit_json, err, line
 
 app = typer.Typer(help="Discover, inspect and change helpers (changes persist until `reset`).",
@@ -39,29 +40,7 @@ def sync(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:
 @handle_errors
 def list_(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:
     """List registered helpers with their schedules and next run."""
-    from ..catalog import helper_json, read_all
-
-    app_ = state(ctx).app()
-    now = app_.clock.time()
-    records = app_.guarded(lambda: read_all(app_.client))
-    rows = [helper_json(r, now) for r in records.values()]
-    if as_json:
-        emit_json(rows)
-        return
-    if not rows:
-        err("No helpers registered. Run `queuectl helpers sync` (or `queuectl run`) in the directory with helpers/.")
-        return
-    from .render import helpers_table
-
-    helpers_table(_with_ts(rows), now)
-
-
-def _with_ts(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    from datetime import datetime
-
-    for row in rows:
-        row["next_run_ts"] = datetime.fromisoformat(row["next_run"]).timestamp() if row.get("next_run") else None
-    return rows
+    exit_with(reads.helpers_list(state(ctx).app, as_json=as_json))
 
 
 @app.command("show")
@@ -93,7 +72,7 @@ def show(ctx: typer.Context, name: str = typer.Argument(..., help="Helper name."
         ("code default", json.dumps(record.default)),
         ("override", json.dumps(record.override) if record.overridden else "none"),
         ("source", f"{record.source} (class {record.class_name})"),
-        ("next run", when(_with_ts([dict(data)])[0]["next_run_ts"], now) if data["next_run"] else "-"),
+        ("next run", when(reads.with_ts([dict(data)])[0]["next_run_ts"], now) if data["next_run"] else "-"),
     ]
     width = max(len(k) for k, _ in rows)
     for key, value in rows:

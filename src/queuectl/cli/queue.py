@@ -1,12 +1,12 @@
-"""`queuectl queue show`: what is queued, in dispatch order."""
+"""`queuectl queue show`: what is queued, in dispatch order (body in cli/reads.py)."""
 from __future__ import annotations
 
 from typing import Optional
 
 import typer
 
-from . import handle_errors, state
-from .render import emit_json, err
+from . import reads
+from .base import exit_with, handle_errors, state
 
 app = typer.Typer(help="Inspect the execution queue.", no_args_is_help=True)
 
@@ -20,20 +20,4 @@ def show(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output on stdout."),
 ) -> None:
     """Show queued executions, earliest first (then by priority)."""
-    from .. import queue
-    from ..catalog import check_name
-
-    if helper is not None:
-        check_name(helper)
-    app_ = state(ctx).app()
-    now = app_.clock.time()
-    rows = app_.guarded(lambda: queue.show(app_.client, limit=limit, helper=helper))
-    if as_json:
-        emit_json([e.to_json() for e in rows])
-        return
-    if not rows:
-        err("The queue is empty.")
-        return
-    from .render import executions_table
-
-    executions_table(rows, now)
+    exit_with(reads.queue_show(state(ctx).app, limit=limit, helper=helper, as_json=as_json))

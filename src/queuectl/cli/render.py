@@ -37,6 +37,16 @@ def err(message: str) -> None:
     sys.stderr.flush()
 
 
+def report_error(exc: BaseException) -> int:
+    """Print the one stderr line for a queuectl error or Ctrl-C and return its exit code (the
+    rule of every command, on both fronts)."""
+    if isinstance(exc, KeyboardInterrupt):
+        err("Interrupted")
+        return 130
+    err(f"Error: {exc}")
+    return int(getattr(exc, "exit_code", 1))
+
+
 def line(message: str) -> None:
     sys.stdout.write(message + "\n")
 

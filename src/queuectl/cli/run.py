@@ -5,7 +5,7 @@ import typer
 
 from ..config import (DEFAULT_CONCURRENCY, DEFAULT_EXPAND_EVERY, DEFAULT_GRACE, DEFAULT_HISTORY_TTL,
                       DEFAULT_LEASE, DEFAULT_TICK, DEFAULT_WINDOW)
-from . import handle_errors, state
+from .base import handle_errors, state
 
 
 @handle_errors
@@ -34,7 +34,7 @@ def run(
     """Run the dispatcher: discover helpers, plan the window, run executions as they fall due."""
     from .. import logs
     from ..dispatcher import Dispatcher, DispatcherOptions
-    from . import given_flags
+    from .base import given_flags
 
     st = state(ctx)
     logs.setup(st.verbose)

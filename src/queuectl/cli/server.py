@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import typer
 
-from . import handle_errors
+from .base import handle_errors
 from .render import emit_json, err, line
 
 app = typer.Typer(help="Manage the embedded default Redis (used when no REDIS_URL is set).", no_args_is_help=True)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import typer
 
-from . import handle_errors, state
+from .base import handle_errors, state
 from .render import emit_json, line
 
 

@@ -1,0 +1,74 @@
+"""The Typer application behind `queuectl`: global options and the command tree.
+
+The entry point (`queuectl.cli.main`) tries the lean front (cli/fast.py) for the read-only
+commands first and imports this module only when that front declines.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .. import __version__
+from .base import CliState, exit_with, given_flags, handle_errors, state
+
+__all__ = ["app", "CliState", "exit_with", "given_flags", "handle_errors", "state"]
+
+app = typer.Typer(
+    name="queuectl",
+    help="A Redis-backed scheduled execution queue: helpers, a 2-hour lookahead, one dispatcher loop.",
+    no_args_is_help=True,
+    add_completion=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"queuectl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    redis_url: Optional[str] = typer.Option(
+        None, "--redis-url", show_envvar=False,
+        help="Redis to use (env REDIS_URL): redis://[:password@]host:port/db, rediss://..., "
+             "unix:///path.sock. Unset: the embedded default server."),
+    helpers_dir: Optional[Path] = typer.Option(
+        None, "--helpers-dir", help="Directory of helper files, *.py (env QUEUECTL_HELPERS_DIR; default ./helpers)."),
+    insecure_tls: bool = typer.Option(False, "--insecure-tls",
+                                      help="Allow rediss:// URLs with ssl_cert_reqs=none (logs a warning)."),
+    verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="More log detail."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for unexpected errors."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    """queuectl: scheduled helpers on Redis. Exit codes: 0 ok, 1 runtime failure, 2 bad usage or input.
+
+    Settings come from flags, then env vars, then ./queuectl.toml (or QUEUECTL_CONFIG), then defaults;
+    `queuectl config` shows the result.
+    """
+    ctx.obj = CliState(flags=given_flags(ctx, redis_url=redis_url, helpers_dir=helpers_dir,
+                                         insecure_tls=insecure_tls or None),
+                       verbose=verbose, debug=debug)
+
+
+from . import helpers as _helpers  # noqa: E402
+from . import history as _history  # noqa: E402
+from . import queue as _queue  # noqa: E402
+from . import run as _run  # noqa: E402
+from . import server as _server  # noqa: E402
+from . import settings as _settings  # noqa: E402
+from . import status as _status  # noqa: E402
+
+app.add_typer(_helpers.app, name="helpers")
+app.add_typer(_queue.app, name="queue")
+app.command("run")(_run.run)
+app.command("history")(_history.history)
+app.command("status")(_status.status)
+app.command("config")(_settings.config)
+app.add_typer(_server.app, name="server")
