@@ -277,7 +277,10 @@ class WorkerPool:
             job.started_mono = None
         per_message = 1
         if self.mean_run < self.BATCH_RUN:
-            per_message = max(1, min(self.BATCH_MAX, len(jobs) // (2 * self.size)))
+            # as many messages as there are cores to run them: more awake workers than cores only
+            # take turns on the CPU (each message wakes one worker)
+            lanes = max(1, min(self.size, os.cpu_count() or 1))
+            per_message = max(1, min(self.BATCH_MAX, -(-len(jobs) // lanes)))
         for i in range(0, len(jobs), per_message):
             self._enqueue(jobs[i:i + per_message])
 

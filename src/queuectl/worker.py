@@ -35,8 +35,8 @@ MAX_ERROR = 2000
 SEP = "\0"
 #: Job separator in a message that carries several (fast helpers, handed over in bulk).
 BATCH_SEP = b"\x1e\0"
-#: A job of a batch that ran longer than this (seconds) has the rest of its batch put back in
-#: the socket, one job per message, for idle workers to take.
+#: A job of a batch that runs longer than this (seconds) has the rest of its batch put back in
+#: the socket, one job per message, for idle workers to take (see BatchGuard).
 SLOW = 0.005
 
 
@@ -188,15 +188,57 @@ def watch_control() -> None:
                     preload(request["preload"])
 
 
+class BatchGuard:
+    """Puts the rest of a batch back in the shared socket when one of its jobs runs longer than
+    SLOW, while it is still running: jobs packed together never wait long behind a slow one."""
+
+    def __init__(self, repost: socket.socket) -> None:
+        self.repost = repost
+        self.lock = threading.Condition()
+        self.batch: list[bytes] = []  # jobs still to run, last one first (shared with serve)
+        self.deadline: float | None = None
+        threading.Thread(target=self._watch, name="queuectl-batch-guard", daemon=True).start()
+
+    def next(self) -> bytes | None:
+        with self.lock:
+            self.deadline = None
+            return self.batch.pop() if self.batch else None
+
+    def running(self) -> None:
+        """A job of the batch starts now (call after `next`)."""
+        if self.batch:
+            with self.lock:
+                self.deadline = time.monotonic() + SLOW
+                self.lock.notify()
+
+    def give_back(self) -> None:
+        with self.lock:
+            put_back(self.batch, self.repost)
+            self.deadline = None
+
+    def _watch(self) -> None:
+        with self.lock:
+            while True:
+                if self.deadline is None:
+                    self.lock.wait()
+                    continue
+                left = self.deadline - time.monotonic()
+                if left > 0:
+                    self.lock.wait(left)
+                    continue
+                put_back(self.batch, self.repost)
+                self.deadline = None
+
+
 def serve(jobs: socket.socket, out_fd: int, repost: socket.socket) -> int:
     """Take jobs until the dispatcher goes away. The job socket stays blocking: a blocked recv is
     an exclusive wait, so one message wakes one idle worker. In a burst one write carries the
     outcome of a job and the start of the next."""
     global _busy
     threading.Thread(target=watch_control, name="queuectl-control", daemon=True).start()
+    guard = BatchGuard(repost)
     instances: dict[type, Any] = {}
     out: list[str] = []
-    batch: list[bytes] = []  # jobs of the current message still to run, last one first
 
     def flush() -> None:
         if out:
@@ -204,7 +246,8 @@ def serve(jobs: socket.socket, out_fd: int, repost: socket.socket) -> int:
             out.clear()
 
     while True:
-        if not batch:
+        part = guard.next()
+        if part is None:
             try:
                 message = jobs.recv(65536, socket.MSG_DONTWAIT)
             except BlockingIOError:
@@ -214,12 +257,16 @@ def serve(jobs: socket.socket, out_fd: int, repost: socket.socket) -> int:
                 message = jobs.recv(65536)
             if not message:
                 break  # the dispatcher closed the job socket
-            batch = message.split(BATCH_SEP)[::-1]
+            parts = message.split(BATCH_SEP)
+            part = parts.pop(0)
+            with guard.lock:
+                guard.batch = parts[::-1]
             with _state:
                 if _closing:
+                    guard.batch.append(part)
                     break
                 _busy = True
-        job = decode_job(batch.pop())
+        job = decode_job(part)
         wait = job["at"] - time.time()
         if wait > 0:
             flush()
@@ -229,6 +276,7 @@ def serve(jobs: socket.socket, out_fd: int, repost: socket.socket) -> int:
             continue
         out.append(f"S {job['seq']}\n")
         flush()
+        guard.running()
         RUNNING.set()
         started = time.time()
         try:
@@ -243,9 +291,7 @@ def serve(jobs: socket.socket, out_fd: int, repost: socket.socket) -> int:
         if reason == "memory":  # a worker that ran out of memory is replaced
             out.append("X\n")
             break
-        if batch and finished - started > SLOW:
-            put_back(batch, repost)  # slow helpers: the rest of the batch goes to idle workers
-    put_back(batch, repost)
+    guard.give_back()
     try:
         flush()
     except OSError:

@@ -253,3 +253,18 @@ def test_a_burst_larger_than_the_socket_buffer_all_runs(source: str) -> None:
         assert len(results) == 2000 and all(r.ok for r in results.values())
     finally:
         pool.close()
+
+
+def test_jobs_packed_behind_a_slow_one_are_put_back_for_idle_workers(source: str) -> None:
+    """Fast helpers are sent several to a message; when one of them turns out slow, the rest of
+    its message goes back to the socket within a few ms, for the other worker to run."""
+    pool = fast_pool(2)
+    try:
+        began = time.time()
+        pool.submit_many([job(source, "naps")] + [job(source, "ok", i) for i in range(1, 8)])
+        results = collect(pool, 8)
+        quick = [r for r in results.values() if r.job.helper == "ok"]
+        assert all(r.ok for r in quick)
+        assert max(r.started for r in quick) - began < 0.3, sorted(r.started - began for r in quick)
+    finally:
+        pool.close()
