@@ -66,7 +66,8 @@ def one_run(args: argparse.Namespace, run_no: int) -> dict[str, Any]:
         # the dispatch phase starts just before T (idle ticks before it are not counted)
         wait_until_wall(t_due - 0.25)
         rescanned = count_in_log(s.proc, RESCAN_LINE) > rescans_before
-        spy = PySpy(s.proc.pid, args.py_spy, subprocesses=args.py_spy_workers) if args.py_spy else None
+        spy = (PySpy(s.proc.pid, args.py_spy, rate=args.py_spy_rate, subprocesses=args.py_spy_workers)
+               if args.py_spy else None)
         cpu_d0, cpu_r0 = s.proc.cpu_seconds(), s.redis_cpu()
         cmds0, stats0 = commands_processed(r), commandstats(r)
         ok = s.reader.wait_for(set(ids), args.timeout + max(0.0, t_due - time.time()), s.proc)
@@ -155,6 +156,7 @@ def main() -> int:
     ap.add_argument("--redis-url", default=None, help="use this Redis instead of a private one (it is NOT flushed)")
     ap.add_argument("--py-spy", default=None, metavar="FILE",
                     help="record the dispatcher with py-spy (collapsed stacks to FILE) during the dispatch phase")
+    ap.add_argument("--py-spy-rate", type=int, default=200, help="with --py-spy: samples per second")
     ap.add_argument("--py-spy-workers", action="store_true", help="with --py-spy: include the worker processes")
     ap.add_argument("--peers", action="store_true", help="also run the peers (shared harness, peer venvs)")
     ap.add_argument("--peer-targets", default=None, help="comma-separated peer targets or 'all' "

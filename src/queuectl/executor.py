@@ -14,11 +14,14 @@ import logging
 import os
 import selectors
 import signal
+import socket
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
+
+from .worker import BATCH_SEP, encode_job
 
 log = logging.getLogger("queuectl.executor")
 
@@ -50,7 +53,11 @@ class Job:
     attempt: int
     token: str
     timeout: float | None = None
+    at: float = 0.0  # wall time not to start before (the due instant; 0 = at once)
+    lease_mono: float = float("inf")  # monotonic time after which it must not start
     extra: dict[str, Any] = field(default_factory=dict)
+    seq: int = 0
+    started_mono: float | None = None  # set when a worker says it is about to run it
 
 
 @dataclass(kw_only=True)
@@ -61,17 +68,18 @@ class Result:
     reason: str | None = None
     started: float | None = None
     finished: float | None = None
+    handed_back: bool = False  # never started (its local lease ran out first): release the claim
 
 
 class Worker:
-    """One child process and the job it is running."""
+    """One child process, its result pipe and the job it is running."""
 
-    def __init__(self, env: dict[str, str], dispatcher_id: str) -> None:
+    def __init__(self, env: dict[str, str], job_fd: int, repost_fd: int) -> None:
         read_fd, write_fd = os.pipe()
         self.proc = subprocess.Popen(
-            [sys.executable, "-P", "-m", "queuectl.worker", str(write_fd)],
+            [sys.executable, "-P", "-m", "queuectl.worker", str(job_fd), str(write_fd), str(repost_fd)],
             stdin=subprocess.PIPE,
-            pass_fds=(write_fd,),
+            pass_fds=(job_fd, write_fd, repost_fd),
             start_new_session=True,
             preexec_fn=_worker_setup,
             env=env,
@@ -82,21 +90,10 @@ class Worker:
         self.buffer = b""
         self.job: Job | None = None
         self.deadline: float | None = None  # monotonic
-        self.dispatcher_id = dispatcher_id
 
     @property
     def pid(self) -> int:
         return self.proc.pid
-
-    def send(self, job: Job, now_mono: float) -> None:
-        request = {"id": job.execution_id, "helper": job.helper, "source": job.source,
-                   "time": job.execution_time, "attempt": job.attempt,
-                   "dispatcher": self.dispatcher_id}
-        assert self.proc.stdin is not None
-        self.proc.stdin.write((json.dumps(request) + "\n").encode())
-        self.proc.stdin.flush()
-        self.job = job
-        self.deadline = now_mono + job.timeout if job.timeout else None
 
     def send_preload(self, sources: list[str]) -> None:
         try:
@@ -106,8 +103,8 @@ class Worker:
         except (BrokenPipeError, OSError):
             pass  # a dead worker is noticed and replaced by the pool
 
-    def read_lines(self) -> tuple[list[dict[str, Any]], bool]:
-        """Complete result lines available now, and whether the worker closed its pipe."""
+    def read_lines(self) -> tuple[list[bytes], bool]:
+        """Complete event lines available now, and whether the worker closed its pipe."""
         eof = False
         while True:
             try:
@@ -118,14 +115,9 @@ class Worker:
                 eof = True
                 break
             self.buffer += chunk
-        lines = []
-        while b"\n" in self.buffer:
-            line, self.buffer = self.buffer.split(b"\n", 1)
-            if line.strip():
-                try:
-                    lines.append(json.loads(line))
-                except ValueError:
-                    log.warning("[DISPATCHER] unreadable line from worker %s ignored", self.pid)
+        if b"\n" not in self.buffer:
+            return [], eof
+        *lines, self.buffer = self.buffer.split(b"\n")
         return lines, eof
 
     def kill(self) -> None:
@@ -166,12 +158,27 @@ class Worker:
 
 
 class WorkerPool:
-    """Up to `size` workers; `submit` gives a job to an idle one, `poll` collects outcomes."""
+    """`size` workers sharing one job socket; `submit` queues a job, `poll` collects outcomes.
+
+    Up to `size` helpers run at once. On top of those, `prefetch` more jobs may wait in the
+    socket, but only while helpers finish fast: the allowance is what the workers would start
+    within `PREFETCH_WAIT` at the recent pace, so a slow helper never has work queued up behind
+    it that another dispatcher could have run.
+    """
+
+    #: Longest a prefetched job is expected to wait for a worker, seconds.
+    PREFETCH_WAIT = 0.02
+    #: Helpers that run shorter than this on average (seconds) are sent several to a message
+    #: when many are handed over at once: fewer messages, fewer wake-ups. A worker that finds
+    #: one job of a batch slow puts the rest back for the others (see worker.py).
+    BATCH_RUN = 0.001
+    BATCH_MAX = 32
 
     def __init__(self, size: int, *, dispatcher_id: str, env: dict[str, str] | None = None,
                  monotonic: Callable[[], float] = time.monotonic, memory_limit_mb: int = 0,
-                 lease: float = 0.0) -> None:
+                 lease: float = 0.0, prefetch: int = 0) -> None:
         self.size = size
+        self.prefetch = prefetch
         self.dispatcher_id = dispatcher_id
         self.env = dict(env if env is not None else os.environ)
         self.env["QUEUECTL_DISPATCHER_PID"] = str(os.getpid())
@@ -179,9 +186,23 @@ class WorkerPool:
         self.env["QUEUECTL_LEASE"] = repr(float(lease))
         self.monotonic = monotonic
         self.selector = selectors.DefaultSelector()
-        self.idle: list[Worker] = []
-        self.busy: dict[int, Worker] = {}  # fd -> worker
+        self.workers: dict[int, Worker] = {}  # result fd -> worker
+        self.jobs: dict[int, Job] = {}  # seq -> job submitted and not finished
+        self.cancelled: set[int] = set()
+        self.seq = 0
+        self.started = 0  # jobs running now (seen `S`, no `D` yet)
+        self.mean_run = 1.0  # moving average of helper run time, seconds (pessimistic start)
         self.preloaded: list[str] = []
+        self.job_out, self.job_in = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        for sock in (self.job_out, self.job_in):
+            sock.set_inheritable(False)
+        try:  # room for a burst of small messages without blocking the dispatcher
+            self.job_out.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
+        except OSError:
+            pass
+        self.job_out.setblocking(False)
+        self.outbox: list[bytes] = []  # messages the socket had no room for yet
+        self.activity = 0  # event lines the last poll read (0: the workers were quiet)
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_r, False)
         os.set_blocking(self.wake_w, False)
@@ -189,21 +210,25 @@ class WorkerPool:
 
     # -- lifecycle ----------------------------------------------------------------------
     def start(self) -> None:
-        while len(self.idle) + len(self.busy) < self.size:
-            self.idle.append(self._spawn())
+        while len(self.workers) < self.size:
+            self._spawn()
 
     def _spawn(self) -> Worker:
-        worker = Worker(self.env, self.dispatcher_id)
+        worker = Worker(self.env, self.job_in.fileno(), self.job_out.fileno())
+        self.workers[worker.fd] = worker
         self.selector.register(worker.fd, selectors.EVENT_READ, worker)
         if self.preloaded:
             worker.send_preload(self.preloaded)
         return worker
 
     def _retire(self, worker: Worker, kill: bool) -> None:
-        try:
-            self.selector.unregister(worker.fd)
-        except (KeyError, ValueError):
-            pass
+        if self.workers.pop(worker.fd, None) is not None:
+            try:
+                self.selector.unregister(worker.fd)
+            except (KeyError, ValueError):
+                pass
+        if worker.job is not None:
+            self.started -= 1
         if kill:
             worker.kill()
         else:
@@ -213,7 +238,7 @@ class WorkerPool:
         """Have every worker import these helper files now, before their executions fall due
         (a file may define thousands of helpers; importing it at the due time costs lateness)."""
         self.preloaded = list(sources)
-        for worker in list(self.idle) + list(self.busy.values()):
+        for worker in list(self.workers.values()):
             worker.send_preload(self.preloaded)
 
     def wake(self) -> None:
@@ -225,27 +250,64 @@ class WorkerPool:
 
     @property
     def free(self) -> int:
-        return self.size - len(self.busy)
+        """How many more jobs to take now: the idle workers, plus the prefetch allowance."""
+        allowance = 0
+        if self.prefetch:
+            allowance = min(self.prefetch, int(self.size * self.PREFETCH_WAIT / max(self.mean_run, 1e-4)))
+        return max(0, self.size + allowance - len(self.jobs))
 
     @property
     def running(self) -> list[Job]:
-        return [w.job for w in self.busy.values() if w.job is not None]
+        return list(self.jobs.values())
 
     # -- work ---------------------------------------------------------------------------
     def submit(self, job: Job) -> None:
-        if not self.idle:
-            if len(self.busy) >= self.size:
-                raise RuntimeError("no free worker")
-            self.idle.append(self._spawn())
-        worker = self.idle.pop()
-        try:
-            worker.send(job, self.monotonic())
-        except (BrokenPipeError, OSError):
-            # the idle worker died (killed from outside): replace it and try once more
-            self._retire(worker, kill=True)
-            worker = self._spawn()
-            worker.send(job, self.monotonic())
-        self.busy[worker.fd] = worker
+        """Queue a job for the next idle worker (it waits in the worker until `job.at`)."""
+        if self.free <= 0:
+            raise RuntimeError("no free worker")
+        self.submit_many([job])
+
+    def submit_many(self, jobs: list[Job]) -> None:
+        """Queue jobs for the idle workers; many fast ones share a message (see BATCH_RUN)."""
+        if len(jobs) > self.free:
+            raise RuntimeError("no free worker")
+        for job in jobs:
+            self.seq += 1
+            job.seq = self.seq
+            job.started_mono = None
+        per_message = 1
+        if self.mean_run < self.BATCH_RUN:
+            # as many messages as there are cores to run them: more awake workers than cores only
+            # take turns on the CPU (each message wakes one worker)
+            lanes = max(1, min(self.size, os.cpu_count() or 1))
+            per_message = max(1, min(self.BATCH_MAX, -(-len(jobs) // lanes)))
+        for i in range(0, len(jobs), per_message):
+            self._enqueue(jobs[i:i + per_message])
+
+    def _enqueue(self, jobs: list[Job]) -> None:
+        offset = time.monotonic() - self.monotonic()  # to the workers' clock
+        parts = []
+        for job in jobs:
+            self.jobs[job.seq] = job
+            parts.append(encode_job(job.seq, job.at, job.lease_mono + offset, job.execution_id, job.helper,
+                                    job.source, job.execution_time, job.attempt, self.dispatcher_id))
+        message = BATCH_SEP.join(parts)
+        if not self.outbox:
+            try:
+                self.job_out.send(message)
+                return
+            except BlockingIOError:
+                self.selector.register(self.job_out, selectors.EVENT_WRITE, self)
+        self.outbox.append(message)
+
+    def _flush_outbox(self) -> None:
+        while self.outbox:
+            try:
+                self.job_out.send(self.outbox[0])
+            except BlockingIOError:
+                return
+            self.outbox.pop(0)
+        self.selector.unregister(self.job_out)
 
     def poll(self, timeout: float | None) -> list[Result]:
         """Wait up to `timeout` seconds for outcomes (or a wake-up); enforce timeouts."""
@@ -255,6 +317,7 @@ class WorkerPool:
             left = max(0.0, deadline - self.monotonic())
             timeout = left if timeout is None else min(timeout, left)
         events = self.selector.select(timeout=None if timeout is None else max(0.0, timeout))
+        self.activity = 0
         for key, _mask in events:
             worker = key.data
             if worker is None:
@@ -263,88 +326,136 @@ class WorkerPool:
                         pass
                 except BlockingIOError:
                     pass
-                continue
-            results += self._collect(worker)
+            elif worker is self:
+                self._flush_outbox()
+            else:
+                results += self._collect(worker)
         results += self._enforce_timeouts()
+        if len(self.workers) < self.size and not any(r.reason == "timeout" for r in results):
+            self.start()  # replace a worker that died or retired
         return results
 
     def _collect(self, worker: Worker) -> list[Result]:
         lines, eof = worker.read_lines()
+        self.activity += len(lines)
         results = []
         retire = False
         for line in lines:
-            retire = retire or bool(line.get("retire"))
+            kind, _, rest = line.partition(b" ")
+            if kind == b"S":
+                job = self.jobs.get(int(rest))
+                if job is None:
+                    continue
+                job.started_mono = self.monotonic()
+                worker.job = job
+                self.started += 1
+                worker.deadline = job.started_mono + job.timeout if job.timeout else None
+                if job.seq in self.cancelled:  # retracted too late: it must not run
+                    self._retire(worker, kill=True)
+                    self.cancelled.discard(job.seq)
+                    self.jobs.pop(job.seq, None)
+                    return results
+            elif kind == b"D":
+                fields = rest.split(b" ", 4)
+                job = self.jobs.pop(int(fields[0]), None)
+                if worker.job is not None:
+                    worker.job = None
+                    worker.deadline = None
+                    self.started -= 1
+                if job is None:
+                    continue
+                started, finished = float(fields[2]), float(fields[3])
+                self.mean_run += (max(finished - started, 1e-5) - self.mean_run) * 0.1
+                if fields[1] == b"1":
+                    results.append(Result(job=job, ok=True, started=started, finished=finished))
+                else:
+                    error, reason = json.loads(fields[4]) if len(fields) > 4 else ("unknown error", None)
+                    results.append(Result(job=job, ok=False, error=error, reason=reason, started=started,
+                                          finished=finished))
+            elif kind == b"R":
+                job = self.jobs.pop(int(rest), None)
+                if job is not None and job.seq not in self.cancelled:
+                    results.append(Result(job=job, ok=False, handed_back=True, reason="not started",
+                                          error="not started before its local lease ran out"))
+                self.cancelled.discard(int(rest))
+            elif kind == b"X":
+                retire = True
+        if eof or retire:
             job = worker.job
-            if job is None or line.get("id") != job.execution_id:
-                continue
-            results.append(Result(job=job, ok=bool(line.get("ok")), error=line.get("error"),
-                                  reason=line.get("reason"), started=line.get("started"),
-                                  finished=line.get("finished")))
-            worker.job = None
-            worker.deadline = None
-        if retire and not eof and worker.job is None:
-            # the worker said it is exiting: never hand it another job
-            self.busy.pop(worker.fd, None)
-            self._retire(worker, kill=False)
-            return results
-        if eof:
-            job = worker.job
-            self.busy.pop(worker.fd, None)
-            if worker in self.idle:  # a worker may exit right after its last answer
-                self.idle.remove(worker)
             self._retire(worker, kill=True)
             if job is not None:
+                self.jobs.pop(job.seq, None)
                 results.append(Result(job=job, ok=False, error=worker.exit_description(), reason="crashed"))
-        elif worker.job is None and worker.fd in self.busy:
-            del self.busy[worker.fd]
-            self.idle.append(worker)
         return results
 
     def next_deadline(self) -> float | None:
-        deadlines = [w.deadline for w in self.busy.values() if w.deadline is not None]
+        deadlines = [w.deadline for w in self.workers.values() if w.deadline is not None]
         return min(deadlines) if deadlines else None
 
     def _enforce_timeouts(self) -> list[Result]:
         now = self.monotonic()
         results = []
-        for fd, worker in list(self.busy.items()):
+        for worker in list(self.workers.values()):
             if worker.deadline is not None and now >= worker.deadline and worker.job is not None:
                 job = worker.job
-                del self.busy[fd]
                 self._retire(worker, kill=True)
+                self.jobs.pop(job.seq, None)
                 results.append(Result(job=job, ok=False, reason="timeout",
                                       error=f"timeout: still running after {job.timeout:g} s, killed"))
         return results
 
+    def drain(self) -> list[Job]:
+        """Take back every job no worker has picked up yet (they have not started)."""
+        messages = list(self.outbox)
+        if self.outbox:
+            self.outbox.clear()
+            self.selector.unregister(self.job_out)
+        while True:
+            try:
+                messages.append(self.job_in.recv(65536, socket.MSG_DONTWAIT))
+            except BlockingIOError:
+                break
+        taken = [int(part.split(b"\0", 1)[0]) for message in messages for part in message.split(BATCH_SEP)]
+        return [job for job in (self.jobs.pop(seq, None) for seq in taken) if job is not None]
+
     def cancel(self, execution_id: str) -> Job | None:
-        """Kill the worker running `execution_id` (its lease was lost); returns the job."""
-        for fd, worker in list(self.busy.items()):
+        """Make sure `execution_id` does not run (its lease was lost): kill its worker if it has
+        started, else take it back from the socket. Returns the job."""
+        for worker in list(self.workers.values()):
             if worker.job is not None and worker.job.execution_id == execution_id:
                 job = worker.job
-                del self.busy[fd]
                 self._retire(worker, kill=True)
+                self.jobs.pop(job.seq, None)
+                return job
+        for seq, job in list(self.jobs.items()):
+            if job.execution_id == execution_id:
+                others = [j for j in self.drain() if j.seq != seq]
+                for other in others:  # back in the socket, in their order
+                    self._enqueue([other])
+                if seq in self.jobs:  # a worker holds it (waiting for its time): stop it if it starts
+                    self.cancelled.add(seq)
+                    self.jobs.pop(seq, None)
                 return job
         return None
 
     def kill_all(self) -> list[Job]:
-        """Kill every worker; returns the jobs that were still running."""
-        jobs = [w.job for w in self.busy.values() if w.job is not None]
-        for worker in list(self.busy.values()) + self.idle:
+        """Kill every worker; returns the jobs that were submitted and not finished."""
+        jobs = list(self.jobs.values())
+        for worker in list(self.workers.values()):
             self._retire(worker, kill=True)
-        self.busy.clear()
-        self.idle.clear()
+        self.jobs.clear()
+        self.drain()
         return jobs
 
     def close(self) -> None:
-        for worker in self.idle:
-            self._retire(worker, kill=False)
-        self.idle.clear()
-        for worker in list(self.busy.values()):
-            self._retire(worker, kill=True)
-        self.busy.clear()
+        for worker in list(self.workers.values()):
+            self._retire(worker, kill=worker.job is not None)
+        self.workers.clear()
         for fd in (self.wake_r, self.wake_w):
             try:
                 os.close(fd)
             except OSError:
                 pass
+        self.job_out.close()
+        self.job_in.close()
         self.selector.close()

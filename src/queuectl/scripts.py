@@ -41,7 +41,14 @@ class Scripts:
 
     def _run(self, name: str, keys_: Sequence[str], args: Sequence[Any], client: Any = None) -> Any:
         extra = [keys.WRITE_PROBE] if name in PROBED else []
-        return self._scripts[name](keys=list(keys_) + extra, args=list(args), client=client or self.client)
+        all_keys = list(keys_) + extra
+        if client is not None:
+            # queued in a pipeline as a bare EVALSHA: redis-py's own way asks SCRIPT EXISTS first,
+            # one more round trip on every execute; a NOSCRIPT reply is handled by the caller
+            script = self._scripts[name]
+            return client.evalsha(script.sha, len(all_keys), *all_keys, *args)
+        return self._scripts[name](keys=all_keys, args=list(args), client=self.client)
+
 
     # -- planning -------------------------------------------------------------------------
     def plan(self, now: str, keep: int, groups: Sequence["PlanGroup"]) -> tuple[int, int, int]:
@@ -60,11 +67,13 @@ class Scripts:
 
     # -- dispatching ----------------------------------------------------------------------
     def claim(self, *, now: str, limit: int, owner: str, lease_until: str, token_prefix: str,
-              scan: int, keep: int, skip: Sequence[str] = (), client: Any = None) -> "ClaimResult":
+              scan: int, keep: int, upto: str | None = None, skip: Sequence[str] = (),
+              client: Any = None) -> "ClaimResult":
+        """Claim up to `limit` executions due by `upto` (default `now`), expiring on the way."""
         reply = self._run(
             "claim",
             [keys.EXECUTION_QUEUE, keys.RUNNING, keys.RUNNING_HELPERS, keys.EXECUTION_HISTORY],
-            [keys.EXECUTION_PREFIX, now, limit, owner, lease_until, token_prefix, scan, keep, *skip],
+            [keys.EXECUTION_PREFIX, now, limit, owner, lease_until, token_prefix, scan, keep, upto or now, *skip],
             client,
         )
         if client is not None:
@@ -77,9 +86,9 @@ class Scripts:
             Claimed(
                 execution_id=claimed[i], helper=claimed[i + 1], execution_time=_int(claimed[i + 2]),
                 attempt=_int(claimed[i + 3]), token=claimed[i + 4], priority=_int(claimed[i + 5]),
-                expiry=_int(claimed[i + 6]),
+                expiry=_int(claimed[i + 6]), due=_int(claimed[i + 7]),
             )
-            for i in range(0, len(claimed), 7)
+            for i in range(0, len(claimed), 8)
         ]
         try:
             head_score = float(head) if head else None
@@ -102,6 +111,8 @@ class Scripts:
             return [], self.claim(**claim)  # type: ignore[arg-type]
         if claim is None:
             return self.finish(now=now, keep=keep, outcomes=outcomes), None
+        import redis.exceptions as rexc
+
         pipe = self.client.pipeline(transaction=False)
         self.finish(now=now, keep=keep, outcomes=outcomes, client=pipe)
         self.claim(**claim, client=pipe)
@@ -109,6 +120,12 @@ class Scripts:
         # each part succeeds or fails on its own: the caller keeps unwritten outcomes and raises
         written: Any = finished if isinstance(finished, Exception) else [int(x) for x in finished]
         result: Any = claimed if isinstance(claimed, Exception) else self._claim_result(claimed)
+        # NOSCRIPT means that script did not run (the other one did): run it again on its own,
+        # where redis-py loads it first
+        if isinstance(written, rexc.NoScriptError):
+            written = _or_error(lambda: self.finish(now=now, keep=keep, outcomes=outcomes))
+        if isinstance(result, rexc.NoScriptError):
+            result = _or_error(lambda: self.claim(**claim))
         return written, result
 
     def finish(self, *, now: str, keep: int, outcomes: Sequence["Outcome"], client: Any = None) -> list[int]:
@@ -117,7 +134,8 @@ class Scripts:
         args: list[Any] = [keys.EXECUTION_PREFIX, now, keep]
         for o in outcomes:
             args += [o.execution_id, o.token, o.status, o.error or "", o.reason or "",
-                     format_time(o.retry_at) if o.retry_at is not None else ""]
+                     format_time(o.retry_at) if o.retry_at is not None else "",
+                     format_time(o.started) if o.started is not None else ""]
         result = self._run("finish", [keys.RUNNING, keys.RUNNING_HELPERS, keys.EXECUTION_HISTORY,
                                       keys.EXECUTION_QUEUE], args, client)
         if client is not None:
@@ -180,6 +198,7 @@ class Claimed:
     token: str
     priority: int
     expiry: int
+    due: int = 0  # the second its queue score says it is due (a retry's is later than its time)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -199,6 +218,17 @@ class Outcome:
     error: str | None = None
     reason: str | None = None
     retry_at: float | None = None  # an error with a retry time goes back to the queue
+    started: float | None = None  # when the worker started the helper (Unix seconds)
+
+
+def _or_error(call: Any) -> Any:
+    """The call's result, or the Redis error it raised (pipelined results carry errors as values)."""
+    import redis.exceptions as rexc
+
+    try:
+        return call()
+    except rexc.RedisError as exc:
+        return exc
 
 
 def _int(text: str) -> int:

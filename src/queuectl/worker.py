@@ -1,16 +1,28 @@
 """The child process that runs helper code, one execution at a time.
 
-Run as `python -m queuectl.worker RESULT_FD`. Requests arrive as JSON lines on stdin; one JSON
-line per outcome goes to RESULT_FD, so whatever a helper prints on stdout cannot corrupt the
-protocol. Anything a helper raises (SystemExit and KeyboardInterrupt included) becomes an
-`error` outcome; a helper that kills the process (os._exit, a segfault) is noticed by the
-dispatcher, which records the error and starts a new worker.
+Run as `python -m queuectl.worker JOB_FD RESULT_FD REPOST_FD`. Jobs arrive on JOB_FD, a unix
+SOCK_SEQPACKET socket that every worker of the pool shares: the kernel hands each message to
+exactly one worker, so an idle worker takes the next job while a busy one is never handed work
+it cannot start (no head-of-line blocking behind a slow helper). A message holds one job, or
+several fast ones; a worker that finds one of them slow puts the rest back through REPOST_FD. Control requests (preload)
+arrive as JSON lines on stdin, whose end means the dispatcher is gone. Events go to RESULT_FD,
+this worker's own pipe, so whatever a helper prints cannot corrupt the protocol:
+
+  S <seq>                                  about to run job <seq> (written before user code runs)
+  D <seq> <ok 1|0> <started> <finished> [<json [error, reason]>]   job <seq> finished
+  R <seq>                                  job <seq> not started: its claim's local lease ran out
+  X                                        this worker exits and takes no more jobs
+
+Anything a helper raises (SystemExit and KeyboardInterrupt included) becomes an error outcome;
+a helper that kills the process (os._exit, a segfault) is noticed by the dispatcher from the
+pipe's end after an `S` with no `D`.
 """
 from __future__ import annotations
 
 import json
 import logging
 import os
+import socket
 import sys
 import threading
 import time
@@ -19,6 +31,13 @@ from datetime import datetime, timezone
 from typing import Any
 
 MAX_ERROR = 2000
+#: Field separator of a job (cannot occur in a path, a helper name or a number).
+SEP = "\0"
+#: Job separator in a message that carries several (fast helpers, handed over in bulk).
+BATCH_SEP = b"\x1e\0"
+#: A job of a batch that runs longer than this (seconds) has the rest of its batch put back in
+#: the socket, one job per message, for idle workers to take (see BatchGuard).
+SLOW = 0.005
 
 
 def clean_text(text: str, limit: int = MAX_ERROR) -> str:
@@ -34,11 +53,25 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
-def run_one(request: dict[str, Any], instances: dict[type, Any]) -> dict[str, Any]:
+def encode_job(seq: int, at: float, not_after: float, execution_id: str, helper: str, source: str,
+               execution_time: int, attempt: int, dispatcher: str) -> bytes:
+    """One job (the dispatcher side of `decode_job`); a message holds one or more."""
+    return SEP.join((str(seq), repr(at), repr(not_after), execution_id, helper, source, str(execution_time),
+                     str(attempt), dispatcher)).encode()
+
+
+def decode_job(message: bytes) -> dict[str, Any]:
+    seq, at, not_after, execution_id, helper, source, execution_time, attempt, dispatcher = \
+        message.decode().split(SEP)
+    return {"seq": seq, "at": float(at), "not_after": float(not_after), "id": execution_id, "helper": helper,
+            "source": source, "time": int(execution_time), "attempt": int(attempt), "dispatcher": dispatcher}
+
+
+def run_one(request: dict[str, Any], instances: dict[type, Any]) -> tuple[bool, str | None, str | None]:
+    """Run one execution; (ok, error text, reason)."""
     from .discovery import load_helper_class
     from .helper import ExecutionContext, call_run
 
-    started = time.time()
     try:
         cls = load_helper_class(request["source"], request["helper"])
         helper = instances.get(cls)
@@ -48,16 +81,15 @@ def run_one(request: dict[str, Any], instances: dict[type, Any]) -> dict[str, An
             execution_id=request["id"],
             helper=request["helper"],
             execution_time=datetime.fromtimestamp(request["time"], tz=timezone.utc),
-            attempt=int(request.get("attempt", 1)),
-            dispatcher_id=request.get("dispatcher"),
+            attempt=request["attempt"],
+            dispatcher_id=request["dispatcher"] or None,
         )
         call_run(helper, ctx)
     except BaseException as exc:  # noqa: BLE001 - everything a helper raises is its error
         logging.getLogger("queuectl.worker").debug("helper failed:\n%s", traceback.format_exc())
         reason = "memory" if isinstance(exc, MemoryError) else None
-        return {"id": request["id"], "ok": False, "error": clean_text(describe(exc)), "reason": reason,
-                "started": started, "finished": time.time()}
-    return {"id": request["id"], "ok": True, "started": started, "finished": time.time()}
+        return False, clean_text(describe(exc)), reason
+    return True, None, None
 
 
 #: Set while a helper runs: a frozen dispatcher only costs the helper that is running.
@@ -78,7 +110,6 @@ def _die_with_parent(parent: int) -> None:
     watchdog thread in case a helper replaced our handler), kill the whole process group so no
     helper process, nor anything it started, outlives the dispatcher."""
     import signal
-    import threading
 
     def kill_group(*_args: object) -> None:
         os.killpg(os.getpgrp(), signal.SIGKILL)
@@ -120,10 +151,166 @@ def preload(sources: list[str]) -> None:
             preload_module(source)
         except BaseException:  # noqa: BLE001 - reported when an execution needs the file
             pass
+    # the imported helpers live as long as the worker: keep them out of the collector's scans, so a
+    # full collection (thousands of helper classes) does not land in the middle of a burst
+    import gc
+
+    gc.collect()
+    gc.freeze()
+
+
+#: Guards the hand-over between taking a job and the end of stdin (see `watch_control`).
+_state = threading.Lock()
+_busy = False
+_closing = False
+
+
+def watch_control() -> None:
+    """Read control lines (preload) from stdin in a thread; the end of stdin means the dispatcher
+    closed the pool: exit at once when idle, else after the running job."""
+    global _closing
+    buffer = b""
+    fd = sys.stdin.fileno()
+    while True:
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            with _state:
+                _closing = True
+                if not _busy:
+                    os._exit(0)
+            return
+        buffer += chunk
+        while b"\n" in buffer:
+            line, buffer = buffer.split(b"\n", 1)
+            if line.strip():
+                request = json.loads(line)
+                if "preload" in request:
+                    preload(request["preload"])
+
+
+class BatchGuard:
+    """Puts the rest of a batch back in the shared socket when one of its jobs runs longer than
+    SLOW, while it is still running: jobs packed together never wait long behind a slow one."""
+
+    def __init__(self, repost: socket.socket) -> None:
+        self.repost = repost
+        self.lock = threading.Condition()
+        self.batch: list[bytes] = []  # jobs still to run, last one first (shared with serve)
+        self.deadline: float | None = None
+        threading.Thread(target=self._watch, name="queuectl-batch-guard", daemon=True).start()
+
+    def next(self) -> bytes | None:
+        with self.lock:
+            self.deadline = None
+            return self.batch.pop() if self.batch else None
+
+    def running(self) -> None:
+        """A job of the batch starts now (call after `next`)."""
+        if self.batch:
+            with self.lock:
+                self.deadline = time.monotonic() + SLOW
+                self.lock.notify()
+
+    def give_back(self) -> None:
+        with self.lock:
+            put_back(self.batch, self.repost)
+            self.deadline = None
+
+    def _watch(self) -> None:
+        with self.lock:
+            while True:
+                if self.deadline is None:
+                    self.lock.wait()
+                    continue
+                left = self.deadline - time.monotonic()
+                if left > 0:
+                    self.lock.wait(left)
+                    continue
+                put_back(self.batch, self.repost)
+                self.deadline = None
+
+
+def serve(jobs: socket.socket, out_fd: int, repost: socket.socket) -> int:
+    """Take jobs until the dispatcher goes away. The job socket stays blocking: a blocked recv is
+    an exclusive wait, so one message wakes one idle worker. In a burst one write carries the
+    outcome of a job and the start of the next."""
+    global _busy
+    threading.Thread(target=watch_control, name="queuectl-control", daemon=True).start()
+    guard = BatchGuard(repost)
+    instances: dict[type, Any] = {}
+    out: list[str] = []
+
+    def flush() -> None:
+        if out:
+            os.write(out_fd, "".join(out).encode())
+            out.clear()
+
+    while True:
+        part = guard.next()
+        if part is None:
+            try:
+                message = jobs.recv(65536, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                flush()
+                with _state:
+                    _busy = False
+                message = jobs.recv(65536)
+            if not message:
+                break  # the dispatcher closed the job socket
+            parts = message.split(BATCH_SEP)
+            part = parts.pop(0)
+            with guard.lock:
+                guard.batch = parts[::-1]
+            with _state:
+                if _closing:
+                    guard.batch.append(part)
+                    break
+                _busy = True
+        job = decode_job(part)
+        wait = job["at"] - time.time()
+        if wait > 0:
+            flush()
+            time.sleep(wait)
+        if time.monotonic() >= job["not_after"]:
+            out.append(f"R {job['seq']}\n")
+            continue
+        out.append(f"S {job['seq']}\n")
+        flush()
+        guard.running()
+        RUNNING.set()
+        started = time.time()
+        try:
+            ok, error, reason = run_one(job, instances)
+        finally:
+            RUNNING.clear()
+        finished = time.time()
+        if ok:
+            out.append(f"D {job['seq']} 1 {started!r} {finished!r}\n")
+        else:
+            out.append(f"D {job['seq']} 0 {started!r} {finished!r} {json.dumps([error, reason])}\n")
+        if reason == "memory":  # a worker that ran out of memory is replaced
+            out.append("X\n")
+            break
+    guard.give_back()
+    try:
+        flush()
+    except OSError:
+        pass
+    return 0
+
+
+def put_back(batch: list[bytes], repost: socket.socket) -> None:
+    """Return jobs this worker will not run to the shared socket, one per message."""
+    while batch:
+        try:
+            repost.send(batch[-1])
+        except OSError:
+            return  # the dispatcher is gone: the claims lapse and are reaped
+        batch.pop()
 
 
 def main(argv: list[str]) -> int:
-    result_fd = int(argv[1])
+    job_fd, result_fd, repost_fd = int(argv[1]), int(argv[2]), int(argv[3])
     _die_with_parent(int(os.environ.get("QUEUECTL_DISPATCHER_PID", "0")) or os.getppid())
     logging.basicConfig(level=os.environ.get("QUEUECTL_HELPER_LOG_LEVEL", "INFO"), stream=sys.stderr,
                         format="%(asctime)s.%(msecs)03d %(levelname)-7s [HELPER] %(message)s",
@@ -134,29 +321,7 @@ def main(argv: list[str]) -> int:
 
         # a helper that leaks past the cap gets MemoryError instead of eating the machine
         resource.setrlimit(resource.RLIMIT_AS, (limit_mb * 1024 * 1024, limit_mb * 1024 * 1024))
-    instances: dict[type, Any] = {}
-    out = os.fdopen(result_fd, "w", buffering=1)
-    for line in sys.stdin:
-        line = line.strip()
-        if not line:
-            continue
-        request = json.loads(line)
-        if "preload" in request:
-            preload(request["preload"])
-            continue
-        RUNNING.set()
-        try:
-            result = run_one(request, instances)
-        finally:
-            RUNNING.clear()
-        retire = result.get("reason") == "memory"  # a worker that ran out of memory is replaced
-        if retire:
-            result["retire"] = True  # tells the pool not to hand this worker another job
-        out.write(json.dumps(result) + "\n")
-        out.flush()
-        if retire:
-            return 0
-    return 0
+    return serve(socket.socket(fileno=job_fd), result_fd, socket.socket(fileno=repost_fd))
 
 
 if __name__ == "__main__":

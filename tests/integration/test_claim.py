@@ -498,3 +498,24 @@ def test_many_processes_and_threads_claim_every_execution_exactly_once(client, s
         pipe.hmget(keys.execution_key(execution_id), "status", "dispatcher", "token")
     for (execution_id, owner, token), stored in zip(rows, pipe.execute()):
         assert stored == ["running", owner, token], execution_id
+
+
+
+@pytest.mark.parametrize("cached", ["finish", "claim", None])
+def test_finish_and_claim_after_a_script_cache_flush_runs_each_script_once(scripts, client, cached) -> None:
+    """finish_and_claim pipelines bare EVALSHAs: after SCRIPT FLUSH (or a restart) the script that
+    got NOSCRIPT runs again on its own, and the one that did run is not run a second time."""
+    seed(scripts, {"fa": [(NOW - 5, 60, 3)], "fb": [(NOW - 5, 60, 3)], "fc": [(NOW - 5, 60, 3)]})
+    [done] = claim(scripts, limit=1).claimed
+    client.script_flush()
+    if cached:
+        client.script_load(scripts._scripts[cached].script)
+    request = dict(now=format_time(NOW), limit=1, owner="d1", lease_until=format_time(NOW + 30),
+                   token_prefix="t2", scan=10, keep=KEEP)
+    outcome = Outcome(execution_id=done.execution_id, token=done.token, status="success")
+    written, result = scripts.finish_and_claim(now=format_time(NOW + 1), keep=KEEP, outcomes=[outcome],
+                                               claim=request)
+    assert written == [1]
+    assert len(result.claimed) == 1
+    assert h(client, done.execution_id)["status"] == "success"
+    assert len(queue(client)) == 1, "a claim ran twice"

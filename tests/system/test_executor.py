@@ -3,6 +3,7 @@ outcome per job, and the pool keeps working."""
 from __future__ import annotations
 
 import os
+import socket
 import textwrap
 import time
 from pathlib import Path
@@ -50,6 +51,11 @@ class Hangs(BaseHelper):
     def get_schedule_config(self): return {"type": "interval", "interval_seconds": 60}
     def run(self): time.sleep(60)
 
+class Naps(BaseHelper):
+    name = "naps"
+    def get_schedule_config(self): return {"type": "interval", "interval_seconds": 60}
+    def run(self): time.sleep(0.6)
+
 class Leaks(BaseHelper):
     name = "leaks"
     def get_schedule_config(self): return {"type": "interval", "interval_seconds": 60}
@@ -67,9 +73,17 @@ def source(tmp_path: Path) -> str:
     return str(path)
 
 
-def job(source: str, helper: str, n: int = 0, timeout: float | None = None) -> Job:
+def job(source: str, helper: str, n: int = 0, timeout: float | None = None, **more: float) -> Job:
     return Job(execution_id=f"{helper}:{1796032800 + n}", helper=helper, source=source,
-               execution_time=1796032800 + n, attempt=1, token=f"t{n}", timeout=timeout)
+               execution_time=1796032800 + n, attempt=1, token=f"t{n}", timeout=timeout, **more)
+
+
+def fast_pool(size: int) -> WorkerPool:
+    """A pool that has seen helpers finish fast, so it takes jobs beyond its idle workers."""
+    pool = WorkerPool(size, dispatcher_id="test", prefetch=100)
+    pool.mean_run = 1e-4
+    pool.start()
+    return pool
 
 
 def collect(pool: WorkerPool, count: int, limit: float = 20.0) -> dict[str, object]:
@@ -148,7 +162,7 @@ def test_a_worker_that_exits_after_answering_is_not_reused(source: str) -> None:
 def test_kill_all_leaves_no_process(source: str) -> None:
     pool = WorkerPool(2, dispatcher_id="test")
     pool.start()
-    pids = [w.pid for w in pool.idle]
+    pids = [w.pid for w in pool.workers.values()]
     pool.submit(job(source, "hangs"))
     jobs = pool.kill_all()
     assert [j.helper for j in jobs] == ["hangs"]
@@ -157,3 +171,100 @@ def test_kill_all_leaves_no_process(source: str) -> None:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
     pool.close()
+
+
+def test_a_job_starts_at_its_instant_not_when_handed_over(source: str) -> None:
+    pool = WorkerPool(1, dispatcher_id="test")
+    pool.start()
+    try:
+        pool.submit(job(source, "ok"))  # warm: the worker has imported the file
+        collect(pool, 1)
+        at = time.time() + 0.4
+        pool.submit(job(source, "ok", 1, at=at))
+        result = next(iter(collect(pool, 1).values()))
+        assert result.ok and at <= result.started < at + 0.05, result.started - at
+    finally:
+        pool.close()
+
+
+def test_a_slow_helper_holds_back_no_waiting_job(source: str) -> None:
+    """Jobs wait in one socket shared by the workers: whichever worker is idle takes the next,
+    so quick jobs queued behind a slow one still run at once on the other worker."""
+    pool = fast_pool(2)
+    try:
+        began = time.time()
+        pool.submit(job(source, "naps"))
+        for i in range(1, 21):
+            pool.submit(job(source, "ok", i))
+        results = collect(pool, 21)
+        quick = [r for r in results.values() if r.job.helper == "ok"]
+        assert all(r.ok for r in quick)
+        assert max(r.started for r in quick) - began < 0.4, "quick jobs waited for the slow one"
+        assert results["naps:1796032800"].finished - began >= 0.6
+    finally:
+        pool.close()
+
+
+def test_a_job_whose_local_lease_ran_out_is_handed_back_unstarted(source: str) -> None:
+    pool = WorkerPool(1, dispatcher_id="test")
+    pool.start()
+    try:
+        pool.submit(job(source, "ok", at=time.time() + 0.3, lease_mono=pool.monotonic() + 0.1))
+        result = next(iter(collect(pool, 1).values()))
+        assert result.handed_back and not result.ok and result.started is None
+    finally:
+        pool.close()
+
+
+def test_drain_and_cancel_take_back_jobs_no_worker_has_started(source: str) -> None:
+    pool = fast_pool(1)
+    try:
+        pool.submit(job(source, "naps"))
+        for i in range(1, 5):
+            pool.submit(job(source, "ok", i))
+        deadline = time.monotonic() + 5
+        while pool.started == 0 and time.monotonic() < deadline:
+            assert pool.poll(0.05) == []
+        # the only worker is napping: the four quick jobs are still in the socket
+        cancelled = pool.cancel("ok:1796032802")
+        assert cancelled is not None and cancelled.helper == "ok"
+        taken = pool.drain()
+        assert sorted(j.execution_id for j in taken) == ["ok:1796032801", "ok:1796032803", "ok:1796032804"]
+        results = collect(pool, 1)
+        assert list(results) == ["naps:1796032800"]
+        assert pool.poll(0.3) == [] and not pool.jobs
+    finally:
+        pool.close()
+
+
+def test_a_burst_larger_than_the_socket_buffer_all_runs(source: str) -> None:
+    pool = fast_pool(2)
+    pool.prefetch = 5000
+    pool.job_out.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)  # force the outbox path
+    try:
+        results = {}
+        for i in range(2000):
+            while pool.free == 0:
+                results.update({r.job.execution_id: r for r in pool.poll(0.2)})
+            pool.submit(job(source, "ok", i))
+            if i == 300:
+                assert pool.outbox, "the socket took every message: the outbox path was not exercised"
+        results.update(collect(pool, 2000 - len(results), limit=60))
+        assert len(results) == 2000 and all(r.ok for r in results.values())
+    finally:
+        pool.close()
+
+
+def test_jobs_packed_behind_a_slow_one_are_put_back_for_idle_workers(source: str) -> None:
+    """Fast helpers are sent several to a message; when one of them turns out slow, the rest of
+    its message goes back to the socket within a few ms, for the other worker to run."""
+    pool = fast_pool(2)
+    try:
+        began = time.time()
+        pool.submit_many([job(source, "naps")] + [job(source, "ok", i) for i in range(1, 8)])
+        results = collect(pool, 8)
+        quick = [r for r in results.values() if r.job.helper == "ok"]
+        assert all(r.ok for r in quick)
+        assert max(r.started for r in quick) - began < 0.3, sorted(r.started - began for r in quick)
+    finally:
+        pool.close()

@@ -7,8 +7,9 @@
 -- KEYS[last] = write probe STRING (a denyoom write first: refuse atomically under OOM)
 -- ARGV[1] = execution key prefix   ARGV[2] = now (finishedAt, Unix seconds as text)
 -- ARGV[3] = seconds to keep finished hashes (history TTL + margin)
--- ARGV[4..] = groups of 6: id, token, status ('success'|'error'), error text, reason ('' = none),
---             retry at (Unix seconds as text, '' = no retry)
+-- ARGV[4..] = groups of 7: id, token, status ('success'|'error'), error text, reason ('' = none),
+--             retry at (Unix seconds as text, '' = no retry), started (the worker's start time,
+--             Unix seconds as text; '' = keep the claim's estimate)
 -- Returns one integer per group: 1 written, 2 re-queued for a retry, 0 fenced (not running, or
 -- another token), -1 unreadable hash (left untouched).
 local prefix, now_str, keep = ARGV[1], ARGV[2], tonumber(ARGV[3])
@@ -18,22 +19,26 @@ local i = 4
 while i <= #ARGV do
   local id, token, status, err, reason, retry_at = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3],
                                                   ARGV[i + 4], ARGV[i + 5]
-  i = i + 6
+  local started = ARGV[i + 6]
+  i = i + 7
   local key = prefix .. id
   local ex = read_execution(key)
   if not ex then
     out[#out + 1] = -1
   elseif ex.status ~= 'running' or ex.token ~= token then
     out[#out + 1] = 0
-  elseif status == 'error' and retry_at ~= '' and tonumber(retry_at) then
-    record_attempt(key, id, ex.attempt, KEYS[3], now_str, keep, err, reason)
-    requeue(key, id, KEYS[4], KEYS[1], KEYS[2], ex, retry_at)
-    out[#out + 1] = 2
   else
-    redis.call('ZREM', KEYS[1], id)
-    release_helper(KEYS[2], ex.helper, id)
-    finalise(key, id, KEYS[3], status, now_str, keep, err, reason)
-    out[#out + 1] = 1
+    if started ~= '' and tonumber(started) then redis.call('HSET', key, 'startedAt', started) end
+    if status == 'error' and retry_at ~= '' and tonumber(retry_at) then
+      record_attempt(key, id, ex.attempt, KEYS[3], now_str, keep, err, reason)
+      requeue(key, id, KEYS[4], KEYS[1], KEYS[2], ex, retry_at)
+      out[#out + 1] = 2
+    else
+      redis.call('ZREM', KEYS[1], id)
+      release_helper(KEYS[2], ex.helper, id)
+      finalise(key, id, KEYS[3], status, now_str, keep, err, reason)
+      out[#out + 1] = 1
+    end
   end
 end
 return out
