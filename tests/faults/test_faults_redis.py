@@ -212,7 +212,8 @@ def test_f15_blackhole_3x_lease_calls_bounded_helper_stopped_peer_reaps_no_stale
     assert f"{eid} succeeded" not in text and f"outcome of {eid}" not in text and "lease lost" not in text, text
     after = fx.execution(eid)
     assert (after["status"], after["reason"], after["finishedAt"]) == ("error", "abandoned", row["finishedAt"])
-    assert len(fx.starts("held")) == 1
+    # the abandoned execution never ran again (the helper's next hourly occurrence may fall in the test)
+    assert len([s for s in fx.starts("held") if s.execution_id == eid]) == 1
     fx.stop_all()
     fx.check(before={eid: (row["status"], row["finishedAt"])})
 
