@@ -131,19 +131,21 @@ class HelperRecord:
         return self.status == "ok" and self.schedule is not None and self.enabled
 
     def to_redis(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "rev": self.rev,
-            "status": self.status,
-            "problem": self.problem,
-            "schedule": self.schedule,
-            "default": self.default,
-            "override": self.override,
-            "overridden": self.overridden,
-            "source": self.source,
-            "class": self.class_name,
-            "updated_at": self.updated_at,
-        }
+        """The stored JSON, without what is implied: the name is the hash field, the code default
+        is left out when it is the schedule in force, empty problem/override are left out (one
+        entry per helper: with 100k helpers every byte counts 100k times)."""
+        out: dict[str, Any] = {"rev": self.rev, "status": self.status}
+        if self.problem is not None:
+            out["problem"] = self.problem
+        out["schedule"] = self.schedule
+        if self.default != self.schedule:
+            out["default"] = self.default
+        if self.override is not None:
+            out["override"] = self.override
+        out["source"] = self.source
+        out["class"] = self.class_name
+        out["updated_at"] = round(self.updated_at, 3) if self.updated_at is not None else None
+        return out
 
     @classmethod
     def from_redis(cls, name: str, data: Mapping[str, Any]) -> "HelperRecord":
@@ -153,7 +155,8 @@ class HelperRecord:
             status=str(data.get("status") or "ok"),
             problem=data.get("problem"),
             schedule=data.get("schedule") if isinstance(data.get("schedule"), dict) else None,
-            default=data.get("default") if isinstance(data.get("default"), dict) else None,
+            default=(data.get("default") if isinstance(data.get("default"), dict) else None) if "default" in data
+            else (data.get("schedule") if isinstance(data.get("schedule"), dict) else None),
             override=data.get("override") if isinstance(data.get("override"), dict) else None,
             source=data.get("source"),
             class_name=data.get("class"),

@@ -30,9 +30,10 @@ def queued_members(client, helper: str) -> list[str]:
 
 
 def catalog_entry(client, helper: str) -> dict:
+    """The stored entry, with what the JSON leaves implied (no override: none) filled in."""
     raw = client.hget("internalAvailableHelpers", helper)
     assert raw is not None, f"{helper} not registered"
-    return json.loads(raw)
+    return {"override": None, **json.loads(raw)}
 
 
 def iso_with_offset(text: str) -> datetime:

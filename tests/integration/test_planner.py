@@ -18,8 +18,8 @@ from support import NOW, add_helper, gather, ids_of, queued, register, snapshot,
 WINDOW = 7200
 HISTORY_TTL = 86400
 KEEP = keep_seconds(HISTORY_TTL)
-EXECUTION_FIELDS = {"executionId", "helper", "executionTime", "executionExpiry", "priority", "status",
-                    "createdAt", "attempt"}
+# a queued hash holds only what its key (execution:<helper>:<seconds>) does not say
+EXECUTION_FIELDS = {"executionTime", "executionExpiry", "priority", "status"}
 
 
 def plan_now(app: App, records=None, *, now: float | None = None) -> planner.PlanReport:
@@ -57,14 +57,10 @@ def test_plan_window_creates_exactly_the_schedule_occurrences(app, client, clock
         data = client.hgetall(key)
         assert set(data) == EXECUTION_FIELDS
         assert data == {
-            "executionId": execution_id,
-            "helper": "ticker",
             "executionTime": str(t),
             "executionExpiry": "600",
             "priority": "3",
             "status": "queued",
-            "createdAt": str(NOW),
-            "attempt": "1",
         }
         assert client.zscore(keys.EXECUTION_QUEUE, execution_id) == t * 10 + 3
         ttl = client.ttl(key)
@@ -274,7 +270,7 @@ def test_planning_after_the_clock_moves_extends_the_window(app, client, clock, t
     for execution_id, data in before.items():
         assert client.hgetall(keys.execution_key(execution_id)) == data  # untouched
     tail = client.hgetall(keys.execution_key(f"ticker:{NOW + 7800}"))
-    assert tail["createdAt"] == str(NOW + 600)
+    assert tail["status"] == "queued"
     assert tail["executionTime"] == str(NOW + 7800)
 
     clock.advance(3 * 600 + 30)  # not aligned: now is NOW+2430, the window ends at NOW+9630
@@ -320,3 +316,23 @@ def test_a_long_lived_planner_follows_the_schedule_after_the_catalog_was_lost(ap
 
     assert catalog.read_one(client, "ticker").schedule["interval_seconds"] == 900
     assert queued(client) == ids_of("ticker", range(NOW - 900, NOW + WINDOW + 1, 900))
+
+
+def test_a_queued_hash_that_lost_its_queue_entry_is_queued_again(app, client, tmp_path):
+    """Planning is also the repair: a queued execution missing from the queue (a stray ZREM)
+    would otherwise never run nor expire; the next plan puts it back with its own score."""
+    d = tmp_path / "helpers"
+    add_helper(d, "ticker", EVERY_10_MIN)
+    register(app, d, plan=False)
+    plan_now(app)
+    lost = f"ticker:{NOW + 1200}"
+    score = client.zscore(keys.EXECUTION_QUEUE, lost)
+    client.zrem(keys.EXECUTION_QUEUE, lost)
+    client.hset(keys.execution_key(f"ticker:{NOW + 1800}"), "status", "running")  # claimed: not queued
+    client.zrem(keys.EXECUTION_QUEUE, f"ticker:{NOW + 1800}")
+
+    report = plan_now(app)
+
+    assert report.created == 0
+    assert client.zscore(keys.EXECUTION_QUEUE, lost) == score
+    assert client.zscore(keys.EXECUTION_QUEUE, f"ticker:{NOW + 1800}") is None

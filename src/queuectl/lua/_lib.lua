@@ -11,13 +11,16 @@ local function read_execution(key)
   if not f[1] then return nil, 'missing' end
   local t, e, p = tonumber(f[3]), tonumber(f[4]), tonumber(f[5])
   local a = tonumber(f[6] or '1')
-  if not f[2] or not t or not e or not p or not a then return nil, 'badfields' end
+  -- a planned hash does not repeat its helper: it is the key's `execution:<helper>:<seconds>`
+  -- (helper names cannot contain ':'; an attempt record's key ends in `:<seconds>#<n>`)
+  local helper = f[2] or string.match(key, ':(.*):')
+  if not helper or not t or not e or not p or not a then return nil, 'badfields' end
   -- whole numbers only: callers parse these as integers after the script has committed
   if t ~= math.floor(t) or e ~= math.floor(e) or p ~= math.floor(p) or a ~= math.floor(a)
       or e < 0 or p < 1 or p > 5 or a < 1 then
     return nil, 'badfields'
   end
-  return {status = f[1], helper = f[2], time = t, expiry = e, priority = p,
+  return {status = f[1], helper = helper, time = t, expiry = e, priority = p,
           attempt = a, token = f[7], lease = tonumber(f[8])}
 end
 
@@ -97,7 +100,7 @@ end
 -- Put a running execution back in the queue for its next attempt at `retry_at`.
 local function requeue(key, id, queue, running, running_helpers, ex, retry_at)
   redis.call('HSET', key, 'status', 'queued', 'attempt', ex.attempt + 1, 'retryAt', retry_at)
-  redis.call('HDEL', key, 'startedAt', 'dispatcher', 'token', 'leaseUntil')
+  redis.call('HDEL', key, 'helper', 'startedAt', 'dispatcher', 'token', 'leaseUntil')
   redis.call('ZREM', running, id)
   release_helper(running_helpers, ex.helper, id)
   redis.call('ZADD', queue, math.ceil(tonumber(retry_at)) * 10 + ex.priority, id)

@@ -71,7 +71,7 @@ if limit > 0 and #candidates > 0 then
         local key = prefix .. ex.id
         local started = now_str
         if ex.due > now then started = tostring(ex.due) end
-        redis.call('HSET', key, 'status', 'running', 'startedAt', started, 'dispatcher', owner,
+        redis.call('HSET', key, 'status', 'running', 'helper', ex.helper, 'startedAt', started, 'dispatcher', owner,
                    'token', token, 'leaseUntil', lease_str)
         redis.call('ZREM', KEYS[1], ex.id)
         redis.call('ZADD', KEYS[2], lease_str, ex.id)
