@@ -190,44 +190,45 @@ def watch_control() -> None:
 
 class BatchGuard:
     """Puts the rest of a batch back in the shared socket when one of its jobs runs longer than
-    SLOW, while it is still running: jobs packed together never wait long behind a slow one."""
+    SLOW, while it is still running: jobs packed together never wait long behind a slow one.
+
+    The watching thread wakes only while a batch has jobs left (every SLOW seconds), never per
+    job: a wake-up per job would cost more than the jobs themselves."""
 
     def __init__(self, repost: socket.socket) -> None:
         self.repost = repost
-        self.lock = threading.Condition()
-        self.batch: list[bytes] = []  # jobs still to run, last one first (shared with serve)
-        self.deadline: float | None = None
+        self.lock = threading.Lock()
+        self.batch: list[bytes] = []  # jobs still to run, last one first
+        self.started: float | None = None  # monotonic start of the running job, None between jobs
+        self.active = threading.Event()
         threading.Thread(target=self._watch, name="queuectl-batch-guard", daemon=True).start()
+
+    def load(self, parts: list[bytes]) -> None:
+        with self.lock:
+            self.batch = parts[::-1]
+        if parts:
+            self.active.set()
 
     def next(self) -> bytes | None:
         with self.lock:
-            self.deadline = None
             return self.batch.pop() if self.batch else None
-
-    def running(self) -> None:
-        """A job of the batch starts now (call after `next`)."""
-        if self.batch:
-            with self.lock:
-                self.deadline = time.monotonic() + SLOW
-                self.lock.notify()
 
     def give_back(self) -> None:
         with self.lock:
             put_back(self.batch, self.repost)
-            self.deadline = None
 
     def _watch(self) -> None:
-        with self.lock:
-            while True:
-                if self.deadline is None:
-                    self.lock.wait()
+        while True:
+            self.active.wait()
+            time.sleep(SLOW)
+            with self.lock:
+                if not self.batch:
+                    self.active.clear()
                     continue
-                left = self.deadline - time.monotonic()
-                if left > 0:
-                    self.lock.wait(left)
-                    continue
-                put_back(self.batch, self.repost)
-                self.deadline = None
+                started = self.started
+                if started is not None and time.monotonic() - started >= SLOW:
+                    put_back(self.batch, self.repost)
+                    self.active.clear()
 
 
 def serve(jobs: socket.socket, out_fd: int, repost: socket.socket) -> int:
@@ -259,8 +260,7 @@ def serve(jobs: socket.socket, out_fd: int, repost: socket.socket) -> int:
                 break  # the dispatcher closed the job socket
             parts = message.split(BATCH_SEP)
             part = parts.pop(0)
-            with guard.lock:
-                guard.batch = parts[::-1]
+            guard.load(parts)
             with _state:
                 if _closing:
                     guard.batch.append(part)
@@ -276,13 +276,14 @@ def serve(jobs: socket.socket, out_fd: int, repost: socket.socket) -> int:
             continue
         out.append(f"S {job['seq']}\n")
         flush()
-        guard.running()
+        guard.started = time.monotonic()
         RUNNING.set()
         started = time.time()
         try:
             ok, error, reason = run_one(job, instances)
         finally:
             RUNNING.clear()
+            guard.started = None
         finished = time.time()
         if ok:
             out.append(f"D {job['seq']} 1 {started!r} {finished!r}\n")
