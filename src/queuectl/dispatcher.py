@@ -55,7 +55,7 @@ COALESCE = 0.002
 #: After handing over executions for a coming instant, the dispatcher sleeps until that instant
 #: plus this (seconds) instead of waking for each worker's start line: the two cores belong to
 #: the workers while a second's executions start.
-QUIET = 0.002
+QUIET = 0.005
 
 
 @dataclass(kw_only=True)

@@ -191,7 +191,8 @@ class WorkerPool:
         self.cancelled: set[int] = set()
         self.seq = 0
         self.started = 0  # jobs running now (seen `S`, no `D` yet)
-        self.mean_run = 1.0  # moving average of helper run time, seconds (pessimistic start)
+        self.mean_run = 1.0  # moving average of helper run time, seconds (pessimistic until measured)
+        self.measured = False
         self.preloaded: list[str] = []
         self.job_out, self.job_in = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         for sock in (self.job_out, self.job_in):
@@ -365,7 +366,11 @@ class WorkerPool:
                 if job is None:
                     continue
                 started, finished = float(fields[2]), float(fields[3])
-                self.mean_run += (max(finished - started, 1e-5) - self.mean_run) * 0.1
+                took = max(finished - started, 1e-5)
+                # the first run replaces the guess; then a moving average that follows a change
+                # of pace within a few runs (a slow helper stops the prefetch almost at once)
+                self.mean_run = self.mean_run + (took - self.mean_run) * 0.2 if self.measured else took
+                self.measured = True
                 if fields[1] == b"1":
                     results.append(Result(job=job, ok=True, started=started, finished=finished))
                 else:

@@ -268,3 +268,20 @@ def test_jobs_packed_behind_a_slow_one_are_put_back_for_idle_workers(source: str
         assert max(r.started for r in quick) - began < 0.3, sorted(r.started - began for r in quick)
     finally:
         pool.close()
+
+
+def test_the_pool_takes_extra_jobs_only_while_helpers_run_fast(source: str) -> None:
+    """Prefetch follows the measured pace: nothing extra before any run, a large allowance after
+    fast runs, none again right after a slow one (so no job waits behind slow helpers)."""
+    pool = WorkerPool(2, dispatcher_id="test", prefetch=100)
+    pool.start()
+    try:
+        assert pool.free == 2  # nothing measured yet: only the idle workers
+        pool.submit(job(source, "ok", 1))
+        collect(pool, 1)
+        assert pool.free == 2 + 100
+        pool.submit(job(source, "naps", 2))
+        collect(pool, 1)
+        assert pool.free == 2
+    finally:
+        pool.close()
