@@ -274,6 +274,7 @@ def test_the_pool_takes_extra_jobs_only_while_helpers_run_fast(source: str) -> N
     """Prefetch follows the measured pace: nothing extra before any run, a large allowance after
     fast runs, none again right after a slow one (so no job waits behind slow helpers)."""
     pool = WorkerPool(2, dispatcher_id="test", prefetch=100)
+    pool.preload([source])  # as the dispatcher does: the first run does not pay for the import
     pool.start()
     try:
         assert pool.free == 2  # nothing measured yet: only the idle workers
