@@ -1,14 +1,14 @@
 """The lean front: the read-only commands without typer, click, rich or redis-py.
 
 Importing those four costs about 200 ms, most of the run time of `queuectl status --json`, and a
-read command needs none of them. `run` recognises the plain shapes of `helpers list --json`,
-`status [--json] [--check]`, `queue show ... --json` and `history ... --json` (their documented
-options, and the global options before the command), opens the App on the standard-library
-Redis client (queuectl.resp) and runs the very command body the Typer command runs
-(cli/reads.py), so output and exit codes are the same. Anything it does not fully recognise
-returns None and the Typer application runs instead: help, unknown or doubtful options, table
-output (rich), TLS or Sentinel URLs, an embedded server that is not running yet (Typer starts it
-and says so), any unexpected error. QUEUECTL_FAST_PATH=0 turns this front off.
+read command needs none of them (a table needs rich, which the command body imports itself).
+`run` recognises the plain shapes of `helpers list`, `status [--check]`, `queue show` and
+`history` (their documented options, `--json` included, and the global options before the
+command), opens the App on the standard-library Redis client (queuectl.resp) and runs the very
+command body the Typer command runs (cli/reads.py), so output and exit codes are the same.
+Anything it does not fully recognise returns None and the Typer application runs instead: help,
+unknown or doubtful options, TLS or Sentinel URLs, an embedded server that is not running yet
+(Typer starts it and says so), any unexpected error. QUEUECTL_FAST_PATH=0 turns this front off.
 """
 from __future__ import annotations
 
@@ -67,24 +67,23 @@ def parse(argv: list[str]) -> tuple[dict[str, Any], Command]:
 
     if rest[:2] == ["helpers", "list"]:
         opts, _ = _scan(rest[2:], _JSON)
-        _need_json(opts)
-        return flags, lambda open_app: reads.helpers_list(open_app, as_json=True)
+        as_json = bool(opts.get("as_json"))
+        return flags, lambda open_app: reads.helpers_list(open_app, as_json=as_json)
     if rest[:1] == ["status"]:
         opts, _ = _scan(rest[1:], _STATUS)
         as_json, check = bool(opts.get("as_json")), bool(opts.get("check"))
         return flags, lambda open_app: reads.status(open_app, as_json=as_json, check=check)
     if rest[:2] == ["queue", "show"]:
         opts, _ = _scan(rest[2:], _QUEUE_SHOW)
-        _need_json(opts)
         limit = _limit(opts.get("limit"), 20)
         return flags, lambda open_app: reads.queue_show(open_app, limit=limit, helper=opts.get("helper"),
-                                                        as_json=True)
+                                                        as_json=bool(opts.get("as_json")))
     if rest[:1] == ["history"]:
         opts, _ = _scan(rest[1:], _HISTORY)
-        _need_json(opts)
         limit = _limit(opts.get("limit"), 50)
         return flags, lambda open_app: reads.history(open_app, helper=opts.get("helper"), status=opts.get("status"),
-                                                     since=opts.get("since"), limit=limit, as_json=True)
+                                                     since=opts.get("since"), limit=limit,
+                                                     as_json=bool(opts.get("as_json")))
     raise Decline
 
 
@@ -128,11 +127,6 @@ def _scan(tokens: list[str], table: dict[str, tuple[str, bool]], *,
     if stop_at_word:
         raise Decline  # no command: Typer shows the help
     return out, []
-
-
-def _need_json(opts: dict[str, Any]) -> None:
-    if not opts.get("as_json"):
-        raise Decline  # tables are drawn with rich
 
 
 def _limit(text: str | None, default: int) -> int:

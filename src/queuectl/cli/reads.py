@@ -1,8 +1,8 @@
 """The read-only commands' bodies: `helpers list`, `status`, `queue show`, `history`.
 
 Both fronts call these: the Typer commands and the lean front (cli/fast.py), so each command
-behaves and prints one way whichever front runs it. They import neither typer nor rich (a rich
-table is drawn only for non-JSON lists, which the lean front leaves to Typer). Each takes a
+behaves and prints one way whichever front runs it. They import neither typer nor rich (rich is
+imported only to draw a table, for output without --json). Each takes a
 zero-argument `open_app`, called after the arguments are validated, exactly where the Typer
 commands opened the App before, and returns the exit code.
 """
