@@ -120,7 +120,7 @@ def main() -> int:
     src = disp or late
     m = (src or {}).get("machine") or {}
     when = time.strftime("%Y-%m-%d", time.gmtime((src or {}).get("ts", time.time())))
-    fig.suptitle(f"queuectl vs peers, PROVISIONAL ({when}; {m.get('cpus')} vCPU {m.get('cpu_model') or ''}, "
+    fig.suptitle(f"queuectl vs peers, same machine, same run ({when}; {m.get('cpus')} vCPU {m.get('cpu_model') or ''}, "
                  f"Python {m.get('python')}, Redis {m.get('redis_server')}; queuectl {m.get('queuectl_commit')})",
                  fontsize=9)
     fig.tight_layout()
