@@ -257,10 +257,6 @@ class WorkerPool:
             allowance = min(self.prefetch, int(self.size * self.PREFETCH_WAIT / max(self.mean_run, 1e-4)))
         return max(0, self.size + allowance - len(self.jobs))
 
-    @property
-    def running(self) -> list[Job]:
-        return list(self.jobs.values())
-
     # -- work ---------------------------------------------------------------------------
     def submit(self, job: Job) -> None:
         """Queue a job for the next idle worker (it waits in the worker until `job.at`)."""
@@ -358,6 +354,7 @@ class WorkerPool:
                     return results
             elif kind == b"D":
                 fields = rest.split(b" ", 4)
+                self.cancelled.discard(int(fields[0]))
                 job = self.jobs.pop(int(fields[0]), None)
                 if worker.job is not None:
                     worker.job = None
