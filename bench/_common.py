@@ -306,13 +306,8 @@ class RedisServer:
         return proc_cpu_seconds(self.popen.pid) if self.popen else 0.0
 
     def stop(self) -> None:
-        if self.popen and self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGTERM)
-            try:
-                self.popen.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait()
+        if self.popen:
+            stop_popen(self.popen, signal.SIGTERM, 10)
         if self._logf:
             self._logf.close()
         shutil.rmtree(self.workdir, ignore_errors=True)
@@ -738,6 +733,17 @@ def wait_until_wall(t: float) -> None:
         time.sleep(min(left, 0.05))
 
 
+def stop_popen(popen: "subprocess.Popen[Any]", sig: int, timeout: float) -> None:
+    """Signal a process we started, give it `timeout` seconds to end, then kill it."""
+    if popen.poll() is None:
+        popen.send_signal(sig)
+        try:
+            popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            popen.kill()
+            popen.wait()
+
+
 class PySpy:
     """`py-spy record` of one PID (collapsed stacks), started and stopped by us; summarised."""
 
@@ -755,13 +761,7 @@ class PySpy:
         log(f"py-spy pid={self.popen.pid} recording pid {pid} -> {out_path}")
 
     def stop(self) -> None:
-        if self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGINT)
-            try:
-                self.popen.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait()
+        stop_popen(self.popen, signal.SIGINT, 30)
 
     def summary(self, top: int = 15) -> dict[str, Any]:
         """Self and inclusive sample shares per function from the collapsed-stack file."""

@@ -56,8 +56,7 @@ class Job:
     at: float = 0.0  # wall time not to start before (the due instant; 0 = at once)
     lease_mono: float = float("inf")  # monotonic time after which it must not start
     extra: dict[str, Any] = field(default_factory=dict)
-    seq: int = 0
-    started_mono: float | None = None  # set when a worker says it is about to run it
+    seq: int = 0  # the pool's number for it, in the job messages and the workers' events
 
 
 @dataclass(kw_only=True)
@@ -190,7 +189,6 @@ class WorkerPool:
         self.jobs: dict[int, Job] = {}  # seq -> job submitted and not finished
         self.cancelled: set[int] = set()
         self.seq = 0
-        self.started = 0  # jobs running now (seen `S`, no `D` yet)
         self.mean_run = 1.0  # moving average of helper run time, seconds (pessimistic until measured)
         self.measured = False
         self.preloaded: list[str] = []
@@ -228,8 +226,6 @@ class WorkerPool:
                 self.selector.unregister(worker.fd)
             except (KeyError, ValueError):
                 pass
-        if worker.job is not None:
-            self.started -= 1
         if kill:
             worker.kill()
         else:
@@ -250,6 +246,11 @@ class WorkerPool:
             pass
 
     @property
+    def started(self) -> int:
+        """Jobs running now (a worker said `S`, no `D` yet)."""
+        return sum(1 for w in self.workers.values() if w.job is not None)
+
+    @property
     def free(self) -> int:
         """How many more jobs to take now: the idle workers, plus the prefetch allowance."""
         allowance = 0
@@ -260,8 +261,6 @@ class WorkerPool:
     # -- work ---------------------------------------------------------------------------
     def submit(self, job: Job) -> None:
         """Queue a job for the next idle worker (it waits in the worker until `job.at`)."""
-        if self.free <= 0:
-            raise RuntimeError("no free worker")
         self.submit_many([job])
 
     def submit_many(self, jobs: list[Job]) -> None:
@@ -271,7 +270,6 @@ class WorkerPool:
         for job in jobs:
             self.seq += 1
             job.seq = self.seq
-            job.started_mono = None
         per_message = 1
         if self.mean_run < self.BATCH_RUN:
             # as many messages as there are cores to run them: more awake workers than cores only
@@ -328,8 +326,8 @@ class WorkerPool:
             else:
                 results += self._collect(worker)
         results += self._enforce_timeouts()
-        if len(self.workers) < self.size and not any(r.reason == "timeout" for r in results):
-            self.start()  # replace a worker that died or retired
+        if len(self.workers) < self.size:
+            self.start()  # replace a worker that died, timed out or retired
         return results
 
     def _collect(self, worker: Worker) -> list[Result]:
@@ -343,10 +341,8 @@ class WorkerPool:
                 job = self.jobs.get(int(rest))
                 if job is None:
                     continue
-                job.started_mono = self.monotonic()
                 worker.job = job
-                self.started += 1
-                worker.deadline = job.started_mono + job.timeout if job.timeout else None
+                worker.deadline = self.monotonic() + job.timeout if job.timeout else None
                 if job.seq in self.cancelled:  # retracted too late: it must not run
                     self._retire(worker, kill=True)
                     self.cancelled.discard(job.seq)
@@ -356,10 +352,8 @@ class WorkerPool:
                 fields = rest.split(b" ", 4)
                 self.cancelled.discard(int(fields[0]))
                 job = self.jobs.pop(int(fields[0]), None)
-                if worker.job is not None:
-                    worker.job = None
-                    worker.deadline = None
-                    self.started -= 1
+                worker.job = None
+                worker.deadline = None
                 if job is None:
                     continue
                 started, finished = float(fields[2]), float(fields[3])

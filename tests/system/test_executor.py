@@ -96,18 +96,23 @@ def collect(pool: WorkerPool, count: int, limit: float = 20.0) -> dict[str, obje
     return out
 
 
+def run_all(pool: WorkerPool, jobs: list[Job]) -> dict[str, object]:
+    """Submit each job as soon as the pool takes it; the outcomes of all, by execution id."""
+    out = {}
+    for j in jobs:
+        while pool.free == 0:
+            out.update({r.job.execution_id: r for r in pool.poll(0.2)})
+        pool.submit(j)
+    out.update(collect(pool, len(jobs) - len(out), limit=60))
+    return out
+
+
 def test_every_kind_of_failure_is_one_outcome_and_the_pool_survives(source: str) -> None:
     pool = WorkerPool(3, dispatcher_id="test", memory_limit_mb=400)
     pool.start()
     try:
         names = ["ok", "raises", "exits", "interrupts", "hard", "segv", "leaks"]
-        results = {}
-        for i, name in enumerate(names):
-            while pool.free == 0:
-                for r in pool.poll(0.2):
-                    results[r.job.execution_id] = r
-            pool.submit(job(source, name, i))
-        results.update(collect(pool, len(names) - len(results)))
+        results = run_all(pool, [job(source, name, i) for i, name in enumerate(names)])
         by_helper = {r.job.helper: r for r in results.values()}
         assert by_helper["ok"].ok
         assert "ValueError: bad" in by_helper["raises"].error
@@ -118,12 +123,7 @@ def test_every_kind_of_failure_is_one_outcome_and_the_pool_survives(source: str)
         assert "SIGSEGV" in by_helper["segv"].error
         assert by_helper["leaks"].reason == "memory" and "MemoryError" in by_helper["leaks"].error
         # and the pool still runs work afterwards, on every slot
-        later = {}
-        for i in range(6):
-            while pool.free == 0:
-                later.update({r.job.execution_id: r for r in pool.poll(0.2)})
-            pool.submit(job(source, "ok", 100 + i))
-        later.update(collect(pool, 6 - len(later)))
+        later = run_all(pool, [job(source, "ok", 100 + i) for i in range(6)])
         assert len(later) == 6 and all(r.ok for r in later.values()), [(r.job.helper, r.error) for r in later.values()]
     finally:
         pool.close()

@@ -98,16 +98,7 @@ def queue_show(open_app: Opener, *, limit: int, helper: str | None, as_json: boo
     app_ = open_app()
     now = app_.clock.time()
     rows = app_.guarded(lambda: queue.show(app_.client, limit=limit, helper=helper))
-    if as_json:
-        emit_json([e.to_json() for e in rows])
-        return 0
-    if not rows:
-        err("The queue is empty.")
-        return 0
-    from .render import executions_table
-
-    executions_table(rows, now)
-    return 0
+    return _print_executions(rows, now, as_json=as_json, empty="The queue is empty.", finished=False)
 
 
 def history(open_app: Opener, *, helper: str | None, status: str | None, since: str | None, limit: int,
@@ -126,15 +117,20 @@ def history(open_app: Opener, *, helper: str | None, status: str | None, since: 
     now = app_.clock.time()
     rows = app_.guarded(lambda: core.query(app_.client, now=now, helper=helper, status=status, since=window,
                                            limit=limit))
+    return _print_executions(rows, now, as_json=as_json, empty="No finished executions match.", finished=True)
+
+
+def _print_executions(rows: list[Any], now: float, *, as_json: bool, empty: str, finished: bool) -> int:
+    """Executions as JSON, as a table, or a line on stderr when there are none."""
     if as_json:
         emit_json([e.to_json() for e in rows])
         return 0
     if not rows:
-        err("No finished executions match.")
+        err(empty)
         return 0
     from .render import executions_table
 
-    executions_table(rows, now, finished=True)
+    executions_table(rows, now, finished=finished)
     return 0
 
 
