@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from .worker import BATCH_SEP, encode_job
 
@@ -73,12 +73,12 @@ class Result:
 class Worker:
     """One child process, its result pipe and the job it is running."""
 
-    def __init__(self, env: dict[str, str], job_fd: int, repost_fd: int) -> None:
+    def __init__(self, env: dict[str, str], job_fd: int) -> None:
         read_fd, write_fd = os.pipe()
         self.proc = subprocess.Popen(
-            [sys.executable, "-P", "-m", "queuectl.worker", str(job_fd), str(write_fd), str(repost_fd)],
+            [sys.executable, "-P", "-m", "queuectl.worker", str(job_fd), str(write_fd)],
             stdin=subprocess.PIPE,
-            pass_fds=(job_fd, write_fd, repost_fd),
+            pass_fds=(job_fd, write_fd),
             start_new_session=True,
             preexec_fn=_worker_setup,
             env=env,
@@ -88,6 +88,7 @@ class Worker:
         os.set_blocking(read_fd, False)
         self.buffer = b""
         self.job: Job | None = None
+        self.taken: set[int] = set()  # jobs it took from the socket and has not started or given back
         self.deadline: float | None = None  # monotonic
 
     @property
@@ -213,7 +214,7 @@ class WorkerPool:
             self._spawn()
 
     def _spawn(self) -> Worker:
-        worker = Worker(self.env, self.job_in.fileno(), self.job_out.fileno())
+        worker = Worker(self.env, self.job_in.fileno())
         self.workers[worker.fd] = worker
         self.selector.register(worker.fd, selectors.EVENT_READ, worker)
         if self.preloaded:
@@ -230,6 +231,14 @@ class WorkerPool:
             worker.kill()
         else:
             worker.close()
+        self._send_again(worker.taken)  # taken, never started: for another worker
+        worker.taken.clear()
+
+    def _send_again(self, seqs: Iterable[int]) -> None:
+        for seq in sorted(seqs):
+            job = self.jobs.get(seq)
+            if job is not None:
+                self._enqueue([job])
 
     def preload(self, sources: list[str]) -> None:
         """Have every worker import these helper files now, before their executions fall due
@@ -337,7 +346,14 @@ class WorkerPool:
         retire = False
         for line in lines:
             kind, _, rest = line.partition(b" ")
-            if kind == b"S":
+            if kind == b"T":
+                worker.taken.update(int(seq) for seq in rest.split())
+            elif kind == b"P":
+                given = {int(seq) for seq in rest.split()}
+                worker.taken -= given
+                self._send_again(given)
+            elif kind == b"S":
+                worker.taken.discard(int(rest))
                 job = self.jobs.get(int(rest))
                 if job is None:
                     continue
@@ -369,6 +385,7 @@ class WorkerPool:
                     results.append(Result(job=job, ok=False, error=error, reason=reason, started=started,
                                           finished=finished))
             elif kind == b"R":
+                worker.taken.discard(int(rest))
                 job = self.jobs.pop(int(rest), None)
                 if job is not None and job.seq not in self.cancelled:
                     results.append(Result(job=job, ok=False, handed_back=True, reason="not started",

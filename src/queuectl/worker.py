@@ -1,13 +1,15 @@
 """The child process that runs helper code, one execution at a time.
 
-Run as `python -m queuectl.worker JOB_FD RESULT_FD REPOST_FD`. Jobs arrive on JOB_FD, a unix
+Run as `python -m queuectl.worker JOB_FD RESULT_FD`. Jobs arrive on JOB_FD, a unix
 SOCK_SEQPACKET socket that every worker of the pool shares: the kernel hands each message to
 exactly one worker, so an idle worker takes the next job while a busy one is never handed work
 it cannot start (no head-of-line blocking behind a slow helper). A message holds one job, or
-several fast ones; a worker that finds one of them slow puts the rest back through REPOST_FD. Control requests (preload)
-arrive as JSON lines on stdin, whose end means the dispatcher is gone. Events go to RESULT_FD,
-this worker's own pipe, so whatever a helper prints cannot corrupt the protocol:
+several fast ones; a worker that finds one of them slow gives the rest back (`P`). Control
+requests (preload) arrive as JSON lines on stdin, whose end means the dispatcher is gone. Events
+go to RESULT_FD, this worker's own pipe, so whatever a helper prints cannot corrupt the protocol:
 
+  T <seq> ...                              took these jobs (written before any of them starts)
+  P <seq> ...                              gives these back unstarted: the pool sends them again
   S <seq>                                  about to run job <seq> (written before user code runs)
   D <seq> <ok 1|0> <started> <finished> [<json [error, reason]>]   job <seq> finished
   R <seq>                                  job <seq> not started: its claim's local lease ran out
@@ -35,8 +37,8 @@ MAX_ERROR = 2000
 SEP = "\0"
 #: Job separator in a message that carries several (fast helpers, handed over in bulk).
 BATCH_SEP = b"\x1e\0"
-#: A job of a batch that runs longer than this (seconds) has the rest of its batch put back in
-#: the socket, one job per message, for idle workers to take (see BatchGuard).
+#: A job of a batch that runs longer than this (seconds) has the rest of its batch given back to
+#: the pool, which sends them again to idle workers (see BatchGuard).
 SLOW = 0.005
 
 
@@ -188,15 +190,22 @@ def watch_control() -> None:
                     preload(request["preload"])
 
 
+def _seqs(parts: list[bytes]) -> str:
+    return " ".join(part.split(b"\0", 1)[0].decode() for part in parts)
+
+
 class BatchGuard:
-    """Puts the rest of a batch back in the shared socket when one of its jobs runs longer than
-    SLOW, while it is still running: jobs packed together never wait long behind a slow one.
+    """Gives the rest of a batch back to the dispatcher (a `P` line; the pool sends those jobs
+    again, to idle workers) when one of its jobs runs longer than SLOW, while it is still
+    running: jobs packed together never wait long behind a slow one. Only the pool ever sends a
+    job, so a job is in one place at a time even if this worker dies at any moment: what it took
+    (`T`) and neither started nor gave back, the pool sends again.
 
     The watching thread wakes only while a batch has jobs left (every SLOW seconds), never per
     job: a wake-up per job would cost more than the jobs themselves."""
 
-    def __init__(self, repost: socket.socket) -> None:
-        self.repost = repost
+    def __init__(self, out_fd: int) -> None:
+        self.out_fd = out_fd
         self.lock = threading.Lock()
         self.batch: list[bytes] = []  # jobs still to run, last one first
         self.started: float | None = None  # monotonic start of the running job, None between jobs
@@ -215,7 +224,16 @@ class BatchGuard:
 
     def give_back(self) -> None:
         with self.lock:
-            put_back(self.batch, self.repost)
+            self._give_back()
+
+    def _give_back(self) -> None:
+        if self.batch:
+            line = f"P {_seqs(self.batch)}\n".encode()
+            self.batch = []
+            try:
+                os.write(self.out_fd, line)
+            except OSError:
+                pass  # the dispatcher is gone: its claims lapse and are reaped
 
     def _watch(self) -> None:
         while True:
@@ -227,17 +245,17 @@ class BatchGuard:
                     continue
                 started = self.started
                 if started is not None and time.monotonic() - started >= SLOW:
-                    put_back(self.batch, self.repost)
+                    self._give_back()
                     self.active.clear()
 
 
-def serve(jobs: socket.socket, out_fd: int, repost: socket.socket) -> int:
+def serve(jobs: socket.socket, out_fd: int) -> int:
     """Take jobs until the dispatcher goes away. The job socket stays blocking: a blocked recv is
     an exclusive wait, so one message wakes one idle worker. In a burst one write carries the
     outcome of a job and the start of the next."""
     global _busy
     threading.Thread(target=watch_control, name="queuectl-control", daemon=True).start()
-    guard = BatchGuard(repost)
+    guard = BatchGuard(out_fd)
     instances: dict[type, Any] = {}
     out: list[str] = []
 
@@ -259,6 +277,7 @@ def serve(jobs: socket.socket, out_fd: int, repost: socket.socket) -> int:
             if not message:
                 break  # the dispatcher closed the job socket
             parts = message.split(BATCH_SEP)
+            out.append(f"T {_seqs(parts)}\n")  # written before any of them can start
             part = parts.pop(0)
             guard.load(parts)
             with _state:
@@ -292,26 +311,16 @@ def serve(jobs: socket.socket, out_fd: int, repost: socket.socket) -> int:
         if reason == "memory":  # a worker that ran out of memory is replaced
             out.append("X\n")
             break
-    guard.give_back()
     try:
         flush()
     except OSError:
         pass
+    guard.give_back()
     return 0
 
 
-def put_back(batch: list[bytes], repost: socket.socket) -> None:
-    """Return jobs this worker will not run to the shared socket, one per message."""
-    while batch:
-        try:
-            repost.send(batch[-1])
-        except OSError:
-            return  # the dispatcher is gone: the claims lapse and are reaped
-        batch.pop()
-
-
 def main(argv: list[str]) -> int:
-    job_fd, result_fd, repost_fd = int(argv[1]), int(argv[2]), int(argv[3])
+    job_fd, result_fd = int(argv[1]), int(argv[2])
     _die_with_parent(int(os.environ.get("QUEUECTL_DISPATCHER_PID", "0")) or os.getppid())
     logging.basicConfig(level=os.environ.get("QUEUECTL_HELPER_LOG_LEVEL", "INFO"), stream=sys.stderr,
                         format="%(asctime)s.%(msecs)03d %(levelname)-7s [HELPER] %(message)s",
@@ -322,7 +331,7 @@ def main(argv: list[str]) -> int:
 
         # a helper that leaks past the cap gets MemoryError instead of eating the machine
         resource.setrlimit(resource.RLIMIT_AS, (limit_mb * 1024 * 1024, limit_mb * 1024 * 1024))
-    return serve(socket.socket(fileno=job_fd), result_fd, socket.socket(fileno=repost_fd))
+    return serve(socket.socket(fileno=job_fd), result_fd)
 
 
 if __name__ == "__main__":

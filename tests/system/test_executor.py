@@ -286,3 +286,36 @@ def test_the_pool_takes_extra_jobs_only_while_helpers_run_fast(source: str) -> N
         assert pool.free == 2
     finally:
         pool.close()
+
+
+def test_jobs_packed_with_one_that_kills_its_worker_still_run_once(source: str) -> None:
+    """A worker that dies mid-batch took jobs it never started: the pool sends them again (it
+    knows them from the worker's `T` line), and nothing runs twice."""
+    pool = fast_pool(2)
+    try:
+        run_all(pool, [job(source, "ok", 100 + i) for i in range(10)])  # both workers have the file
+        pool.mean_run = 1e-4  # so the next hand-over is packed
+        pool.submit_many([job(source, "hard")] + [job(source, "ok", i) for i in range(1, 6)])
+        results = collect(pool, 6)
+        assert results["hard:1796032800"].reason == "crashed"
+        assert all(r.ok for r in results.values() if r.job.helper == "ok")
+        assert pool.poll(0.3) == [] and not pool.jobs  # no second outcome for anything
+    finally:
+        pool.close()
+
+
+def test_a_job_held_by_a_worker_killed_before_its_instant_runs_on_another(source: str) -> None:
+    pool = WorkerPool(1, dispatcher_id="test")
+    pool.start()
+    try:
+        at = time.time() + 0.6
+        pool.submit(job(source, "ok", at=at))
+        [worker] = pool.workers.values()
+        deadline = time.monotonic() + 5
+        while not worker.taken and time.monotonic() < deadline:
+            assert pool.poll(0.05) == []
+        os.kill(worker.pid, 9)  # while it waits for the instant
+        result = next(iter(collect(pool, 1).values()))
+        assert result.ok and at <= result.started < at + 0.2
+    finally:
+        pool.close()
