@@ -11,9 +11,11 @@ and registered with queuectl's own code (control.register, plan=False); INFO use
 read; then the window is planned (control.plan_all: plan.lua, the code `queuectl run` and
 `queuectl helpers sync` use) and used_memory read again. bytes/execution = delta / ZCARD.
 The catalog (one HASH field per helper) is registered before the first reading, so it is not
-in the figure; its own size is reported per helper. Also reported: MEMORY USAGE of one
-execution hash and of the queue ZSET (its share per member), their encodings, and the rest
-(the keyspace dict entry and TTL entry of each hash key), plus the plan rate.
+in the figure; its own size is reported per helper. Also reported: MEMORY USAGE of the queue
+ZSET (its share per member) and its encoding, the keys planning added (a planned execution is
+its queue entry alone: its `execution:{id}` hash is written when it is claimed or expires),
+MEMORY USAGE of a claimed execution's hash (one execution claimed after the reading), and the
+plan rate.
 Issue target 3: <= 250 bytes per queued execution. Prints a table, then ONE JSON line last.
 """
 from __future__ import annotations
@@ -37,6 +39,22 @@ WINDOW = 7200
 def settle(r: Any) -> int:
     time.sleep(0.3)
     return int(r.info("memory")["used_memory"])
+
+
+def _claimed_hash(app: Any, execution_id: str) -> dict[str, Any]:
+    """Claim the queue's head (after the readings) and report its hash: what each execution
+    costs from its claim on, until its history TTL runs out."""
+    from queuectl import keys
+    from queuectl.planner import keep_seconds
+    from queuectl.scripts import format_time
+
+    due = int(execution_id.rpartition(":")[2])
+    app.scripts.claim(now=format_time(due), limit=1, owner="bench", lease_until=format_time(due + 30),
+                      token_prefix="bench", scan=10, keep=keep_seconds(86400))
+    key = keys.execution_key(execution_id)
+    fields = app.client.hgetall(key)
+    return {"bytes": int(app.client.memory_usage(key, samples=0) or 0),
+            "encoding": app.client.object("encoding", key), "fields": sorted(fields)}
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
@@ -63,32 +81,28 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             plan_s = time.perf_counter() - t0
             after = settle(r)
             n = int(r.zcard(keys.EXECUTION_QUEUE))
-            sample_ids = [m for m in r.zrange(keys.EXECUTION_QUEUE, 0, -1)[:: max(1, n // 20)]][:20]
-            hash_bytes = [int(r.memory_usage(keys.execution_key(i), samples=0) or 0) for i in sample_ids]
+            keys_added = r.dbsize() - keys0
             zset_bytes = int(r.memory_usage(keys.EXECUTION_QUEUE, samples=0) or 0)
             catalog_bytes = int(r.memory_usage(keys.AVAILABLE_HELPERS, samples=0) or 0)
-            one = sample_ids[0] if sample_ids else None
-            fields = r.hgetall(keys.execution_key(one)) if one else {}
             per_exec = (after - base1) / n if n else None
-            hash_med = median(hash_bytes)
+            head = r.zrange(keys.EXECUTION_QUEUE, 0, 0)
+            claimed_hash = _claimed_hash(app, head[0]) if head else {}
             res.update({
-                "n": n, "executions_created": report.created, "keys_added": r.dbsize() - keys0,
+                "n": n, "executions_created": report.created, "keys_added": keys_added,
+                "hashes_per_queued_execution": round((keys_added - 1) / n, 3) if n else None,
                 "used_memory_before": base1, "used_memory_after": after,
                 "bytes_per_execution": round(per_exec, 1) if per_exec else None,
-                "hash_memory_usage_bytes": hash_med,
-                "hash_encoding": r.object("encoding", keys.execution_key(one)) if one else None,
-                "hash_fields": len(fields), "hash_sample": fields,
-                "execution_id_len": len(one) if one else None,
+                "execution_id_len": len(head[0]) if head else None,
                 "zset_memory_usage_bytes": zset_bytes,
                 "zset_bytes_per_member": round(zset_bytes / n, 1) if n else None,
                 "zset_encoding": r.object("encoding", keys.EXECUTION_QUEUE),
-                "key_overhead_bytes_per_execution": (round(per_exec - hash_med - zset_bytes / n, 1)
-                                                     if per_exec and hash_med else None),
+                "claimed_hash_memory_usage_bytes": claimed_hash.get("bytes"),
+                "claimed_hash_encoding": claimed_hash.get("encoding"),
+                "claimed_hash_fields": claimed_hash.get("fields"),
                 "catalog_bytes_per_helper": round(catalog_bytes / args.helpers, 1),
                 "register_used_memory_delta_per_helper": round((base1 - base0) / args.helpers, 1),
                 "catalog_memory_usage_bytes": catalog_bytes,
                 "plan_s": round(plan_s, 3), "plan_executions_per_s": round(n / plan_s, 1) if plan_s else None,
-                "ttl_sample_s": r.ttl(keys.execution_key(one)) if one else None,
                 "mem_allocator": r.info("memory").get("mem_allocator"),
             })
             del names
@@ -125,11 +139,11 @@ def main() -> int:
     print_table(["measure", "value"], [
         ("queued executions (N)", q.get("n")), ("helpers", q.get("helpers")),
         ("used_memory delta / N, bytes", q.get("bytes_per_execution")),
-        ("MEMORY USAGE execution hash, bytes", q.get("hash_memory_usage_bytes")),
-        ("  hash encoding / fields", f"{q.get('hash_encoding')} / {q.get('hash_fields')}"),
         ("queue ZSET share per member, bytes", q.get("zset_bytes_per_member")),
         ("  ZSET encoding", q.get("zset_encoding")),
-        ("rest (key dict entry + TTL entry), bytes", q.get("key_overhead_bytes_per_execution")),
+        ("hashes written per queued execution", q.get("hashes_per_queued_execution")),
+        ("MEMORY USAGE of a claimed execution's hash, bytes", q.get("claimed_hash_memory_usage_bytes")),
+        ("  its encoding / fields", f"{q.get('claimed_hash_encoding')} / {len(q.get('claimed_hash_fields') or [])}"),
         ("execution id length, chars", q.get("execution_id_len")),
         ("catalog HASH bytes per helper (MEMORY USAGE / H)", q.get("catalog_bytes_per_helper")),
         ("plan time for N, s", q.get("plan_s")), ("plan rate, executions/s", q.get("plan_executions_per_s")),

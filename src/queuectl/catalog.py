@@ -104,6 +104,7 @@ def with_schedule(record: HelperRecord, *, default: dict[str, Any] | None, overr
         source=source if source is not None else record.source,
         class_name=class_name if class_name is not None else record.class_name,
         updated_at=now,
+        expiry=config.expiry if config else record.expiry,
     )
 
 

@@ -116,6 +116,9 @@ class HelperRecord:
     source: str | None
     class_name: str | None
     updated_at: float | None = None
+    #: the schedule in force's expiry with its default worked out (a default depends on the
+    #: schedule's period, which Lua cannot compute): claim.lua reads it for planned executions
+    expiry: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -138,6 +141,8 @@ class HelperRecord:
         if self.problem is not None:
             out["problem"] = self.problem
         out["schedule"] = self.schedule
+        if self.expiry is not None:
+            out["expiry"] = self.expiry
         if self.default != self.schedule:
             out["default"] = self.default
         if self.override is not None:
@@ -161,4 +166,5 @@ class HelperRecord:
             source=data.get("source"),
             class_name=data.get("class"),
             updated_at=data.get("updated_at"),
+            expiry=data["expiry"] if isinstance(data.get("expiry"), int) else None,
         )

@@ -42,7 +42,7 @@ class PlanReport:
 
 
 def keep_seconds(history_ttl: float) -> int:
-    """TTL given to finished execution hashes (and added beyond a queued one's deadline)."""
+    """TTL given to finished execution hashes."""
     return int(history_ttl) + KEEP_MARGIN
 
 
@@ -93,12 +93,11 @@ def plan(scripts: "Scripts", records: Iterable[HelperRecord], *, now: float, win
     batch: list[PlanGroup] = []
     size = 0
     now_text = format_time(now)
-    keep = keep_seconds(history_ttl)
 
     def flush() -> None:
         nonlocal batch, size
         if batch:
-            created, existing, stale = scripts.plan(now_text, keep, batch)
+            created, existing, stale = scripts.plan(now_text, batch)
             report.created += created
             report.existing += existing
             report.stale += stale

@@ -1,10 +1,11 @@
 """Read side of `internalExecutionQueue`: what is queued, in dispatch order. Reads only."""
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING
 
 from . import keys
-from .models import Execution
+from .models import Execution, ExecutionStatus
 
 if TYPE_CHECKING:
     import redis
@@ -25,20 +26,63 @@ def load_executions(client: "redis.Redis", ids: list[str]) -> list[Execution]:
     ]
 
 
+def load_queued(client: "redis.Redis", members: list[tuple[str, float]]) -> list[Execution]:
+    """Queued executions from their queue entries (id, score), in order, in one round trip.
+
+    A planned execution is its queue entry alone until it is claimed (plan.lua): its helper and
+    time are the id's, its priority the score's, its expiry its helper's schedule in force,
+    which is what claim.lua uses too. A released or retried one has its own hash."""
+    if not members:
+        return []
+    helpers = sorted({execution_id.rpartition(":")[0] for execution_id, _ in members})
+    pipe = client.pipeline(transaction=False)
+    pipe.hmget(keys.AVAILABLE_HELPERS, helpers)
+    for execution_id, _ in members:
+        pipe.hgetall(keys.execution_key(execution_id))
+    entries, *rows = pipe.execute(raise_on_error=False)
+    expiry = _expiries(helpers, entries if isinstance(entries, list) else [])
+    out = []
+    for (execution_id, score), data in zip(members, rows):
+        if isinstance(data, dict) and data:
+            out.append(Execution.from_hash(execution_id, data))
+        elif isinstance(data, dict):
+            helper, _, seconds = execution_id.rpartition(":")
+            whole = int(score)
+            out.append(Execution(execution_id=execution_id, helper=helper,
+                                 execution_time=float(seconds) if seconds.isdigit() else float(whole // 10),
+                                 expiry=expiry.get(helper, 0), priority=whole % 10,
+                                 status=ExecutionStatus.QUEUED.value))
+    return out
+
+
+def _expiries(helpers: list[str], entries: list[str | None]) -> dict[str, int]:
+    """Each helper's expiry in force, from its catalog entry as claim.lua reads it (0 when it has
+    none): the entry's `expiry`, else its schedule's."""
+    out = {}
+    for helper, raw in zip(helpers, entries):
+        try:
+            data = json.loads(raw) if raw else {}
+            value = data.get("expiry", data.get("schedule", {}).get("expiry", 0))
+            out[helper] = int(value)
+        except (ValueError, TypeError, AttributeError):
+            out[helper] = 0
+    return out
+
+
 def show(client: "redis.Redis", *, limit: int = 50, helper: str | None = None) -> list[Execution]:
     """The next `limit` queued executions (optionally of one helper), earliest first."""
     if helper is None:
-        ids = client.zrange(keys.EXECUTION_QUEUE, 0, max(limit, 1) - 1)
-        return load_executions(client, ids)[:limit]
+        members = client.zrange(keys.EXECUTION_QUEUE, 0, max(limit, 1) - 1, withscores=True)
+        return load_queued(client, members)[:limit]
     found: list[Execution] = []
     start, page = 0, max(200, limit * 4)
     prefix = helper + ":"
     while len(found) < limit:
-        ids = client.zrange(keys.EXECUTION_QUEUE, start, start + page - 1)
-        if not ids:
+        members = client.zrange(keys.EXECUTION_QUEUE, start, start + page - 1, withscores=True)
+        if not members:
             break
-        mine = [i for i in ids if i.startswith(prefix) and i.rpartition(":")[0] == helper]
-        found += load_executions(client, mine)
+        mine = [(i, score) for i, score in members if i.startswith(prefix) and i.rpartition(":")[0] == helper]
+        found += load_queued(client, mine)
         start += page
     return found[:limit]
 

@@ -51,12 +51,12 @@ class Scripts:
 
 
     # -- planning -------------------------------------------------------------------------
-    def plan(self, now: str, keep: int, groups: Sequence["PlanGroup"]) -> tuple[int, int, int]:
-        args: list[Any] = [keys.EXECUTION_PREFIX, now, keep]
+    def plan(self, now: str, groups: Sequence["PlanGroup"]) -> tuple[int, int, int]:
+        args: list[Any] = [keys.EXECUTION_PREFIX, now]
         for g in groups:
             args += [g.helper, g.rev, len(g.occurrences)]
-            for t, expiry, priority in g.occurrences:
-                args += [t, expiry, priority]
+            for t, _expiry, priority in g.occurrences:
+                args += [t, priority]
         created, existing, stale = self._run("plan", [keys.AVAILABLE_HELPERS, keys.EXECUTION_QUEUE], args)
         return int(created), int(existing), int(stale)
 
@@ -72,7 +72,7 @@ class Scripts:
         """Claim up to `limit` executions due by `upto` (default `now`), expiring on the way."""
         reply = self._run(
             "claim",
-            [keys.EXECUTION_QUEUE, keys.RUNNING, keys.RUNNING_HELPERS, keys.EXECUTION_HISTORY],
+            [keys.EXECUTION_QUEUE, keys.RUNNING, keys.RUNNING_HELPERS, keys.EXECUTION_HISTORY, keys.AVAILABLE_HELPERS],
             [keys.EXECUTION_PREFIX, now, limit, owner, lease_until, token_prefix, scan, keep, upto or now, *skip],
             client,
         )
@@ -163,7 +163,7 @@ class Scripts:
                upto: float | None = None) -> tuple[int, int, int, list[tuple[str, str]]]:
         """Expire past-deadline queued executions among those due by `upto` (default now)."""
         expired, looked, kept, anomalies = self._run(
-            "expire", [keys.EXECUTION_QUEUE, keys.EXECUTION_HISTORY],
+            "expire", [keys.EXECUTION_QUEUE, keys.EXECUTION_HISTORY, keys.AVAILABLE_HELPERS],
             [keys.EXECUTION_PREFIX, now, keep, offset, limit, format_time(upto) if upto is not None else now],
         )
         return int(expired), int(looked), int(kept), _pairs(anomalies)

@@ -133,19 +133,21 @@ class Seeder:
         return str(read_one(self.app.client, helper).rev)
 
     def finished(self, helper: str, execution_time: int, status: str, finished_at: float, *,
-                 error: str | None = None, reason: str | None = None, expiry: int = 3600,
-                 priority: int = 3) -> str:
+                 error: str | None = None, reason: str | None = None, priority: int = 3) -> str:
         from queuectl.planner import keep_seconds
         from queuectl.scripts import Outcome, PlanGroup, format_time
 
         keep = keep_seconds(86400)
         scripts = self.app.scripts
         created, _existing, stale = scripts.plan(
-            format_time(execution_time), keep,
-            [PlanGroup(helper=helper, rev=self._rev(helper), occurrences=[(execution_time, expiry, priority)])])
+            format_time(execution_time),
+            [PlanGroup(helper=helper, rev=self._rev(helper), occurrences=[(execution_time, 0, priority)])])
         assert (created, stale) == (1, 0), "seeding needs a fresh occurrence of a plannable helper"
         execution_id = f"{helper}:{execution_time}"
         if status == "expired":
+            from queuectl.catalog import read_one
+
+            expiry = read_one(self.app.client, helper).expiry or 0  # a planned execution's expiry is its helper's
             expired, _looked, _kept, anomalies = scripts.expire(
                 now=format_time(execution_time + expiry + 1), keep=keep, offset=0, limit=1000)
             assert expired == 1 and not anomalies

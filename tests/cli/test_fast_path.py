@@ -107,7 +107,7 @@ def populated(cli, make_helper, register, seeder, core_app, client) -> Any:
     seeder.finished("pulse", base, "success", finished_at=now - 3 * 3600)
     seeder.finished("pulse", base + 10, "error", finished_at=now - 60, error="ValueError: bööm\nline 2",
                     reason="raised")
-    seeder.finished("morning", base + 20, "expired", finished_at=now - 30, expiry=5)
+    seeder.finished("morning", base + 20, "expired", finished_at=now - 30)
     return cli
 
 

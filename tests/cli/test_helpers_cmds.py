@@ -326,7 +326,6 @@ def test_update_priority_replans_queue(four, client):
     members = queued_members(client, "pulse")
     assert data["executions_created"] == len(members) > 0
     for member in members:
-        assert client.hget(f"execution:{member}", "priority") == "5"
         assert int(client.zscore("internalExecutionQueue", member)) % 10 == 5
 
 
@@ -396,7 +395,7 @@ def test_reset_drops_override(four, client):
     members = queued_members(client, "pulse")
     assert data["executions_created"] == len(members)
     assert all(int(m.rpartition(":")[2]) % 600 == 0 for m in members)
-    assert all(client.hget(f"execution:{m}", "priority") == "2" for m in members)
+    assert all(int(client.zscore("internalExecutionQueue", m)) % 10 == 2 for m in members)
     assert catalog_entry(client, "pulse")["override"] is None
     again = four.json("helpers", "reset", "pulse")
     assert again["changed"] is False

@@ -114,7 +114,7 @@ def history(cli, make_helper, register, seeder):
         "old": seeder.finished("alpha", base, "success", finished_at=now - 3 * 3600),
         "err": seeder.finished("alpha", base + 10, "error", finished_at=now - 60, error="ValueError: boom",
                                reason="raised"),
-        "exp": seeder.finished("beta", base + 20, "expired", finished_at=now - 30, expiry=5),
+        "exp": seeder.finished("beta", base + 20, "expired", finished_at=now - 30),
         "new": seeder.finished("beta", base + 30, "success", finished_at=now - 10),
     }
     return cli, ids

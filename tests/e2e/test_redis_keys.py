@@ -35,18 +35,13 @@ def test_sync_writes_the_documented_keys(e2e, daily_at):
     assert entry["schedule"]["type"] == "daily"
     assert entry["schedule"]["time"] == at
     assert entry["schedule"]["priority"] == 1
+    assert entry["expiry"] == 1800  # what claim.lua reads for a planned execution
 
     members = e2e.redis_cli("--raw", "ZRANGE", "internalExecutionQueue", "0", "-1", "WITHSCORES").split()
     assert members == [f"weathery:{at_epoch}", str(at_epoch * 10 + 1)]
 
-    key = f"execution:weathery:{at_epoch}"
-    assert e2e.redis_cli("TYPE", key).strip() == "hash"
-    fields = hgetall(e2e, key)
-    # the helper and the id are the key's; a queued hash stores only the rest
-    assert fields == {"status": "queued", "executionTime": str(at_epoch), "executionExpiry": "1800",
-                      "priority": "1"}
-    ttl = int(e2e.redis_cli("TTL", key))
-    assert ttl > 3600  # outlives its deadline; never immortal
+    # a planned execution is its queue entry alone: the hash is written when it is claimed
+    assert e2e.redis_cli("EXISTS", f"execution:weathery:{at_epoch}").strip() == "0"
     assert "Traceback" not in result.stderr
 
 

@@ -295,8 +295,15 @@ def check_invariants(client: Any, log_path: str | Path, now: float | None = None
         if _num(score) is None:
             bad("I5", f"queue member {eid} has a non-finite score {score}")
         h = executions.get(eid)
-        if h is None:
-            bad("I5", f"queue member {eid} has no hash" + (" (wrong type)" if eid in snap["wrongtype"] else ""))
+        if h is None and eid in snap["wrongtype"]:
+            bad("I5", f"queue member {eid} has no hash (wrong type)")
+        elif h is None:
+            # a planned execution is its queue entry alone: `<helper>:<seconds>`, scored that
+            # second * 10 + priority 1..5
+            _helper, _, t = eid.rpartition(":")
+            value = _num(score)
+            if not t.isdigit() or value is None or int(value) // 10 != int(t) or not 1 <= int(value) % 10 <= 5:
+                bad("I5", f"queue member {eid} has no hash and is not a well-formed planned execution ({score})")
         elif h.get("status") != "queued":
             bad("I5", f"queue member {eid} has status {h.get('status')!r}")
     for eid in running:

@@ -74,10 +74,18 @@ def test_f25_misbehaving_helpers_fail_alone_and_leave_no_process(fx):
 def _plant_bad_data(client, now: int) -> dict[str, str]:
     """Corrupt entries in the queue; returns {id: what is wrong}."""
     bad = {}
-    # a queue member without a hash
-    ghost = f"steady:{now - 7}"
+    # a planned execution (no hash) of a helper the catalog does not know
+    ghost = f"nobody:{now - 7}"
     client.zadd(QUEUE, {ghost: (now - 7) * 10 + 3})
-    bad[ghost] = "missing"
+    bad[ghost] = "nohelper"
+    # no hash, and an id that is not `<helper>:<seconds>`
+    badid = f"steady-{now - 6}"
+    client.zadd(QUEUE, {badid: (now - 6) * 10 + 3})
+    bad[badid] = "badid"
+    # no hash, and a score that is not its id's second * 10 + priority
+    badscore = f"steady:{now - 5}"
+    client.zadd(QUEUE, {badscore: (now - 4) * 10 + 3})
+    bad[badscore] = "badscore"
     # a hash with a non-numeric executionTime
     nonnum = f"steady:{now - 8}"
     client.hset("execution:" + nonnum, mapping={"executionId": nonnum, "helper": "steady", "executionTime": "soon",
@@ -130,12 +138,15 @@ def test_f30_bad_queue_entries_are_quarantined_and_good_work_goes_on(fx):
     assert wait_until(lambda: fx.client.zscore(QUEUE, inf_id) is None, 2), f"{inf_id} still queued"
     assert d.wait_for(f"removed unusable queue entry {inf_id!r} (score:+inf)", 2), d.describe()
     _assert_quarantined(fx, inf_id, "quarantined: its queue score was +inf")
-    # a hash with unusable fields is recorded the same way; no hash / not a hash: only dropped
+    # a hash with unusable fields is recorded the same way, and so is a planned execution of an
+    # unknown helper; a malformed planned entry or a key that is not a hash: only dropped
     nonnum = next(eid for eid, why in bad.items() if why == "badfields")
     _assert_quarantined(fx, nonnum, "quarantined: unusable execution fields")
-    missing = next(eid for eid, why in bad.items() if why == "missing")
+    ghost = next(eid for eid, why in bad.items() if why == "nohelper")
+    _assert_quarantined(fx, ghost, "quarantined: its helper has no schedule in the catalog")
     string = next(eid for eid, why in bad.items() if why == "wrongtype")
-    assert not fx.client.exists("execution:" + missing)
+    for why in ("badid", "badscore"):
+        assert not fx.client.exists("execution:" + next(eid for eid, w in bad.items() if w == why))
     assert fx.client.type("execution:" + string) == "string"  # left alone (not ours to delete)
     assert wait_until(lambda: fx.starts("steady", after=planted + 0.5), 3), "good executions keep running"
     text = d.text

@@ -25,22 +25,27 @@ def scripts(client: redis.Redis) -> Scripts:
     return Scripts(client)
 
 
-def put_helpers(scripts: Scripts, names, *, rev: int = 1) -> None:
-    """Catalog entries that plan.lua accepts: status ok, schedule enabled, the given revision."""
+def put_helpers(scripts: Scripts, names, *, rev: int = 1, expiry: dict[str, int] | None = None) -> None:
+    """Catalog entries that plan.lua accepts: status ok, schedule enabled, the given revision
+    and expiry (600 s unless `expiry` names another; claim.lua reads it for planned executions)."""
     records = [
         HelperRecord(name=n, rev=rev, status="ok", problem=None, schedule=dict(SCHEDULE), default=dict(SCHEDULE),
-                     override=None, source=None, class_name=None)
+                     override=None, source=None, class_name=None, expiry=(expiry or {}).get(n, 600))
         for n in names
     ]
     assert catalog.put_many(scripts, [(None, r) for r in records]) == []
 
 
 def seed(scripts: Scripts, executions: dict[str, list[tuple[int, int, int]]], *, now: int = NOW) -> None:
-    """Queue executions through plan.lua: {helper: [(executionTime, expiry, priority), ...]}."""
+    """Queue executions through plan.lua: {helper: [(executionTime, expiry, priority), ...]}; a
+    helper's executions share its catalog expiry."""
+    expiry = {}
+    for helper, occ in executions.items():
+        [expiry[helper]] = {e for _t, e, _p in occ}
     fresh = [h for h in executions if not scripts.client.hexists(keys.AVAILABLE_HELPERS, h)]
-    put_helpers(scripts, fresh)
+    put_helpers(scripts, fresh, expiry=expiry)
     groups = [PlanGroup(helper=h, rev="1", occurrences=list(occ)) for h, occ in executions.items()]
-    created, existing, stale = scripts.plan(str(now), KEEP, groups)
+    created, existing, stale = scripts.plan(str(now), groups)
     assert (created, existing, stale) == (sum(len(o) for o in executions.values()), 0, 0)
 
 
@@ -59,6 +64,14 @@ def finish(scripts: Scripts, execution_id: str, token: str, *, now: float = NOW 
 
 def h(client: redis.Redis, execution_id: str) -> dict[str, str]:
     return client.hgetall(keys.execution_key(execution_id))
+
+
+def status(client: redis.Redis, execution_id: str) -> str | None:
+    """An execution's status as queuectl sees it: a planned one is its queue entry alone."""
+    value = client.hget(keys.execution_key(execution_id), "status")
+    if value is None and client.zscore(keys.EXECUTION_QUEUE, execution_id) is not None:
+        return "queued"
+    return value
 
 
 def queue(client: redis.Redis) -> list[str]:
@@ -136,7 +149,7 @@ def test_no_overlap_one_execution_of_a_helper_at_a_time(client, scripts):
     blocked = claim(scripts, now=NOW + 10, limit=10, token_prefix="c2")
     assert blocked.claimed == []
     assert queue(client) == [f"solo:{NOW}"]
-    assert h(client, f"solo:{NOW}")["status"] == "queued"
+    assert status(client, f"solo:{NOW}") == "queued"
 
     token = next(c.token for c in first.claimed if c.helper == "solo")
     assert finish(scripts, f"solo:{NOW - 600}", token, now=NOW + 20) == 1
@@ -160,7 +173,7 @@ def test_skipped_helpers_are_left_queued_for_other_dispatchers(client, scripts):
     result = claim(scripts, skip=["theirs"])
     assert [c.execution_id for c in result.claimed] == [f"mine:{NOW}"]
     assert queue(client) == [f"theirs:{NOW}"]
-    assert h(client, f"theirs:{NOW}")["status"] == "queued"
+    assert status(client, f"theirs:{NOW}") == "queued"
 
 
 # --------------------------------------------------------------------------------------------
@@ -234,14 +247,16 @@ def test_finish_is_fenced_by_the_claim_token(client, scripts):
     assert finish(scripts, ok_id, tokens[ok_id], now=NOW + 50, status="error", error="late") == 0
     assert h(client, ok_id) == snapshot
     assert client.zscore(keys.EXECUTION_HISTORY, ok_id) == NOW + 7
-    # an id without a hash is reported as unreadable
-    assert finish(scripts, "ghost:1", "f:1") == -1
+    # an id without a hash was never claimed (fenced); a hash of another type is unreadable
+    assert finish(scripts, "ghost:1", "f:1") == 0
+    client.set(keys.execution_key("str:1"), "x")
+    assert finish(scripts, "str:1", "f:1") == -1
 
 
 def test_finish_of_a_queued_execution_is_refused(client, scripts):
     seed(scripts, {"q": [(NOW, 600, 3)]})
     assert finish(scripts, f"q:{NOW}", "") == 0
-    assert h(client, f"q:{NOW}")["status"] == "queued"
+    assert status(client, f"q:{NOW}") == "queued"
     assert queue(client) == [f"q:{NOW}"]
 
 
@@ -313,7 +328,10 @@ def test_release_puts_a_claimed_execution_back_with_its_original_score(client, s
 
     assert scripts.release(execution_id, c.token) is True
     assert client.zscore(keys.EXECUTION_QUEUE, execution_id) == score == (NOW - 30) * 10 + 2
-    assert h(client, execution_id) == queued_hash
+    # a planned execution had no hash; a released one keeps its metadata, queued, no claim fields
+    assert queued_hash == {}
+    assert h(client, execution_id) == {"status": "queued", "executionTime": str(NOW - 30), "executionExpiry": "600",
+                                       "priority": "2"}
     assert running(client) == {}
     assert client.hget(keys.RUNNING_HELPERS, "rel") is None
     assert scripts.release(execution_id, c.token) is False  # twice: no longer running
@@ -330,7 +348,7 @@ def test_release_puts_a_claimed_execution_back_with_its_original_score(client, s
 def test_claim_quarantines_bad_queue_members_and_still_claims_good_ones(client, scripts):
     seed(scripts, {"good": [(NOW, 600, 3)], "good2": [(NOW - 5, 600, 4)]})
     t = NOW - 100
-    client.zadd(keys.EXECUTION_QUEUE, {f"ghost:{t}": t * 10 + 3})  # no hash at all
+    client.zadd(keys.EXECUTION_QUEUE, {f"ghost:{t}": t * 10 + 3})  # no hash, no catalog entry
     client.hset(keys.execution_key(f"badtime:{t}"), mapping={
         "executionId": f"badtime:{t}", "helper": "badtime", "executionTime": "soon", "executionExpiry": "600",
         "priority": "3", "status": "queued", "attempt": "1"})
@@ -346,7 +364,7 @@ def test_claim_quarantines_bad_queue_members_and_still_claims_good_ones(client, 
 
     assert sorted(c.execution_id for c in result.claimed) == [f"good2:{NOW - 5}", f"good:{NOW}"]
     assert sorted(result.anomalies) == sorted([
-        (f"ghost:{t}", "missing"),
+        (f"ghost:{t}", "nohelper"),
         (f"badtime:{t}", "badfields"),
         (f"strkey:{t}", "wrongtype"),
         (f"done:{t}", "status:success"),
@@ -355,6 +373,9 @@ def test_claim_quarantines_bad_queue_members_and_still_claims_good_ones(client, 
     assert client.get(keys.execution_key(f"strkey:{t}")) == "not a hash"  # left for a human to look at
     assert h(client, f"done:{t}")["status"] == "success"
     assert running(client).keys() == {f"good:{NOW}", f"good2:{NOW - 5}"}
+    ghost = h(client, f"ghost:{t}")  # ended as an error, visible in history
+    assert (ghost["status"], ghost["reason"], ghost["helper"]) == ("error", "quarantined", "ghost")
+    assert client.zscore(keys.EXECUTION_HISTORY, f"ghost:{t}") is not None
 
 
 # A hash with non-integer numbers is quarantined before any write, so the good executions of
@@ -386,7 +407,8 @@ def test_expire_sweep_reaches_past_deadline_items_deep_in_the_queue(client, scri
     seed(scripts, {
         "long": [(NOW - 3000 + 10 * i, 86400, 3) for i in range(20)],
         "short": [(NOW - 100 + i, 10, 3) for i in range(7)],
-        "fresh": [(NOW - 50, 3600, 3), (NOW + 60, 10, 3)],  # still valid / not due yet
+        "fresh": [(NOW - 50, 3600, 3)],  # still valid
+        "later": [(NOW + 60, 10, 3)],  # not due yet
     })
     short_ids = [f"short:{NOW - 100 + i}" for i in range(7)]
 
@@ -414,7 +436,7 @@ def test_expire_sweep_reaches_past_deadline_items_deep_in_the_queue(client, scri
     assert set(history(client)) == set(short_ids)
     assert len(queue(client)) == 20 + 2
     assert not any(i.startswith("short:") for i in queue(client))
-    assert all(h(client, i)["status"] == "queued" for i in queue(client))
+    assert all(status(client, i) == "queued" for i in queue(client))
 
 
 def test_expire_sweep_reports_bad_members(client, scripts):
@@ -423,7 +445,7 @@ def test_expire_sweep_reports_bad_members(client, scripts):
     client.zadd(keys.EXECUTION_QUEUE, {f"str:{NOW}": NOW * 10 + 3})
     expired, looked, kept, anomalies = scripts.expire(now=format_time(NOW), keep=KEEP, offset=0, limit=10)
     assert (expired, looked, kept) == (0, 2, 0)
-    assert sorted(anomalies) == [(f"ghost:{NOW}", "missing"), (f"str:{NOW}", "wrongtype")]
+    assert sorted(anomalies) == [(f"ghost:{NOW}", "nohelper"), (f"str:{NOW}", "wrongtype")]
     assert queue(client) == []
 
 
@@ -476,7 +498,7 @@ def test_many_processes_and_threads_claim_every_execution_exactly_once(client, s
     names = [f"h{i}" for i in range(N_EXECUTIONS)]
     put_helpers(scripts, names)
     groups = [PlanGroup(helper=n, rev="1", occurrences=[(NOW, 600, 1 + i % 5)]) for i, n in enumerate(names)]
-    assert scripts.plan(str(NOW), KEEP, groups) == (N_EXECUTIONS, 0, 0)
+    assert scripts.plan(str(NOW), groups) == (N_EXECUTIONS, 0, 0)
     assert client.zcard(keys.EXECUTION_QUEUE) == N_EXECUTIONS
 
     ctx = multiprocessing.get_context("spawn")
@@ -519,3 +541,21 @@ def test_finish_and_claim_after_a_script_cache_flush_runs_each_script_once(scrip
     assert len(result.claimed) == 1
     assert h(client, done.execution_id)["status"] == "success"
     assert len(queue(client)) == 1, "a claim ran twice"
+
+
+def test_queue_show_reads_planned_and_released_executions_alike(client, scripts):
+    """A planned execution has no hash (helper and time from the id, priority from the score,
+    expiry from the catalog); a released one is read from its hash. Both show as queued."""
+    from queuectl import queue as queue_reads
+
+    seed(scripts, {"rel": [(NOW - 30, 900, 2)], "plan": [(NOW + 60, 120, 4)]})
+    [c] = claim(scripts, token_prefix="qs").claimed
+    assert scripts.release(c.execution_id, c.token) is True
+    shown = queue_reads.show(client, limit=10)
+    assert [(e.execution_id, e.helper, e.execution_time, e.priority, e.expiry, e.status) for e in shown] == [
+        (f"rel:{NOW - 30}", "rel", NOW - 30, 2, 900, "queued"),
+        (f"plan:{NOW + 60}", "plan", NOW + 60, 4, 120, "queued"),
+    ]
+    assert client.exists(keys.execution_key(f"rel:{NOW - 30}")) and not client.exists(
+        keys.execution_key(f"plan:{NOW + 60}"))
+    assert [e.execution_id for e in queue_reads.show(client, limit=10, helper="plan")] == [f"plan:{NOW + 60}"]

@@ -10,7 +10,7 @@ import threading
 import pytest
 import redis
 
-from queuectl import catalog, control, discovery, history, keys, status
+from queuectl import catalog, control, discovery, history, keys, queue, status
 from queuectl.app import open_app
 from queuectl.config import Settings
 from queuectl.errors import ConcurrentChange, InvalidInput, InvalidSchedule, UnknownHelper
@@ -23,7 +23,7 @@ KEEP = keep_seconds(86400)
 EVERY_10_MIN = {"type": "interval", "interval_minutes": 10}
 TEN_MIN_SCHEDULE = {"type": "interval", "interval_seconds": 600, "priority": 3, "enabled": True, "timezone": "UTC"}
 TICKER_TIMES = [NOW - 600 + 600 * k for k in range(14)]  # NOW-600 ... NOW+7200
-ENTRY_KEYS = {"rev", "status", "schedule", "source", "class", "updated_at"}
+ENTRY_KEYS = {"rev", "status", "schedule", "expiry", "source", "class", "updated_at"}
 
 
 def entry(client: redis.Redis, name: str) -> dict:
@@ -187,7 +187,6 @@ def test_update_patch_and_replace_replan_the_queue(app, client, tmp_path):
     assert stored["overridden"] is True and stored["override"]["priority"] == 1
     assert queued(client) == ids_of("ticker", TICKER_TIMES)
     for t in TICKER_TIMES:
-        assert client.hget(keys.execution_key(f"ticker:{t}"), "priority") == "1"
         assert client.zscore(keys.EXECUTION_QUEUE, f"ticker:{t}") == t * 10 + 1
 
     replaced = control.update(app, "ticker", {"type": "cron", "cron": "*/15 * * * *"}, replace=True)
@@ -200,9 +199,11 @@ def test_update_patch_and_replace_replan_the_queue(app, client, tmp_path):
     for t in TICKER_TIMES:
         if t not in quarter:  # the old schedule's executions are gone, hash and all
             assert not client.exists(keys.execution_key(f"ticker:{t}"))
-    for t in quarter:
-        data = client.hgetall(keys.execution_key(f"ticker:{t}"))
-        assert data["priority"] == "3" and data["executionExpiry"] == "900"
+    # planned: no hash yet; the read side derives priority from the score, expiry from the catalog
+    shown = queue.show(client, limit=50, helper="ticker")
+    assert [(e.execution_time, e.priority, e.expiry, e.status) for e in shown] == [
+        (t, 3, 900, "queued") for t in quarter]
+    assert not any(client.exists(keys.execution_key(f"ticker:{t}")) for t in quarter)
 
     # a patch that changes the type drops the old type's keys
     daily = control.update(app, "ticker", {"type": "daily", "time": "11:00"}, replace=False)
@@ -453,15 +454,16 @@ def test_status_summary_shape_and_counts(app, client, clock, tmp_path):
 def seed_history(scripts: Scripts) -> dict[str, str]:
     """Finished executions: returns {label: execution id}; finish times are NOW+10 ... NOW+210."""
     schedule = dict(TEN_MIN_SCHEDULE)
+    expiry = {"a": 86400, "b": 86400, "c": 10}  # planned executions take their helper's expiry
     records = [HelperRecord(name=n, rev=1, status="ok", problem=None, schedule=schedule, default=schedule,
-                            override=None, source=None, class_name=None) for n in ("a", "b", "c")]
+                            override=None, source=None, class_name=None, expiry=expiry[n]) for n in ("a", "b", "c")]
     assert catalog.put_many(scripts, [(None, r) for r in records]) == []
     groups = [
         PlanGroup(helper="a", rev="1", occurrences=[(NOW - 3600, 86400, 3), (NOW - 2400, 86400, 3), (NOW - 1200, 86400, 3)]),
         PlanGroup(helper="b", rev="1", occurrences=[(NOW - 3600, 86400, 3), (NOW - 2400, 86400, 3)]),
         PlanGroup(helper="c", rev="1", occurrences=[(NOW - 5000, 10, 3)]),
     ]
-    assert scripts.plan(str(NOW - 6000), KEEP, groups) == (6, 0, 0)
+    assert scripts.plan(str(NOW - 6000), groups) == (6, 0, 0)
     first = {c.helper: c for c in claim(scripts, now=NOW + 10, prefix="r1").claimed}  # c expires at NOW+10
     finish(scripts, first["a"].execution_id, first["a"].token, now=NOW + 20)
     finish(scripts, first["b"].execution_id, first["b"].token, now=NOW + 30, status="error", error="boom")

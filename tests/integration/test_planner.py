@@ -19,7 +19,6 @@ WINDOW = 7200
 HISTORY_TTL = 86400
 KEEP = keep_seconds(HISTORY_TTL)
 # a queued hash holds only what its key (execution:<helper>:<seconds>) does not say
-EXECUTION_FIELDS = {"executionTime", "executionExpiry", "priority", "status"}
 
 
 def plan_now(app: App, records=None, *, now: float | None = None) -> planner.PlanReport:
@@ -53,23 +52,11 @@ def test_plan_window_creates_exactly_the_schedule_occurrences(app, client, clock
     assert report.existing == 0 and report.stale == 0 and report.helpers == 1
     assert queued(client) == expected  # ZRANGE order = time order
     for t, execution_id in zip(TICKER_TIMES, expected):
-        key = keys.execution_key(execution_id)
-        data = client.hgetall(key)
-        assert set(data) == EXECUTION_FIELDS
-        assert data == {
-            "executionTime": str(t),
-            "executionExpiry": "600",
-            "priority": "3",
-            "status": "queued",
-        }
+        # a planned execution is its queue entry alone (time * 10 + priority); its hash is
+        # written when it is claimed or expires
         assert client.zscore(keys.EXECUTION_QUEUE, execution_id) == t * 10 + 3
-        ttl = client.ttl(key)
-        assert ttl > 0
-        # deadline - now + history TTL + margin (Redis counts down in real time: allow a little)
-        assert t + 600 - NOW + KEEP - 3 <= ttl <= t + 600 - NOW + KEEP
     # nothing else was written besides the catalog
-    assert set(client.keys("*")) == {keys.AVAILABLE_HELPERS, keys.CATALOG_VERSION, keys.EPOCH, keys.EXECUTION_QUEUE,
-                                     *(keys.execution_key(i) for i in expected)}
+    assert set(client.keys("*")) == {keys.AVAILABLE_HELPERS, keys.CATALOG_VERSION, keys.EPOCH, keys.EXECUTION_QUEUE}
 
 
 def test_lookback_takes_past_occurrences_only_while_their_expiry_covers_now(app, client, tmp_path):
@@ -161,7 +148,7 @@ def test_two_planner_processes_at_once_create_no_duplicate(app, client, redis_ur
         assert stale == 0
     assert set(queued(client)) == expected
     assert client.zcard(keys.EXECUTION_QUEUE) == len(expected)
-    assert len(client.keys(keys.EXECUTION_PREFIX + "*")) == len(expected)
+    assert client.keys(keys.EXECUTION_PREFIX + "*") == []
 
 
 def test_planner_threads_each_with_its_own_app_create_no_duplicate(app, client, redis_url, clock, tmp_path):
@@ -187,7 +174,7 @@ def test_planner_threads_each_with_its_own_app_create_no_duplicate(app, client, 
     assert sum(r.created for r in results) == len(expected)
     assert all(r.created + r.existing == len(expected) for r in results)
     assert set(queued(client)) == expected
-    assert len(client.keys(keys.EXECUTION_PREFIX + "*")) == len(expected)
+    assert client.zcard(keys.EXECUTION_QUEUE) == len(expected)
 
 
 # --------------------------------------------------------------------------------------------
@@ -239,13 +226,13 @@ def test_disabled_broken_and_missing_helpers_are_not_planned(app, client, tmp_pa
     # plan.lua refuses them too, even when handed the current revision
     groups = [PlanGroup(helper=name, rev=str(records[name].rev), occurrences=[(NOW + 60, 600, 3)])
               for name in ("off", "bad", "gone")]
-    assert app.scripts.plan(str(NOW), KEEP, groups) == (0, 0, 3)
+    assert app.scripts.plan(str(NOW), groups) == (0, 0, 3)
     assert {i.rpartition(":")[0] for i in queued(client)} == {"good"}
 
 
 def test_plan_lua_refuses_a_helper_absent_from_the_catalog(app, client):
     group = PlanGroup(helper="nobody", rev="1", occurrences=[(NOW, 600, 3)])
-    assert app.scripts.plan(str(NOW), KEEP, [group]) == (0, 0, 1)
+    assert app.scripts.plan(str(NOW), [group]) == (0, 0, 1)
     assert client.dbsize() == 0
 
 
@@ -258,7 +245,7 @@ def test_planning_after_the_clock_moves_extends_the_window(app, client, clock, t
     add_helper(d, "ticker", EVERY_10_MIN)
     register(app, d, plan=False)
     plan_now(app)
-    before = {i: client.hgetall(keys.execution_key(i)) for i in queued(client)}
+    before = dict(client.zrange(keys.EXECUTION_QUEUE, 0, -1, withscores=True))
 
     clock.advance(600)
     report = plan_now(app)
@@ -267,11 +254,10 @@ def test_planning_after_the_clock_moves_extends_the_window(app, client, clock, t
     assert report.existing == 13  # NOW ... NOW+7200 (NOW-600 is outside the new lookback)
     ids = queued(client)
     assert ids == ids_of("ticker", TICKER_TIMES) + [f"ticker:{NOW + 7800}"]
-    for execution_id, data in before.items():
-        assert client.hgetall(keys.execution_key(execution_id)) == data  # untouched
-    tail = client.hgetall(keys.execution_key(f"ticker:{NOW + 7800}"))
-    assert tail["status"] == "queued"
-    assert tail["executionTime"] == str(NOW + 7800)
+    for execution_id, score in before.items():
+        if execution_id != f"ticker:{NOW - 600}":  # left the lookback; still queued, untouched
+            assert client.zscore(keys.EXECUTION_QUEUE, execution_id) == score
+    assert client.zscore(keys.EXECUTION_QUEUE, f"ticker:{NOW + 7800}") == (NOW + 7800) * 10 + 3
 
     clock.advance(3 * 600 + 30)  # not aligned: now is NOW+2430, the window ends at NOW+9630
     report = plan_now(app)
@@ -292,7 +278,7 @@ def test_same_second_lower_priority_number_comes_first(app, client, tmp_path):
         (f"mm-normal:{NOW - 600}", (NOW - 600) * 10 + 3),
         (f"aa-lazy:{NOW - 600}", (NOW - 600) * 10 + 5),
     ]
-    order = [(int(i.rpartition(":")[2]), int(client.hget(keys.execution_key(i), "priority"))) for i, _ in members]
+    order = [(int(i.rpartition(":")[2]), int(score) % 10) for i, score in members]
     assert order == sorted(order)
     assert len(members) == 3 * 14
 
@@ -318,9 +304,10 @@ def test_a_long_lived_planner_follows_the_schedule_after_the_catalog_was_lost(ap
     assert queued(client) == ids_of("ticker", range(NOW - 900, NOW + WINDOW + 1, 900))
 
 
-def test_a_queued_hash_that_lost_its_queue_entry_is_queued_again(app, client, tmp_path):
+def test_a_queued_execution_that_lost_its_queue_entry_is_queued_again(app, client, tmp_path):
     """Planning is also the repair: a queued execution missing from the queue (a stray ZREM)
-    would otherwise never run nor expire; the next plan puts it back with its own score."""
+    would otherwise never run nor expire; the next plan puts it back with its own score. A
+    planned one is simply planned again; a released one keeps its hash, which says it is queued."""
     d = tmp_path / "helpers"
     add_helper(d, "ticker", EVERY_10_MIN)
     register(app, d, plan=False)
@@ -328,11 +315,17 @@ def test_a_queued_hash_that_lost_its_queue_entry_is_queued_again(app, client, tm
     lost = f"ticker:{NOW + 1200}"
     score = client.zscore(keys.EXECUTION_QUEUE, lost)
     client.zrem(keys.EXECUTION_QUEUE, lost)
+    released = f"ticker:{NOW + 600}"
+    released_score = client.zscore(keys.EXECUTION_QUEUE, released)
+    client.zrem(keys.EXECUTION_QUEUE, released)
+    client.hset(keys.execution_key(released), mapping={
+        "status": "queued", "executionTime": str(NOW + 600), "executionExpiry": "600", "priority": "3"})
     client.hset(keys.execution_key(f"ticker:{NOW + 1800}"), "status", "running")  # claimed: not queued
     client.zrem(keys.EXECUTION_QUEUE, f"ticker:{NOW + 1800}")
 
     report = plan_now(app)
 
-    assert report.created == 0
+    assert report.created == 1  # the planned one, planned again
     assert client.zscore(keys.EXECUTION_QUEUE, lost) == score
+    assert client.zscore(keys.EXECUTION_QUEUE, released) == released_score
     assert client.zscore(keys.EXECUTION_QUEUE, f"ticker:{NOW + 1800}") is None

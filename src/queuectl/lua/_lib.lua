@@ -35,12 +35,57 @@ local function finalise(key, id, history, status, now_str, keep, err, reason)
   redis.call('EXPIRE', key, keep)
 end
 
+-- A queued execution is its queue member alone until it is claimed: planning writes no hash
+-- (docs/benchmarks.md, memory). Its helper and time are the id's (`<helper>:<seconds>`), its
+-- priority the score's (time * 10 + priority), its expiry the helper's schedule in force.
+-- `entries` caches catalog lookups for one script call. Returns the execution or nil and a
+-- reason ('badid', 'badscore', 'nohelper').
+local function planned_execution(id, score, catalog, entries)
+  local helper, t = string.match(id, '^(.+):(%d+)$')
+  if not helper then return nil, 'badid' end
+  t = tonumber(t)
+  if not score then return nil, 'badscore' end
+  local p = score - math.floor(score / 10) * 10
+  if math.floor(score / 10) ~= t or p < 1 or p > 5 then return nil, 'badscore' end
+  local e = entries[helper]
+  if e == nil then
+    e = false
+    local raw = redis.pcall('HGET', catalog, helper)
+    if type(raw) == 'string' then
+      local ok, entry = pcall(cjson.decode, raw)
+      if ok and type(entry) == 'table' and type(entry['schedule']) == 'table' then
+        local x = tonumber(entry['expiry']) or tonumber(entry['schedule']['expiry'])
+        if x and x >= 0 and x == math.floor(x) then e = x end
+      end
+    end
+    entries[helper] = e
+  end
+  if not e then return nil, 'nohelper' end
+  return {status = 'queued', helper = helper, time = t, expiry = e, priority = p, attempt = 1,
+          planned = true}
+end
+
+-- The fields every execution hash carries from its claim on (a planned execution has none yet).
+local function metadata(ex)
+  return 'helper', ex.helper, 'executionTime', ex.time, 'executionExpiry', ex.expiry, 'priority', ex.priority
+end
+
 -- Look at one due queue member: quarantine it out of the queue if it is unusable (reported in
 -- `anomalies` as id, reason), expire it if it is past its deadline. Returns the execution when
 -- it is still a candidate to run, else nil and 'anomaly' or 'expired'.
-local function triage(prefix, id, queue, history, now, now_str, keep, anomalies)
+local function triage(prefix, id, score, queue, history, catalog, now, now_str, keep, anomalies, entries)
   local key = prefix .. id
   local ex, why = read_execution(key)
+  if not ex and why == 'missing' then
+    ex, why = planned_execution(id, tonumber(score), catalog, entries)
+    if not ex and why == 'nohelper' then
+      -- a helper with no usable catalog entry: end it as an error (visible in history)
+      local helper, t = string.match(id, '^(.+):(%d+)$')
+      redis.call('HSET', key, 'helper', helper, 'executionTime', t)
+      finalise(key, id, history, 'error', now_str, keep, 'quarantined: its helper has no schedule in the catalog',
+               'quarantined')
+    end
+  end
   if ex and ex.status ~= 'queued' then
     -- in another state already (running, finished): only the stray queue entry goes
     redis.call('ZREM', queue, id)
@@ -60,6 +105,7 @@ local function triage(prefix, id, queue, history, now, now_str, keep, anomalies)
     return nil, 'anomaly'
   end
   if now > ex.time + ex.expiry then
+    if ex.planned then redis.call('HSET', key, metadata(ex)) end
     finalise(key, id, history, 'expired', now_str, keep, nil, 'expired')
     redis.call('ZREM', queue, id)
     return nil, 'expired'

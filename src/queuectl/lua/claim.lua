@@ -2,10 +2,13 @@
 -- Looks at up to `scan` queue members due by `upto` (a few ms ahead of now: the worker waits for
 -- the exact instant, so the claim's round trip is not part of the lateness), expires those with
 -- now > executionTime + executionExpiry, and claims up to `limit` of the rest, highest priority
--- first, skipping any helper that already has a running execution (no overlap). A claim sets
--- status=running, owner, a fresh token and a lease, and indexes the id in the running set.
+-- first, skipping any helper that already has a running execution (no overlap). A claim writes
+-- the execution's hash (a planned execution has none: see planned_execution in _lib.lua):
+-- status=running, its metadata, owner, a fresh token and a lease, and indexes the id in the
+-- running set.
 -- KEYS[1] = internalExecutionQueue   KEYS[2] = running ZSET (score = leaseUntil)
 -- KEYS[3] = running helpers HASH     KEYS[4] = internalExecutionHistory
+-- KEYS[5] = internalAvailableHelpers (a planned execution's expiry)
 -- KEYS[last] = write probe STRING (a denyoom write first: refuse atomically under OOM)
 -- ARGV[1] = execution key prefix     ARGV[2] = now (Unix seconds as text)
 -- ARGV[3] = limit (free slots)       ARGV[4] = owner (dispatcher id)
@@ -27,10 +30,11 @@ for i = 10, #ARGV do skip[ARGV[i]] = true end
 write_probe(KEYS[#KEYS], ARGV[2])
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', math.floor(upto) * 10 + 9, 'WITHSCORES',
                        'LIMIT', 0, scan)
-local expired, anomalies, candidates = 0, {}, {}
+local expired, anomalies, candidates, entries = 0, {}, {}, {}
 for idx = 1, #due, 2 do
   local id = due[idx]
-  local ex, why = triage(prefix, id, KEYS[1], KEYS[4], now, now_str, keep, anomalies)
+  local ex, why = triage(prefix, id, due[idx + 1], KEYS[1], KEYS[4], KEYS[5], now, now_str, keep, anomalies,
+                         entries)
   if ex then
     ex.id = id
     ex.idx = idx
@@ -71,8 +75,8 @@ if limit > 0 and #candidates > 0 then
         local key = prefix .. ex.id
         local started = now_str
         if ex.due > now then started = tostring(ex.due) end
-        redis.call('HSET', key, 'status', 'running', 'helper', ex.helper, 'startedAt', started, 'dispatcher', owner,
-                   'token', token, 'leaseUntil', lease_str)
+        redis.call('HSET', key, 'status', 'running', 'startedAt', started, 'dispatcher', owner,
+                   'token', token, 'leaseUntil', lease_str, metadata(ex))
         redis.call('ZREM', KEYS[1], ex.id)
         redis.call('ZADD', KEYS[2], lease_str, ex.id)
         redis.call('HSET', KEYS[3], ex.helper, ex.id)

@@ -3,6 +3,7 @@
 -- Works on one bounded slice per call; the caller walks the slices with `offset`. The first
 -- slice (offset 0) also quarantines members scored +inf or -inf.
 -- KEYS[1] = internalExecutionQueue   KEYS[2] = internalExecutionHistory
+-- KEYS[3] = internalAvailableHelpers (a planned execution's expiry)
 -- KEYS[last] = write probe STRING (a denyoom write first: refuse atomically under OOM)
 -- ARGV[1] = execution key prefix   ARGV[2] = now (Unix seconds as text)
 -- ARGV[3] = seconds to keep finished hashes   ARGV[4] = offset   ARGV[5] = limit
@@ -30,13 +31,16 @@ if offset == 0 then
     end
   end
 end
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', upto * 10 + 9, 'LIMIT', offset, limit)
-for _, id in ipairs(due) do
-  local ex, why = triage(prefix, id, KEYS[1], KEYS[2], now, now_str, keep, anomalies)
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', upto * 10 + 9, 'WITHSCORES', 'LIMIT', offset, limit)
+local entries = {}
+for idx = 1, #due, 2 do
+  local id = due[idx]
+  local ex, why = triage(prefix, id, due[idx + 1], KEYS[1], KEYS[2], KEYS[3], now, now_str, keep, anomalies,
+                         entries)
   if ex then
     kept = kept + 1
   elseif why == 'expired' then
     expired = expired + 1
   end
 end
-return {expired, #due, kept, anomalies}
+return {expired, #due / 2, kept, anomalies}

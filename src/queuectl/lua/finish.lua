@@ -11,7 +11,7 @@
 --             retry at (Unix seconds as text, '' = no retry), started (the worker's start time,
 --             Unix seconds as text; '' = keep the claim's estimate)
 -- Returns one integer per group: 1 written, 2 re-queued for a retry, 0 fenced (not running, or
--- another token), -1 unreadable hash (left untouched).
+-- another token; a planned execution has no hash yet), -1 unreadable hash (left untouched).
 local prefix, now_str, keep = ARGV[1], ARGV[2], tonumber(ARGV[3])
 write_probe(KEYS[#KEYS], ARGV[2])
 local out = {}
@@ -22,8 +22,10 @@ while i <= #ARGV do
   local started = ARGV[i + 6]
   i = i + 7
   local key = prefix .. id
-  local ex = read_execution(key)
-  if not ex then
+  local ex, why = read_execution(key)
+  if not ex and why == 'missing' then
+    out[#out + 1] = 0
+  elseif not ex then
     out[#out + 1] = -1
   elseif ex.status ~= 'running' or ex.token ~= token then
     out[#out + 1] = 0

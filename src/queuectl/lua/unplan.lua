@@ -1,5 +1,6 @@
 -- unplan.lua: remove executions that are still queued (disable, update); running and finished
--- ones are left alone, so history is kept and a running execution finishes.
+-- ones are left alone, so history is kept and a running execution finishes. A planned
+-- execution is its queue member alone; a released or retried one also has a queued hash.
 -- KEYS[1] = internalExecutionQueue
 -- ARGV[1] = execution key prefix   ARGV[2..] = execution ids
 -- Returns the number removed.
@@ -14,7 +15,7 @@ for i = 2, #ARGV do
     redis.call('ZREM', KEYS[1], id)
     removed = removed + 1
   elseif status == false then
-    redis.call('ZREM', KEYS[1], id)
+    removed = removed + redis.call('ZREM', KEYS[1], id)
   end
 end
 return removed
