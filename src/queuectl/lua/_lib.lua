@@ -25,12 +25,17 @@ local function read_execution(key)
 end
 
 -- Move an execution to a terminal state and into history, with a TTL so it never outlives
--- the history window even if pruning stops.
-local function finalise(key, id, history, status, now_str, keep, err, reason)
-  redis.call('HSET', key, 'status', status, 'finishedAt', now_str)
-  if err and err ~= '' then redis.call('HSET', key, 'error', err) end
-  if reason and reason ~= '' then redis.call('HSET', key, 'reason', reason) end
-  redis.call('HDEL', key, 'token', 'leaseUntil')
+-- the history window even if pruning stops. `extra` (a flat list of field, value) is written
+-- in the same HSET; `claimed` says the hash may hold claim fields to drop.
+local function finalise(key, id, history, status, now_str, keep, err, reason, extra, claimed)
+  local fields = {'status', status, 'finishedAt', now_str}
+  if err and err ~= '' then fields[#fields + 1] = 'error'; fields[#fields + 1] = err end
+  if reason and reason ~= '' then fields[#fields + 1] = 'reason'; fields[#fields + 1] = reason end
+  if extra then
+    for i = 1, #extra do fields[#fields + 1] = extra[i] end
+  end
+  redis.call('HSET', key, unpack(fields))
+  if claimed ~= false then redis.call('HDEL', key, 'token', 'leaseUntil') end
   redis.call('ZADD', history, now_str, id)
   redis.call('EXPIRE', key, keep)
 end
@@ -75,15 +80,16 @@ end
 -- it is still a candidate to run, else nil and 'anomaly' or 'expired'.
 local function triage(prefix, id, score, queue, history, catalog, now, now_str, keep, anomalies, entries)
   local key = prefix .. id
-  local ex, why = read_execution(key)
-  if not ex and why == 'missing' then
+  local ex, why
+  if redis.call('EXISTS', key) == 1 then  -- (cheaper than reading a hash that is not there)
+    ex, why = read_execution(key)
+  else
     ex, why = planned_execution(id, tonumber(score), catalog, entries)
     if not ex and why == 'nohelper' then
       -- a helper with no usable catalog entry: end it as an error (visible in history)
       local helper, t = string.match(id, '^(.+):(%d+)$')
-      redis.call('HSET', key, 'helper', helper, 'executionTime', t)
       finalise(key, id, history, 'error', now_str, keep, 'quarantined: its helper has no schedule in the catalog',
-               'quarantined')
+               'quarantined', {'helper', helper, 'executionTime', t}, false)
     end
   end
   if ex and ex.status ~= 'queued' then
@@ -105,8 +111,11 @@ local function triage(prefix, id, score, queue, history, catalog, now, now_str, 
     return nil, 'anomaly'
   end
   if now > ex.time + ex.expiry then
-    if ex.planned then redis.call('HSET', key, metadata(ex)) end
-    finalise(key, id, history, 'expired', now_str, keep, nil, 'expired')
+    if ex.planned then
+      finalise(key, id, history, 'expired', now_str, keep, nil, 'expired', {metadata(ex)}, false)
+    else
+      finalise(key, id, history, 'expired', now_str, keep, nil, 'expired')
+    end
     redis.call('ZREM', queue, id)
     return nil, 'expired'
   end

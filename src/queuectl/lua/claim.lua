@@ -1,8 +1,9 @@
 -- claim.lua: expire what is past its deadline and claim due executions, in one atomic step.
 -- Looks at up to `scan` queue members due by `upto` (a few ms ahead of now: the worker waits for
--- the exact instant, so the claim's round trip is not part of the lateness), expires those with
--- now > executionTime + executionExpiry, and claims up to `limit` of the rest, highest priority
--- first, skipping any helper that already has a running execution (no overlap). A claim writes
+-- the exact instant, so the claim's round trip is not part of the lateness) and claims up to
+-- `limit` of them, highest priority first, skipping any helper that already has a running
+-- execution (no overlap); on the way it expires those it reads with now > executionTime +
+-- executionExpiry (the expire sweep reaches the ones it does not read). A claim writes
 -- the execution's hash (a planned execution has none: see planned_execution in _lib.lua):
 -- status=running, its metadata, owner, a fresh token and a lease, and indexes the id in the
 -- running set.
@@ -30,40 +31,47 @@ for i = 10, #ARGV do skip[ARGV[i]] = true end
 write_probe(KEYS[#KEYS], ARGV[2])
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', math.floor(upto) * 10 + 9, 'WITHSCORES',
                        'LIMIT', 0, scan)
-local expired, anomalies, candidates, entries = 0, {}, {}, {}
+-- Order first, from the scores alone (time * 10 + priority): those already due by priority
+-- (each priority in queue order, i.e. by time), then those due by `upto` in queue order (time,
+-- then priority). A score without a priority 1..5 goes first, so triage quarantines it. Only
+-- then are members read, in that order, until `limit` are claimed: a burst of due work costs
+-- one read per claim, not one per member looked at (the expire sweep reaches the rest).
+local first, by_priority, ahead = {}, {{}, {}, {}, {}, {}}, {}
 for idx = 1, #due, 2 do
-  local id = due[idx]
-  local ex, why = triage(prefix, id, due[idx + 1], KEYS[1], KEYS[4], KEYS[5], now, now_str, keep, anomalies,
-                         entries)
-  if ex then
-    ex.id = id
-    ex.idx = idx
-    ex.due = math.floor(tonumber(due[idx + 1]) / 10)
-    ex.now = ex.due <= now
-    candidates[#candidates + 1] = ex
-  elseif why == 'expired' then
-    expired = expired + 1
+  local score = tonumber(due[idx + 1])
+  local second = score and math.floor(score / 10)
+  local p = second and score - second * 10
+  if not p or p < 1 or p > 5 or p ~= math.floor(p) then
+    first[#first + 1] = idx
+  elseif second <= now then
+    local bucket = by_priority[p]
+    bucket[#bucket + 1] = idx
+  else
+    ahead[#ahead + 1] = idx
   end
 end
+local order = first
+for p = 1, 5 do
+  for _, idx in ipairs(by_priority[p]) do order[#order + 1] = idx end
+end
+for _, idx in ipairs(ahead) do order[#order + 1] = idx end
 
-local claimed = {}
-if limit > 0 and #candidates > 0 then
-  table.sort(candidates, function(a, b)
-    if a.now ~= b.now then return a.now end
-    if a.now then
-      if a.priority ~= b.priority then return a.priority < b.priority end
-      if a.due ~= b.due then return a.due < b.due end
-    else
-      if a.due ~= b.due then return a.due < b.due end
-      if a.priority ~= b.priority then return a.priority < b.priority end
-    end
-    return a.idx < b.idx
-  end)
-  local seen, n = {}, 0
-  for _, ex in ipairs(candidates) do
-    if n >= limit then break end
-    if not seen[ex.helper] and not skip[ex.helper] then
+local expired, anomalies, entries, claimed = 0, {}, {}, {}
+local seen, n = {}, 0
+for _, idx in ipairs(order) do
+  if n >= limit then break end
+  local id = due[idx]
+  -- one execution per helper per call (no overlap); a helper this dispatcher cannot run is
+  -- left for others, untouched
+  local named = string.match(id, '^(.+):%d+$')
+  if not (named and (seen[named] or skip[named])) then
+    local ex, why = triage(prefix, id, due[idx + 1], KEYS[1], KEYS[4], KEYS[5], now, now_str, keep, anomalies,
+                           entries)
+    if why == 'expired' then
+      expired = expired + 1
+    elseif ex and not seen[ex.helper] and not skip[ex.helper] then
       seen[ex.helper] = true
+      ex.due = math.floor(tonumber(due[idx + 1]) / 10)
       local holder = redis.call('HGET', KEYS[3], ex.helper)
       if holder and redis.pcall('HGET', prefix .. holder, 'status') ~= 'running' then
         redis.call('HDEL', KEYS[3], ex.helper)  -- a marker outlived its execution: clear it
@@ -72,16 +80,16 @@ if limit > 0 and #candidates > 0 then
       if not holder then
         n = n + 1
         local token = token_prefix .. ':' .. n
-        local key = prefix .. ex.id
+        local key = prefix .. id
         local started = now_str
         if ex.due > now then started = tostring(ex.due) end
         redis.call('HSET', key, 'status', 'running', 'startedAt', started, 'dispatcher', owner,
                    'token', token, 'leaseUntil', lease_str, metadata(ex))
-        redis.call('ZREM', KEYS[1], ex.id)
-        redis.call('ZADD', KEYS[2], lease_str, ex.id)
-        redis.call('HSET', KEYS[3], ex.helper, ex.id)
+        redis.call('ZREM', KEYS[1], id)
+        redis.call('ZADD', KEYS[2], lease_str, id)
+        redis.call('HSET', KEYS[3], ex.helper, id)
         local c = #claimed
-        claimed[c + 1] = ex.id
+        claimed[c + 1] = id
         claimed[c + 2] = ex.helper
         claimed[c + 3] = tostring(ex.time)
         claimed[c + 4] = tostring(ex.attempt)

@@ -30,15 +30,17 @@ while i <= #ARGV do
   elseif ex.status ~= 'running' or ex.token ~= token then
     out[#out + 1] = 0
   else
-    if started ~= '' and tonumber(started) then redis.call('HSET', key, 'startedAt', started) end
+    local extra = nil
+    if started ~= '' and tonumber(started) then extra = {'startedAt', started} end
     if status == 'error' and retry_at ~= '' and tonumber(retry_at) then
+      if extra then redis.call('HSET', key, unpack(extra)) end
       record_attempt(key, id, ex.attempt, KEYS[3], now_str, keep, err, reason)
       requeue(key, id, KEYS[4], KEYS[1], KEYS[2], ex, retry_at)
       out[#out + 1] = 2
     else
       redis.call('ZREM', KEYS[1], id)
       release_helper(KEYS[2], ex.helper, id)
-      finalise(key, id, KEYS[3], status, now_str, keep, err, reason)
+      finalise(key, id, KEYS[3], status, now_str, keep, err, reason, extra)
       out[#out + 1] = 1
     end
   end
