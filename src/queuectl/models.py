@@ -141,7 +141,7 @@ class HelperRecord:
         if self.problem is not None:
             out["problem"] = self.problem
         out["schedule"] = self.schedule
-        if self.expiry is not None:
+        if self.expiry is not None:  # right after the schedule: claim.lua matches `},"expiry":N`
             out["expiry"] = self.expiry
         if self.default != self.schedule:
             out["default"] = self.default

@@ -559,3 +559,19 @@ def test_queue_show_reads_planned_and_released_executions_alike(client, scripts)
     assert client.exists(keys.execution_key(f"rel:{NOW - 30}")) and not client.exists(
         keys.execution_key(f"plan:{NOW + 60}"))
     assert [e.execution_id for e in queue_reads.show(client, limit=10, helper="plan")] == [f"plan:{NOW + 60}"]
+
+
+def test_a_planned_execution_takes_the_expiry_in_force_from_its_catalog_entry(client, scripts):
+    """claim.lua reads the entry's `expiry` (written right after the schedule); an entry without
+    one (written before it existed) is decoded and its schedule's expiry used."""
+    seed(scripts, {"fresh": [(NOW - 100, 90, 3)], "old": [(NOW - 100, 600, 3)], "live": [(NOW - 100, 600, 3)]})
+    raw = client.hget(keys.AVAILABLE_HELPERS, "fresh")
+    assert '},"expiry":90,' in raw
+    # written before the entry carried `expiry`: the schedule's own is used
+    client.hset(keys.AVAILABLE_HELPERS, "old", '{"rev":1,"status":"ok","schedule":{"type":"interval",'
+                '"interval_seconds":600,"expiry":50,"enabled":true},"source":null}')
+    result = claim(scripts, limit=10)
+    assert [c.execution_id for c in result.claimed] == [f"live:{NOW - 100}"]
+    assert result.expired == 2
+    assert h(client, f"fresh:{NOW - 100}")["executionExpiry"] == "90"
+    assert h(client, f"old:{NOW - 100}")["executionExpiry"] == "50"

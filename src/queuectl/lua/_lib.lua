@@ -57,11 +57,17 @@ local function planned_execution(id, score, catalog, entries)
     e = false
     local raw = redis.pcall('HGET', catalog, helper)
     if type(raw) == 'string' then
-      local ok, entry = pcall(cjson.decode, raw)
-      if ok and type(entry) == 'table' and type(entry['schedule']) == 'table' then
-        local x = tonumber(entry['expiry']) or tonumber(entry['schedule']['expiry'])
-        if x and x >= 0 and x == math.floor(x) then e = x end
+      -- models.HelperRecord.to_redis writes the entry's `"expiry":N` right after the schedule
+      -- object (schedules are flat, so `},"expiry":` occurs nowhere else); a match saves a JSON
+      -- decode per helper (a burst of 10k helpers' executions). Older entries are decoded.
+      local x = tonumber(string.match(raw, '},"expiry":(%d+)[,}]'))
+      if not x then
+        local ok, entry = pcall(cjson.decode, raw)
+        if ok and type(entry) == 'table' and type(entry['schedule']) == 'table' then
+          x = tonumber(entry['expiry']) or tonumber(entry['schedule']['expiry'])
+        end
       end
+      if x and x >= 0 and x == math.floor(x) then e = x end
     end
     entries[helper] = e
   end
