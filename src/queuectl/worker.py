@@ -57,35 +57,36 @@ def describe(exc: BaseException) -> str:
 
 def encode_job(seq: int, at: float, not_after: float, execution_id: str, helper: str, source: str,
                execution_time: int, attempt: int, dispatcher: str) -> bytes:
-    """One job (the dispatcher side of `decode_job`); a message holds one or more."""
+    """One job (`serve` splits it on SEP); a message holds one or more, joined by BATCH_SEP."""
     return SEP.join((str(seq), repr(at), repr(not_after), execution_id, helper, source, str(execution_time),
                      str(attempt), dispatcher)).encode()
 
 
-def decode_job(message: bytes) -> dict[str, Any]:
-    seq, at, not_after, execution_id, helper, source, execution_time, attempt, dispatcher = \
-        message.decode().split(SEP)
-    return {"seq": seq, "at": float(at), "not_after": float(not_after), "id": execution_id, "helper": helper,
-            "source": source, "time": int(execution_time), "attempt": int(attempt), "dispatcher": dispatcher}
+#: (load_helper_class, ExecutionContext, call_run), imported on the first run (not at start-up)
+_calls: tuple[Any, Any, Any] | None = None
+#: The last execution time seen and its datetime: executions due together share one.
+_when: tuple[int, datetime] = (0, datetime.fromtimestamp(0, tz=timezone.utc))
 
 
-def run_one(request: dict[str, Any], instances: dict[type, Any]) -> tuple[bool, str | None, str | None]:
+def _run(source: str, name: str, execution_id: str, execution_time: int, attempt: int, dispatcher: str,
+         instances: dict[type, Any]) -> tuple[bool, str | None, str | None]:
     """Run one execution; (ok, error text, reason)."""
-    from .discovery import load_helper_class
-    from .helper import ExecutionContext, call_run
-
+    global _calls, _when
     try:
-        cls = load_helper_class(request["source"], request["helper"])
+        if _calls is None:
+            from .discovery import load_helper_class
+            from .helper import ExecutionContext, call_run
+
+            _calls = (load_helper_class, ExecutionContext, call_run)
+        load_helper_class, ExecutionContext, call_run = _calls
+        cls = load_helper_class(source, name)
         helper = instances.get(cls)
         if helper is None:
             helper = instances[cls] = cls()
-        ctx = ExecutionContext(
-            execution_id=request["id"],
-            helper=request["helper"],
-            execution_time=datetime.fromtimestamp(request["time"], tz=timezone.utc),
-            attempt=request["attempt"],
-            dispatcher_id=request["dispatcher"] or None,
-        )
+        if _when[0] != execution_time:
+            _when = (execution_time, datetime.fromtimestamp(execution_time, tz=timezone.utc))
+        ctx = ExecutionContext(execution_id=execution_id, helper=name, execution_time=_when[1], attempt=attempt,
+                               dispatcher_id=dispatcher or None)
         call_run(helper, ctx)
     except BaseException as exc:  # noqa: BLE001 - everything a helper raises is its error
         logging.getLogger("queuectl.worker").debug("helper failed:\n%s", traceback.format_exc())
@@ -94,8 +95,9 @@ def run_one(request: dict[str, Any], instances: dict[type, Any]) -> tuple[bool, 
     return True, None, None
 
 
-#: Set while a helper runs: a frozen dispatcher only costs the helper that is running.
-RUNNING = threading.Event()
+#: True while a helper runs (a plain flag the watchdog thread reads: an Event costs a lock per
+#: job): a frozen dispatcher only costs the helper that is running.
+_running = False
 
 
 def _stopped(pid: int) -> bool:
@@ -132,7 +134,7 @@ def _die_with_parent(parent: int) -> None:
             time.sleep(poll)
             if os.getppid() != parent:
                 kill_group()
-            if lease > 0 and RUNNING.is_set() and _stopped(parent):
+            if lease > 0 and _running and _stopped(parent):
                 now = time.monotonic()
                 stopped_since = stopped_since or now - poll  # it may have frozen just after our last look
                 if now - stopped_since >= frozen_limit:
@@ -253,7 +255,7 @@ def serve(jobs: socket.socket, out_fd: int) -> int:
     """Take jobs until the dispatcher goes away. The job socket stays blocking: a blocked recv is
     an exclusive wait, so one message wakes one idle worker. In a burst one write carries the
     outcome of a job and the start of the next."""
-    global _busy
+    global _busy, _running
     threading.Thread(target=watch_control, name="queuectl-control", daemon=True).start()
     guard = BatchGuard(out_fd)
     instances: dict[type, Any] = {}
@@ -285,29 +287,32 @@ def serve(jobs: socket.socket, out_fd: int) -> int:
                     guard.batch.append(part)
                     break
                 _busy = True
-        job = decode_job(part)
-        wait = job["at"] - time.time()
-        if wait > 0:
-            flush()
-            time.sleep(wait)
-        if time.monotonic() >= job["not_after"]:
-            out.append(f"R {job['seq']}\n")
+        seq, at, not_after, execution_id, helper, source, execution_time, attempt, dispatcher = \
+            part.decode().split(SEP)
+        if at != "0.0":
+            wait = float(at) - time.time()
+            if wait > 0:
+                flush()
+                time.sleep(wait)
+        if time.monotonic() >= float(not_after):
+            out.append(f"R {seq}\n")
             continue
-        out.append(f"S {job['seq']}\n")
+        out.append(f"S {seq}\n")
         flush()
         guard.started = time.monotonic()
-        RUNNING.set()
+        _running = True
         started = time.time()
         try:
-            ok, error, reason = run_one(job, instances)
+            ok, error, reason = _run(source, helper, execution_id, int(execution_time), int(attempt), dispatcher,
+                                     instances)
         finally:
-            RUNNING.clear()
+            _running = False
             guard.started = None
         finished = time.time()
         if ok:
-            out.append(f"D {job['seq']} 1 {started!r} {finished!r}\n")
+            out.append(f"D {seq} 1 {started!r} {finished!r}\n")
         else:
-            out.append(f"D {job['seq']} 0 {started!r} {finished!r} {json.dumps([error, reason])}\n")
+            out.append(f"D {seq} 0 {started!r} {finished!r} {json.dumps([error, reason])}\n")
         if reason == "memory":  # a worker that ran out of memory is replaced
             out.append("X\n")
             break
