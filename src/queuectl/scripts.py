@@ -78,18 +78,21 @@ class Scripts:
         )
         if client is not None:
             return None  # type: ignore[return-value]  # queued in a pipeline
-        return self._claim_result(reply)
+        return self._claim_result(reply, token_prefix)
 
-    def _claim_result(self, reply: Any) -> "ClaimResult":
+    def _claim_result(self, reply: Any, token_prefix: str) -> "ClaimResult":
+        """The reply holds what the caller cannot work out: the helper and the time are the id's
+        (`<helper>:<seconds>`), the n-th claim's token is `<token prefix>:<n>`."""
         claimed, expired, anomalies, looked, head = reply
-        rows = [
-            Claimed(
-                execution_id=claimed[i], helper=claimed[i + 1], execution_time=_int(claimed[i + 2]),
-                attempt=_int(claimed[i + 3]), token=claimed[i + 4], priority=_int(claimed[i + 5]),
-                expiry=_int(claimed[i + 6]), due=_int(claimed[i + 7]),
-            )
-            for i in range(0, len(claimed), 8)
-        ]
+        rows = []
+        for n, i in enumerate(range(0, len(claimed), 5), start=1):
+            execution_id = claimed[i]
+            helper, _, seconds = execution_id.rpartition(":")
+            rows.append(Claimed(
+                execution_id=execution_id, helper=helper, execution_time=_int(seconds),
+                attempt=_int(claimed[i + 1]), token=f"{token_prefix}:{n}", priority=_int(claimed[i + 2]),
+                expiry=_int(claimed[i + 3]), due=_int(claimed[i + 4]),
+            ))
         try:
             head_score = float(head) if head else None
         except ValueError:
@@ -119,7 +122,7 @@ class Scripts:
         finished, claimed = pipe.execute(raise_on_error=False)
         # each part succeeds or fails on its own: the caller keeps unwritten outcomes and raises
         written: Any = finished if isinstance(finished, Exception) else [int(x) for x in finished]
-        result: Any = claimed if isinstance(claimed, Exception) else self._claim_result(claimed)
+        result: Any = claimed if isinstance(claimed, Exception) else self._claim_result(claimed, claim["token_prefix"])
         # NOSCRIPT means that script did not run (the other one did): run it again on its own,
         # where redis-py loads it first
         if isinstance(written, rexc.NoScriptError):

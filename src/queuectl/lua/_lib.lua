@@ -105,6 +105,11 @@ local function triage(prefix, id, score, queue, history, catalog, now, now_str, 
     anomalies[#anomalies + 1] = 'status:' .. ex.status
     return nil, 'anomaly'
   end
+  if ex and not ex.planned then
+    -- the id must say what the hash says (callers read the helper and the time from the id)
+    local helper, t = string.match(id, '^(.+):(%d+)$')
+    if helper ~= ex.helper or tonumber(t) ~= ex.time then ex, why = nil, 'badfields' end
+  end
   if not ex then
     if why == 'badfields' then
       -- a hash we cannot use: record it as an error (visible in history), never leave it queued

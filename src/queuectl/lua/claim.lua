@@ -18,7 +18,8 @@
 -- ARGV[9] = upto (Unix seconds as text, >= now)
 -- ARGV[10..] = helpers this dispatcher cannot run (their executions are left for others)
 -- Returns {claimed, expired, anomalies, looked, head score or ''}; claimed is flat:
---   id, helper, executionTime, attempt, token, priority, executionExpiry, due second (8 per claim);
+--   id, attempt, priority, executionExpiry, due second (5 per claim, as integers); the helper and
+--   executionTime are the id's, the n-th claim's token is `<token prefix>:<n>`;
 -- those already due come first, by priority; those due by `upto` follow, by time then priority.
 -- anomalies is flat: id, reason (quarantined out of the queue).
 local prefix, now_str = ARGV[1], ARGV[2]
@@ -90,13 +91,10 @@ for _, idx in ipairs(order) do
         redis.call('HSET', KEYS[3], ex.helper, id)
         local c = #claimed
         claimed[c + 1] = id
-        claimed[c + 2] = ex.helper
-        claimed[c + 3] = tostring(ex.time)
-        claimed[c + 4] = tostring(ex.attempt)
-        claimed[c + 5] = token
-        claimed[c + 6] = tostring(ex.priority)
-        claimed[c + 7] = tostring(ex.expiry)
-        claimed[c + 8] = tostring(ex.due)
+        claimed[c + 2] = ex.attempt
+        claimed[c + 3] = ex.priority
+        claimed[c + 4] = ex.expiry
+        claimed[c + 5] = ex.due
       end
     end
   end
