@@ -35,7 +35,9 @@ while i <= #ARGV do
       local t, p = ARGV[i + 2 * j], ARGV[i + 2 * j + 1]
       local id = helper .. ':' .. t
       local key = prefix .. id
-      if redis.call('EXISTS', key) == 1 then
+      if redis.call('ZSCORE', KEYS[2], id) then
+        existing = existing + 1  -- queued already (the common case of a re-plan: one read)
+      elseif redis.call('EXISTS', key) == 1 then
         -- claimed, finished or expired already; a queued hash (released, or waiting for a
         -- retry) that lost its queue entry is queued again (nothing else would run or expire it)
         existing = existing + 1
@@ -43,10 +45,9 @@ while i <= #ARGV do
         if type(f) == 'table' and not f.err and f[1] == 'queued' and tonumber(f[2]) and tonumber(f[3]) then
           redis.call('ZADD', KEYS[2], 'NX', tonumber(f[2]) * 10 + tonumber(f[3]), id)
         end
-      elseif redis.call('ZADD', KEYS[2], 'NX', tonumber(t) * 10 + tonumber(p), id) == 1 then
-        created = created + 1
       else
-        existing = existing + 1
+        redis.call('ZADD', KEYS[2], tonumber(t) * 10 + tonumber(p), id)
+        created = created + 1
       end
     end
   end
