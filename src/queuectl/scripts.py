@@ -189,7 +189,9 @@ class Scripts:
 class PlanGroup:
     helper: str
     rev: str
-    occurrences: list[tuple[int, int, int]]  # (executionTime, executionExpiry, priority)
+    #: (executionTime, executionExpiry, priority): the planner picks occurrences by their expiry;
+    #: plan.lua takes the time and priority (a planned execution's expiry is its helper's)
+    occurrences: list[tuple[int, int, int]]
 
 
 @dataclass(frozen=True, kw_only=True)
