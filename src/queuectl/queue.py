@@ -1,7 +1,6 @@
 """Read side of `internalExecutionQueue`: what is queued, in dispatch order. Reads only."""
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING
 
 from . import keys
@@ -58,14 +57,15 @@ def load_queued(client: "redis.Redis", members: list[tuple[str, float]]) -> list
 def _expiries(helpers: list[str], entries: list[str | None]) -> dict[str, int]:
     """Each helper's expiry in force, from its catalog entry as claim.lua reads it (0 when it has
     none): the entry's `expiry`, else its schedule's."""
+    from .catalog import decode_entry
+
     out = {}
     for helper, raw in zip(helpers, entries):
-        try:
-            data = json.loads(raw) if raw else {}
-            value = data.get("expiry", data.get("schedule", {}).get("expiry", 0))
-            out[helper] = int(value)
-        except (ValueError, TypeError, AttributeError):
-            out[helper] = 0
+        record = decode_entry(helper, raw) if raw else None
+        value = None if record is None else record.expiry
+        if value is None and record is not None and record.schedule:
+            value = record.schedule.get("expiry")
+        out[helper] = value if isinstance(value, int) else 0
     return out
 
 

@@ -196,7 +196,7 @@ def watch_control() -> None:
 
 
 def _seqs(parts: list[bytes]) -> str:
-    return " ".join(part.split(b"\0", 1)[0].decode() for part in parts)
+    return " ".join(part.split(SEP.encode(), 1)[0].decode() for part in parts)
 
 
 class BatchGuard:

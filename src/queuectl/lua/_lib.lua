@@ -40,13 +40,18 @@ local function finalise(key, id, history, status, now_str, keep, err, reason, ex
   redis.call('EXPIRE', key, keep)
 end
 
+-- An execution id is `<helper>:<seconds>`: (helper, seconds as text), or nil when it is not.
+local function split_id(id)
+  return string.match(id, '^(.+):(%d+)$')
+end
+
 -- A queued execution is its queue member alone until it is claimed: planning writes no hash
 -- (docs/benchmarks.md, memory). Its helper and time are the id's (`<helper>:<seconds>`), its
 -- priority the score's (time * 10 + priority), its expiry the helper's schedule in force.
 -- `entries` caches catalog lookups for one script call. Returns the execution or nil and a
 -- reason ('badid', 'badscore', 'nohelper').
 local function planned_execution(id, score, catalog, entries)
-  local helper, t = string.match(id, '^(.+):(%d+)$')
+  local helper, t = split_id(id)
   if not helper then return nil, 'badid' end
   t = tonumber(t)
   if not score then return nil, 'badscore' end
@@ -93,7 +98,7 @@ local function triage(prefix, id, score, queue, history, catalog, now, now_str, 
     ex, why = planned_execution(id, tonumber(score), catalog, entries)
     if not ex and why == 'nohelper' then
       -- a helper with no usable catalog entry: end it as an error (visible in history)
-      local helper, t = string.match(id, '^(.+):(%d+)$')
+      local helper, t = split_id(id)
       finalise(key, id, history, 'error', now_str, keep, 'quarantined: its helper has no schedule in the catalog',
                'quarantined', {'helper', helper, 'executionTime', t}, false)
     end
@@ -107,7 +112,7 @@ local function triage(prefix, id, score, queue, history, catalog, now, now_str, 
   end
   if ex and not ex.planned then
     -- the id must say what the hash says (callers read the helper and the time from the id)
-    local helper, t = string.match(id, '^(.+):(%d+)$')
+    local helper, t = split_id(id)
     if helper ~= ex.helper or tonumber(t) ~= ex.time then ex, why = nil, 'badfields' end
   end
   if not ex then

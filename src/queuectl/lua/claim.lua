@@ -37,10 +37,11 @@ local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', math.floor(upto) * 10 +
 -- then priority). A score without a priority 1..5 goes first, so triage quarantines it. Only
 -- then are members read, in that order, until `limit` are claimed: a burst of due work costs
 -- one read per claim, not one per member looked at (the expire sweep reaches the rest).
-local first, by_priority, ahead = {}, {{}, {}, {}, {}, {}}, {}
+local first, by_priority, ahead, seconds = {}, {{}, {}, {}, {}, {}}, {}, {}
 for idx = 1, #due, 2 do
   local score = tonumber(due[idx + 1])
   local second = score and math.floor(score / 10)
+  seconds[idx] = second
   local p = second and score - second * 10
   if not p or p < 1 or p > 5 or p ~= math.floor(p) then
     first[#first + 1] = idx
@@ -64,15 +65,15 @@ for _, idx in ipairs(order) do
   local id = due[idx]
   -- one execution per helper per call (no overlap); a helper this dispatcher cannot run is
   -- left for others, untouched
-  local named = string.match(id, '^(.+):%d+$')
+  local named = split_id(id)
   if not (named and (seen[named] or skip[named])) then
     local ex, why = triage(prefix, id, due[idx + 1], KEYS[1], KEYS[4], KEYS[5], now, now_str, keep, anomalies,
                            entries)
     if why == 'expired' then
       expired = expired + 1
-    elseif ex and not seen[ex.helper] and not skip[ex.helper] then
+    elseif ex then  -- triage only passes an execution whose id names its helper (`named`)
       seen[ex.helper] = true
-      ex.due = math.floor(tonumber(due[idx + 1]) / 10)
+      ex.due = seconds[idx]
       local holder = redis.call('HGET', KEYS[3], ex.helper)
       if holder and redis.pcall('HGET', prefix .. holder, 'status') ~= 'running' then
         redis.call('HDEL', KEYS[3], ex.helper)  -- a marker outlived its execution: clear it
