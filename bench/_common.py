@@ -232,7 +232,7 @@ def redis_server_binary() -> str:
     found = os.environ.get("QUEUECTL_BENCH_REDIS_SERVER") or shutil.which("redis-server")
     if found:
         return found
-    from queuectl.embedded import server_binary
+    from queuectl.infra.embedded import server_binary
 
     return server_binary()
 
@@ -406,8 +406,8 @@ def open_app(url: str, helpers_dir: str | None = None):
     """queuectl's own App (client + registered Lua scripts) for in-process measurements."""
     from pathlib import Path
 
-    from queuectl.app import open_app as _open
-    from queuectl.config import resolve
+    from queuectl.infra.app import open_app as _open
+    from queuectl.infra.config import resolve
 
     settings = resolve({"redis_url": url, **({"helpers_dir": Path(helpers_dir)} if helpers_dir else {})},
                        environ={"QUEUECTL_TIMEZONE": "UTC"}, file_path=False)

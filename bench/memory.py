@@ -44,9 +44,9 @@ def settle(r: Any) -> int:
 def _claimed_hash(app: Any, execution_id: str) -> dict[str, Any]:
     """Claim the queue's head (after the readings) and report its hash: what each execution
     costs from its claim on, until its history TTL runs out."""
-    from queuectl import keys
-    from queuectl.planner import keep_seconds
-    from queuectl.scripts import format_time
+    from queuectl.domain import keys
+    from queuectl.store.planner import keep_seconds
+    from queuectl.store.scripts import format_time
 
     due = int(execution_id.rpartition(":")[2])
     app.scripts.claim(now=format_time(due), limit=1, owner="bench", lease_until=format_time(due + 30),
@@ -58,8 +58,9 @@ def _claimed_hash(app: Any, execution_id: str) -> dict[str, Any]:
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
-    from queuectl import control, keys
-    from queuectl.discovery import discover
+    from queuectl.store import control
+    from queuectl.domain import keys
+    from queuectl.runtime.discovery import discover
 
     per_helper = max(1, args.n // args.helpers)
     interval = max(1, WINDOW // per_helper)

@@ -47,8 +47,8 @@ WINDOW = 7200
 
 
 def register(app: Any, helpers_dir: str) -> int:
-    from queuectl import control
-    from queuectl.discovery import discover
+    from queuectl.store import control
+    from queuectl.runtime.discovery import discover
 
     found = discover(helpers_dir, timeout=300)
     control.register(app, found, helpers_dir, plan=False)
@@ -78,7 +78,8 @@ def write_plan_helpers(h: HelpersDir, count: int, mix: str) -> dict[str, int]:
 
 
 def part_plan(args: argparse.Namespace, url: str) -> dict[str, Any]:
-    from queuectl import control, keys
+    from queuectl.store import control
+    from queuectl.domain import keys
 
     res: dict[str, Any] = {"helpers": args.plan_helpers, "mix": args.plan_mix, "window_s": WINDOW}
     h = HelpersDir()
@@ -125,7 +126,8 @@ def fill(app: Any, h: HelpersDir, size: int, helpers: int) -> int:
     distinct times of day (spread over [now+10 min, now+24 h-10 min)), planned over a window of
     size/helpers days with a 30 s expiry. Distinct times matter: interval and cron schedules are
     aligned to the epoch, so helpers sharing a period all fall due at the same instant."""
-    from queuectl import catalog, keys, planner
+    from queuectl.store import catalog, planner
+    from queuectl.domain import keys
 
     days = max(1, round(size / helpers))
     app.client.flushdb()
@@ -147,8 +149,8 @@ def tick_cost(app: Any, h: HelpersDir, ticks: int) -> dict[str, Any]:
     """One dispatcher tick's steps, on a real Dispatcher object, `ticks` times."""
     from pathlib import Path
 
-    from queuectl import control
-    from queuectl.dispatcher import Dispatcher, DispatcherOptions
+    from queuectl.store import control
+    from queuectl.runtime.dispatcher import Dispatcher, DispatcherOptions
 
     d = Dispatcher(app, DispatcherOptions(helpers_dir=Path(h.path), concurrency=10))
     try:
@@ -216,7 +218,7 @@ def idle_run(url: str, h: HelpersDir, seconds: float) -> dict[str, Any]:
 
 
 def queue_show(app: Any, url: str, h: HelpersDir, runs: int, use_hyperfine: bool) -> dict[str, Any]:
-    from queuectl import queue
+    from queuectl.store import queue
 
     t0 = time.perf_counter()
     for _ in range(5):

@@ -13,9 +13,9 @@ sys.path.insert(0, os.path.dirname(__file__))
 from redis_server import RedisServer  # noqa: E402
 from support import NOW  # noqa: E402
 
-from queuectl.app import App  # noqa: E402
-from queuectl.clock import ManualClock  # noqa: E402
-from queuectl.config import Settings  # noqa: E402
+from queuectl.infra.app import App  # noqa: E402
+from queuectl.domain.clock import ManualClock  # noqa: E402
+from queuectl.infra.config import Settings  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -58,7 +58,7 @@ def clock() -> ManualClock:
 
 @pytest.fixture()
 def app(client, redis_url: str, clock: ManualClock) -> App:
-    from queuectl.app import open_app
+    from queuectl.infra.app import open_app
 
     settings = Settings(redis_url=redis_url, helpers_dir=Path("helpers"))
     return open_app(settings, clock=clock)

@@ -31,7 +31,7 @@ def redis_server_binary() -> str:
     found = os.environ.get("QUEUECTL_TEST_REDIS_SERVER") or shutil.which("redis-server")
     if found:
         return found
-    from queuectl.embedded import server_binary
+    from queuectl.infra.embedded import server_binary
 
     return server_binary()
 

@@ -100,14 +100,15 @@ def add_helper(directory: Path, name: str, config: dict, class_name: str = "H") 
 
 def register(app: Any, directory: Path, *, plan: bool = True) -> Any:
     """Discover (in process) and register a helpers dir, as `helpers sync` does."""
-    from queuectl import control, discovery
+    from queuectl.store import control
+    from queuectl.runtime import discovery
 
     return control.register(app, discovery.discover_in_process(directory), directory, plan=plan)
 
 
 def queued(client: Any, helper: str | None = None) -> list[str]:
     """The execution queue in order, optionally only one helper's executions."""
-    from queuectl import keys
+    from queuectl.domain import keys
 
     ids = client.zrange(keys.EXECUTION_QUEUE, 0, -1)
     if helper is not None:

@@ -11,12 +11,12 @@ __version__ = "0.1.0"
 __all__ = ["BaseHelper", "ExecutionContext", "__version__"]
 
 if TYPE_CHECKING:
-    from .helper import BaseHelper, ExecutionContext
+    from queuectl.helper import BaseHelper, ExecutionContext
 
 
 def __getattr__(name: str) -> Any:
     if name in ("BaseHelper", "ExecutionContext"):
-        from . import helper
+        from queuectl import helper
 
         return getattr(helper, name)
     raise AttributeError(f"module 'queuectl' has no attribute {name!r}")

@@ -1,4 +1,4 @@
 """`python -m queuectl` is the CLI."""
-from .cli import main
+from queuectl.cli import main
 
 main()

@@ -112,9 +112,9 @@ def snapshot(raw_client) -> Callable[[], dict[bytes, tuple[bytes | None, int]]]:
 
 @pytest.fixture()
 def core_app(client, redis_url: str):
-    """A core App (real clock) on the test database, for seeding state through queuectl.scripts."""
-    from queuectl.app import open_app
-    from queuectl.config import Settings
+    """A core App (real clock) on the test database, for seeding state through queuectl.store.scripts."""
+    from queuectl.infra.app import open_app
+    from queuectl.infra.config import Settings
 
     a = open_app(Settings(redis_url=redis_url, helpers_dir=Path("helpers")))
     yield a
@@ -128,14 +128,14 @@ class Seeder:
     app: Any
 
     def _rev(self, helper: str) -> str:
-        from queuectl.catalog import read_one
+        from queuectl.store.catalog import read_one
 
         return str(read_one(self.app.client, helper).rev)
 
     def finished(self, helper: str, execution_time: int, status: str, finished_at: float, *,
                  error: str | None = None, reason: str | None = None, priority: int = 3) -> str:
-        from queuectl.planner import keep_seconds
-        from queuectl.scripts import Outcome, PlanGroup, format_time
+        from queuectl.store.planner import keep_seconds
+        from queuectl.store.scripts import Outcome, PlanGroup, format_time
 
         keep = keep_seconds(86400)
         scripts = self.app.scripts
@@ -145,7 +145,7 @@ class Seeder:
         assert (created, stale) == (1, 0), "seeding needs a fresh occurrence of a plannable helper"
         execution_id = f"{helper}:{execution_time}"
         if status == "expired":
-            from queuectl.catalog import read_one
+            from queuectl.store.catalog import read_one
 
             expiry = read_one(self.app.client, helper).expiry or 0  # a planned execution's expiry is its helper's
             expired, _looked, _kept, anomalies = scripts.expire(
@@ -170,8 +170,8 @@ class Seeder:
 def register(core_app, helpers_dir: Path) -> Callable[[], Any]:
     """Discover and register the helpers dir through the core (what `helpers sync` does), so
     tests of the other commands do not depend on the sync command itself."""
-    from queuectl.control import register as do_register
-    from queuectl.discovery import discover
+    from queuectl.store.control import register as do_register
+    from queuectl.runtime.discovery import discover
 
     def run() -> Any:
         return do_register(core_app, discover(helpers_dir), helpers_dir)

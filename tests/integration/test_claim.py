@@ -9,10 +9,11 @@ from concurrent.futures import ProcessPoolExecutor
 import pytest
 import redis
 
-from queuectl import catalog, keys
-from queuectl.models import HelperRecord
-from queuectl.planner import keep_seconds
-from queuectl.scripts import ClaimResult, Outcome, PlanGroup, Scripts, format_time
+from queuectl.store import catalog
+from queuectl.domain import keys
+from queuectl.domain.models import HelperRecord
+from queuectl.store.planner import keep_seconds
+from queuectl.store.scripts import ClaimResult, Outcome, PlanGroup, Scripts, format_time
 from support import NOW, gather, start_and_join
 
 KEEP = keep_seconds(86400)
@@ -546,7 +547,7 @@ def test_finish_and_claim_after_a_script_cache_flush_runs_each_script_once(scrip
 def test_queue_show_reads_planned_and_released_executions_alike(client, scripts):
     """A planned execution has no hash (helper and time from the id, priority from the score,
     expiry from the catalog); a released one is read from its hash. Both show as queued."""
-    from queuectl import queue as queue_reads
+    from queuectl.store import queue as queue_reads
 
     seed(scripts, {"rel": [(NOW - 30, 900, 2)], "plan": [(NOW + 60, 120, 4)]})
     [c] = claim(scripts, token_prefix="qs").claimed

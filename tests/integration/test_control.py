@@ -10,13 +10,15 @@ import threading
 import pytest
 import redis
 
-from queuectl import catalog, control, discovery, history, keys, queue, status
-from queuectl.app import open_app
-from queuectl.config import Settings
-from queuectl.errors import ConcurrentChange, InvalidInput, InvalidSchedule, UnknownHelper
-from queuectl.models import HelperRecord
-from queuectl.planner import keep_seconds
-from queuectl.scripts import ClaimResult, Outcome, PlanGroup, Scripts, format_time
+from queuectl.store import catalog, control, history, queue, status
+from queuectl.runtime import discovery
+from queuectl.domain import keys
+from queuectl.infra.app import open_app
+from queuectl.infra.config import Settings
+from queuectl.domain.errors import ConcurrentChange, InvalidInput, InvalidSchedule, UnknownHelper
+from queuectl.domain.models import HelperRecord
+from queuectl.store.planner import keep_seconds
+from queuectl.store.scripts import ClaimResult, Outcome, PlanGroup, Scripts, format_time
 from support import NOW, add_helper, helper_source, ids_of, queued, register, snapshot, start_and_join, write_helper
 
 KEEP = keep_seconds(86400)
@@ -481,21 +483,21 @@ def test_history_query_filters(app, client):
     now = NOW + 300
 
     def q(**kw) -> list[str]:
-        return [e.execution_id for e in history.query(client, now=now, **kw)]
+        return [e.execution_id for e in history.query(client, **kw)]
 
     assert q() == [x["a3"], x["b2"], x["a2"], x["b1"], x["a1"], x["c"]]  # newest first
     assert q(helper="a") == [x["a3"], x["a2"], x["a1"]]
     assert q(status="error") == [x["a2"], x["b1"]]
     assert q(status="expired") == [x["c"]]
     assert q(helper="b", status="success") == [x["b2"]]
-    assert q(since=90) == [x["a3"]]  # finished at or after NOW+210
-    assert q(since=200) == [x["a3"], x["b2"], x["a2"]]  # at or after NOW+100
+    assert q(finished_after=now - 90) == [x["a3"]]  # finished at or after NOW+210
+    assert q(finished_after=now - 200) == [x["a3"], x["b2"], x["a2"]]  # at or after NOW+100
     assert q(limit=2) == [x["a3"], x["b2"]]
     assert q(helper="a", limit=1) == [x["a3"]]
     assert q(helper="nobody") == []
-    [b1] = history.query(client, now=now, helper="b", status="error")
+    [b1] = history.query(client, helper="b", status="error")
     assert (b1.status, b1.error, b1.finished_at, b1.started_at) == ("error", "boom", NOW + 30, NOW + 10)
-    [c] = history.query(client, now=now, status="expired")
+    [c] = history.query(client, status="expired")
     assert c.reason == "expired" and c.finished_at == NOW + 10
 
 

@@ -7,12 +7,13 @@ import threading
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from queuectl import catalog, control, keys, planner
-from queuectl.app import App, open_app
-from queuectl.clock import ManualClock
-from queuectl.config import Settings
-from queuectl.planner import ConfigCache, keep_seconds
-from queuectl.scripts import PlanGroup
+from queuectl.store import catalog, control, planner
+from queuectl.domain import keys
+from queuectl.infra.app import App, open_app
+from queuectl.domain.clock import ManualClock
+from queuectl.infra.config import Settings
+from queuectl.store.planner import ConfigCache, keep_seconds
+from queuectl.store.scripts import PlanGroup
 from support import NOW, add_helper, gather, ids_of, queued, register, snapshot, start_and_join, write_helper
 
 WINDOW = 7200

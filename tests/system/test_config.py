@@ -8,8 +8,8 @@ import pytest
 from typer.testing import CliRunner
 
 from queuectl.cli import app
-from queuectl.config import resolve
-from queuectl.errors import InvalidInput
+from queuectl.infra.config import resolve
+from queuectl.domain.errors import InvalidInput
 
 
 def write(path: Path, text: str) -> Path:

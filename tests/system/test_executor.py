@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from queuectl.executor import Job, WorkerPool
+from queuectl.runtime.executor import Job, WorkerPool
 
 HELPERS = '''
 import os, sys, time, ctypes

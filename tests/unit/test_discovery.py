@@ -13,15 +13,8 @@ from typing import Any, Callable
 
 import pytest
 
-from queuectl.discovery import (
-    DiscoveryResult,
-    HelperSpec,
-    LoadError,
-    discover,
-    discover_in_process,
-    load_helper_class,
-)
-from queuectl.errors import HelperLoadError
+from queuectl.runtime.discovery import DiscoveryResult, HelperSpec, LoadError, discover, discover_in_process, load_helper_class
+from queuectl.domain.errors import HelperLoadError
 from queuectl.helper import BaseHelper, ExecutionContext, call_run
 from support import write_helper as write
 

@@ -14,17 +14,8 @@ from typing import Any
 import pytest
 from croniter import croniter
 
-from queuectl.errors import InvalidInput, InvalidSchedule
-from queuectl.schedule import (
-    SCHEDULE_TYPES,
-    ScheduleConfig,
-    _system_timezone,
-    default_timezone,
-    next_occurrence,
-    occurrences,
-    parse_schedule,
-    system_timezone,
-)
+from queuectl.domain.errors import InvalidInput, InvalidSchedule
+from queuectl.domain.schedule import SCHEDULE_TYPES, ScheduleConfig, _system_timezone, default_timezone, next_occurrence, occurrences, parse_schedule, system_timezone
 
 UTC = timezone.utc
 

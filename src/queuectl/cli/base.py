@@ -16,10 +16,13 @@ from typing import TYPE_CHECKING, Any, Callable, TypeVar
 import typer
 
 if TYPE_CHECKING:
-    from ..app import App
-    from ..config import Settings
+    from queuectl.infra.app import App
+    from queuectl.infra.config import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+#: The `--json` option every read and change command takes.
+JSON_OPTION: Any = typer.Option(False, "--json", help="Machine-readable output on stdout.")
 
 
 @dataclass
@@ -32,12 +35,12 @@ class CliState:
     _app: Any = field(default=None, repr=False)
 
     def settings(self, **run_flags: Any) -> "Settings":
-        from ..config import resolve
+        from queuectl.infra.config import resolve
 
         return resolve({**self.flags, **run_flags})
 
     def app(self, **run_flags: Any) -> "App":
-        from ..app import open_app
+        from queuectl.infra.app import open_app
 
         if self._app is None or run_flags:
             self._app = open_app(self.settings(**run_flags))
@@ -74,8 +77,8 @@ def handle_errors(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from ..errors import QueuectlError
-        from .render import err, report_error
+        from queuectl.domain.errors import QueuectlError
+        from queuectl.cli.render import err, report_error
 
         debug = "--debug" in sys.argv
         try:
@@ -97,17 +100,12 @@ def handle_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def exit_with(code: int) -> None:
-    """End a command with the exit code a shared command body (cli/reads.py) returned."""
-    if code:
-        raise typer.Exit(code)
-
-
 def _redis_error_message(exc: Exception, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
-    from ..connection import describe_redis_error, is_redis_error
+    """The one line for a redis-py error that reached the CLI without being mapped (None when
+    `exc` is not one: redis-py is only asked when something already imported it)."""
+    from queuectl.infra.connection import describe_redis_error, is_redis_error
 
-    mod = type(exc).__module__ or ""
-    if not (mod.startswith("redis") or is_redis_error(exc)):
+    if not is_redis_error(exc):
         return None
     ctx = next((a for a in list(args) + list(kwargs.values()) if isinstance(a, typer.Context)), None)
     url = state(ctx).redis_url if ctx is not None else os.environ.get("REDIS_URL", "")

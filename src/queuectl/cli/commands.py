@@ -1,8 +1,4 @@
-"""The Typer application behind `queuectl`: global options and the command tree.
-
-The entry point (`queuectl.cli.main`) tries the lean front (cli/fast.py) for the read-only
-commands first and imports this module only when that front declines.
-"""
+"""The Typer application behind `queuectl`: global options and the command tree."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,10 +6,8 @@ from typing import Optional
 
 import typer
 
-from .. import __version__
-from .base import CliState, exit_with, given_flags, handle_errors, state
-
-__all__ = ["app", "CliState", "exit_with", "given_flags", "handle_errors", "state"]
+from queuectl import __version__
+from queuectl.cli.base import CliState, given_flags
 
 app = typer.Typer(
     name="queuectl",
@@ -57,13 +51,13 @@ def root(
                        verbose=verbose, debug=debug)
 
 
-from . import helpers as _helpers  # noqa: E402
-from . import history as _history  # noqa: E402
-from . import queue as _queue  # noqa: E402
-from . import run as _run  # noqa: E402
-from . import server as _server  # noqa: E402
-from . import settings as _settings  # noqa: E402
-from . import status as _status  # noqa: E402
+from queuectl.cli import helpers as _helpers  # noqa: E402
+from queuectl.cli import history as _history  # noqa: E402
+from queuectl.cli import queue as _queue  # noqa: E402
+from queuectl.cli import run as _run  # noqa: E402
+from queuectl.cli import server as _server  # noqa: E402
+from queuectl.cli import settings as _settings  # noqa: E402
+from queuectl.cli import status as _status  # noqa: E402
 
 app.add_typer(_helpers.app, name="helpers")
 app.add_typer(_queue.app, name="queue")

@@ -6,21 +6,20 @@ from typing import Any, Optional
 
 import typer
 
-from . import reads
-from .base import exit_with, handle_errors, state
-from .render import emit_json, err, line
+from queuectl.cli.base import JSON_OPTION, handle_errors, state
+from queuectl.cli.render import emit_json, err, line
 
 app = typer.Typer(help="Discover, inspect and change helpers (changes persist until `reset`).",
                   no_args_is_help=True)
 
-JSON_OPT = typer.Option(False, "--json", help="Machine-readable output on stdout.")
+JSON_OPT = JSON_OPTION
 
 
 @app.command("sync")
 @handle_errors
 def sync(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:
     """Discover helper files, register them and plan the window (no dispatcher loop)."""
-    from ..control import sync as do_sync
+    from queuectl.store.control import sync as do_sync
 
     app_ = state(ctx).app()
     found, report = app_.guarded(lambda: do_sync(app_))
@@ -40,28 +39,43 @@ def sync(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:
 @handle_errors
 def list_(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:
     """List registered helpers with their schedules and next run."""
-    exit_with(reads.helpers_list(state(ctx).app, as_json=as_json))
+    from queuectl.store.catalog import helper_json, read_all
+
+    app_ = state(ctx).app()
+    now = app_.clock.time()
+    records = app_.guarded(lambda: read_all(app_.client))
+    rows = [helper_json(r, now) for r in records.values()]
+    if as_json:
+        emit_json(rows)
+        return
+    if not rows:
+        err("No helpers registered. Run `queuectl helpers sync` (or `queuectl run`) in the directory with helpers/.")
+        return
+    from queuectl.cli.render import helpers_table
+
+    helpers_table(rows, now)
 
 
 @app.command("show")
 @handle_errors
 def show(ctx: typer.Context, name: str = typer.Argument(..., help="Helper name."), as_json: bool = JSON_OPT) -> None:
     """Show one helper: schedule in force, code default, override, queued and recent executions."""
-    from .. import history, queue
-    from ..catalog import helper_json, read_one
+    from queuectl.store import history, queue
+    from queuectl.store.catalog import helper_json, read_one
 
     app_ = state(ctx).app()
     now = app_.clock.time()
     record = app_.guarded(lambda: read_one(app_.client, name))
     data = helper_json(record, now)
     queued = app_.guarded(lambda: queue.show(app_.client, limit=10, helper=name))
-    recent = app_.guarded(lambda: history.query(app_.client, now=now, helper=name, limit=10))
+    recent = app_.guarded(lambda: history.query(app_.client, helper=name, limit=10))
     data["queued"] = [e.to_json() for e in queued]
     data["recent"] = [e.to_json() for e in recent]
     if as_json:
         emit_json(data)
         return
-    from .render import executions_table, schedule_summary, when
+    from queuectl.cli.render import executions_table, schedule_summary, when
+    from queuectl.domain.models import parse_iso
 
     rows = [
         ("name", record.name),
@@ -72,7 +86,7 @@ def show(ctx: typer.Context, name: str = typer.Argument(..., help="Helper name."
         ("code default", json.dumps(record.default)),
         ("override", json.dumps(record.override) if record.overridden else "none"),
         ("source", f"{record.source} (class {record.class_name})"),
-        ("next run", when(reads.with_ts([dict(data)])[0]["next_run_ts"], now) if data["next_run"] else "-"),
+        ("next run", when(parse_iso(data["next_run"]), now) if data["next_run"] else "-"),
     ]
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
@@ -104,7 +118,7 @@ def _change_output(report: Any, verb: str, as_json: bool) -> None:
 @handle_errors
 def enable(ctx: typer.Context, name: str = typer.Argument(..., help="Helper name."), as_json: bool = JSON_OPT) -> None:
     """Enable a helper and plan its executions for the window."""
-    from ..control import set_enabled
+    from queuectl.store.control import set_enabled
 
     app_ = state(ctx).app()
     report = app_.guarded(lambda: set_enabled(app_, name, True))
@@ -115,7 +129,7 @@ def enable(ctx: typer.Context, name: str = typer.Argument(..., help="Helper name
 @handle_errors
 def disable(ctx: typer.Context, name: str = typer.Argument(..., help="Helper name."), as_json: bool = JSON_OPT) -> None:
     """Disable a helper: its queued executions are removed, history is kept."""
-    from ..control import set_enabled
+    from queuectl.store.control import set_enabled
 
     app_ = state(ctx).app()
     report = app_.guarded(lambda: set_enabled(app_, name, False))
@@ -140,8 +154,8 @@ def update(
     as_json: bool = JSON_OPT,
 ) -> None:
     """Change a helper's schedule and re-plan it (the change persists until `helpers reset`)."""
-    from ..control import update as do_update
-    from ..errors import InvalidInput
+    from queuectl.store.control import update as do_update
+    from queuectl.domain.errors import InvalidInput
 
     flags = {"type": type_, "time": time_, "interval_minutes": interval_minutes,
              "interval_seconds": interval_seconds, "cron": cron, "priority": priority, "expiry": expiry,
@@ -159,7 +173,7 @@ def update(
 
 def parse_config_body(text: str) -> dict[str, Any]:
     """`--config` JSON: the design's body {"schedule": {...}}; strict (no NaN, no duplicate keys)."""
-    from ..errors import InvalidInput
+    from queuectl.domain.errors import InvalidInput
 
     def no_constants(value: str) -> Any:
         raise ValueError(f"{value} is not allowed")
@@ -190,7 +204,7 @@ def parse_config_body(text: str) -> dict[str, Any]:
 @handle_errors
 def reset(ctx: typer.Context, name: str = typer.Argument(..., help="Helper name."), as_json: bool = JSON_OPT) -> None:
     """Drop the operator override: the schedule from the helper's code is in force again."""
-    from ..control import reset as do_reset
+    from queuectl.store.control import reset as do_reset
 
     app_ = state(ctx).app()
     report = app_.guarded(lambda: do_reset(app_, name))

@@ -1,31 +1,40 @@
-"""`queuectl history`: finished executions, newest first (body in cli/reads.py)."""
+"""`queuectl history`: finished executions, newest first."""
 from __future__ import annotations
 
 from typing import Optional
 
 import typer
 
-from . import reads
-from .base import exit_with, handle_errors, state
-from .reads import parse_duration
-
-__all__ = ["history", "parse_duration"]
+from queuectl.cli.base import JSON_OPTION, handle_errors, state
+from queuectl.cli.render import print_executions
 
 
+@handle_errors
 def history(
     ctx: typer.Context,
     helper: Optional[str] = typer.Option(None, "--helper", help="Only this helper."),
     status: Optional[str] = typer.Option(None, "--status", help="success, error or expired."),
-    since: Optional[str] = typer.Option(None, "--since", help="Only executions finished in the last 2h, 30m, 1d..."),
+    since: Optional[str] = typer.Option(
+        None, "--since", help="Only executions finished since then: a span back from now (90s, 30m, 2h, 1d, "
+                              "1h30m) or a date and time (2026-11-29 14:00, local time unless it names a zone)."),
     limit: int = typer.Option(50, "--limit", "-n", min=1, max=100000, help="How many to show."),
-    as_json: bool = typer.Option(False, "--json", help="Machine-readable output on stdout."),
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """Show finished executions (success, error, expired), newest first; kept 24 h."""
-    _history(ctx, helper, status, since, limit, as_json)
+    from queuectl.domain.errors import InvalidInput
+    from queuectl.domain.models import FINISHED_STATUSES
+    from queuectl.domain.timetext import parse_since
+    from queuectl.store import history as core
+    from queuectl.store.catalog import check_name
 
-
-@handle_errors
-def _history(ctx: typer.Context, helper: Optional[str], status: Optional[str], since: Optional[str], limit: int,
-             as_json: bool) -> None:
-    exit_with(reads.history(state(ctx).app, helper=helper, status=status, since=since, limit=limit,
-                            as_json=as_json))
+    if status is not None and status not in FINISHED_STATUSES:
+        raise InvalidInput(f"invalid --status {status!r}: use {', '.join(FINISHED_STATUSES)}")
+    if helper is not None:
+        check_name(helper)
+    since_spec = parse_since(since) if since is not None else None
+    app_ = state(ctx).app()
+    now = app_.clock.time()
+    cutoff = since_spec.cutoff(now) if since_spec is not None else None
+    rows = app_.guarded(lambda: core.query(app_.client, helper=helper, status=status, finished_after=cutoff,
+                                           limit=limit))
+    print_executions(rows, now, as_json=as_json, empty="No finished executions match.", finished=True)

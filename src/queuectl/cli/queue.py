@@ -1,12 +1,12 @@
-"""`queuectl queue show`: what is queued, in dispatch order (body in cli/reads.py)."""
+"""`queuectl queue show`: what is queued, in dispatch order."""
 from __future__ import annotations
 
 from typing import Optional
 
 import typer
 
-from . import reads
-from .base import exit_with, handle_errors, state
+from queuectl.cli.base import JSON_OPTION, handle_errors, state
+from queuectl.cli.render import print_executions
 
 app = typer.Typer(help="Inspect the execution queue.", no_args_is_help=True)
 
@@ -17,7 +17,14 @@ def show(
     ctx: typer.Context,
     limit: int = typer.Option(20, "--limit", "-n", min=1, max=100000, help="How many to show."),
     helper: Optional[str] = typer.Option(None, "--helper", help="Only this helper's executions."),
-    as_json: bool = typer.Option(False, "--json", help="Machine-readable output on stdout."),
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """Show queued executions, earliest first (then by priority)."""
-    exit_with(reads.queue_show(state(ctx).app, limit=limit, helper=helper, as_json=as_json))
+    from queuectl.store import queue
+    from queuectl.store.catalog import check_name
+
+    if helper is not None:
+        check_name(helper)
+    app_ = state(ctx).app()
+    rows = app_.guarded(lambda: queue.show(app_.client, limit=limit, helper=helper))
+    print_executions(rows, app_.clock.time(), as_json=as_json, empty="The queue is empty.", finished=False)

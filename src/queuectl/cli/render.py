@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from ..models import Execution, HelperRecord
+    from queuectl.domain.models import Execution, HelperRecord
 
 
 def emit_json(data: Any) -> None:
@@ -111,10 +111,12 @@ def helpers_table(rows: Iterable[dict[str, Any]], now: float) -> None:
     table = Table(box=None, header_style="bold")
     for column in ("NAME", "ENABLED", "SCHEDULE", "PRIORITY", "EXPIRY", "NEXT RUN", "STATUS"):
         table.add_column(column, overflow="fold")
+    from queuectl.domain.models import parse_iso
+
     for row in rows:
         schedule = row.get("schedule") or {}
         status = row["status"] + (" (override)" if row.get("overridden") else "")
-        next_run = row.get("next_run_ts")
+        next_run = parse_iso(row["next_run"]) if row.get("next_run") else None
         table.add_row(
             row["name"],
             "yes" if row["enabled"] else "no",
@@ -125,6 +127,16 @@ def helpers_table(rows: Iterable[dict[str, Any]], now: float) -> None:
             status,
         )
     console().print(table)
+
+
+def print_executions(rows: list["Execution"], now: float, *, as_json: bool, empty: str, finished: bool) -> None:
+    """Executions as JSON, as a table, or a line on stderr when there are none."""
+    if as_json:
+        emit_json([e.to_json() for e in rows])
+    elif not rows:
+        err(empty)
+    else:
+        executions_table(rows, now, finished=finished)
 
 
 def executions_table(executions: Iterable["Execution"], now: float, *, finished: bool = False) -> None:

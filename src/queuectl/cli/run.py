@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import typer
 
-from ..config import (DEFAULT_CONCURRENCY, DEFAULT_EXPAND_EVERY, DEFAULT_GRACE, DEFAULT_HISTORY_TTL,
-                      DEFAULT_LEASE, DEFAULT_TICK, DEFAULT_WINDOW)
-from .base import handle_errors, state
+from queuectl.infra.config import DEFAULT_CONCURRENCY, DEFAULT_EXPAND_EVERY, DEFAULT_GRACE, DEFAULT_HISTORY_TTL, DEFAULT_LEASE, DEFAULT_TICK, DEFAULT_WINDOW
+from queuectl.cli.base import handle_errors, state
 
 
 @handle_errors
@@ -32,9 +31,9 @@ def run(
                                                    "(exit 1 if anything it ran failed)."),
 ) -> None:
     """Run the dispatcher: discover helpers, plan the window, run executions as they fall due."""
-    from .. import logs
-    from ..dispatcher import Dispatcher, DispatcherOptions
-    from .base import given_flags
+    from queuectl.infra import logs
+    from queuectl.runtime.dispatcher import Dispatcher, DispatcherOptions
+    from queuectl.cli.base import given_flags
 
     st = state(ctx)
     logs.setup(st.verbose)

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import typer
 
-from .base import handle_errors
-from .render import emit_json, err, line
+from queuectl.cli.base import handle_errors
+from queuectl.cli.render import emit_json, err, line
 
 app = typer.Typer(help="Manage the embedded default Redis (used when no REDIS_URL is set).", no_args_is_help=True)
 
@@ -13,7 +13,7 @@ app = typer.Typer(help="Manage the embedded default Redis (used when no REDIS_UR
 @handle_errors
 def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable output on stdout.")) -> None:
     """Is the embedded server running, where are its data, which process is it."""
-    from ..embedded import info
+    from queuectl.infra.embedded import info
 
     data = info()
     if as_json:
@@ -33,7 +33,7 @@ def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable 
 @handle_errors
 def start() -> None:
     """Start the embedded server now (queuectl also starts it on demand)."""
-    from ..embedded import ensure_running, is_running
+    from queuectl.infra.embedded import ensure_running, is_running
 
     if is_running():
         err("The embedded Redis is already running.")
@@ -45,7 +45,7 @@ def start() -> None:
 @handle_errors
 def stop() -> None:
     """Stop the embedded server (data are flushed to disk and kept)."""
-    from ..embedded import stop as do_stop
+    from queuectl.infra.embedded import stop as do_stop
 
     if do_stop():
         err("Stopped the embedded Redis.")

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import typer
 
-from .base import handle_errors, state
-from .render import emit_json, line
+from queuectl.cli.base import handle_errors, state
+from queuectl.cli.render import emit_json, line
 
 
 def config(ctx: typer.Context,
@@ -15,8 +15,8 @@ def config(ctx: typer.Context,
 
 @handle_errors
 def _config(ctx: typer.Context, as_json: bool) -> None:
-    from ..config import config_path, describe
-    from ..embedded import layout
+    from queuectl.infra.config import config_path, describe
+    from queuectl.infra.embedded import layout
 
     settings = state(ctx).settings()
     backend = None if settings.redis_url else f"embedded default ({layout().url})"

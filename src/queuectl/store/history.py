@@ -3,20 +3,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from . import keys
-from .models import Execution
-from .queue import load_executions
+from queuectl.domain import keys
+from queuectl.domain.models import Execution
+from queuectl.store.queue import load_executions
 
 if TYPE_CHECKING:
     import redis
 
-    from .scripts import Scripts
+    from queuectl.store.scripts import Scripts
 
 
-def query(client: "redis.Redis", *, now: float, helper: str | None = None, status: str | None = None,
-          since: float | None = None, limit: int = 50) -> list[Execution]:
+def query(client: "redis.Redis", *, helper: str | None = None, status: str | None = None,
+          finished_after: float | None = None, limit: int = 50) -> list[Execution]:
     """Finished executions, newest first, filtered by helper, status and finish time."""
-    low: float | str = now - since if since is not None else "-inf"
+    low: float | str = finished_after if finished_after is not None else "-inf"
     found: list[Execution] = []
     offset, page = 0, max(100, limit * 2)
     while len(found) < limit:

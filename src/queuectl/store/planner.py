@@ -11,15 +11,15 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Iterable
 
-from . import keys
-from .models import HelperRecord
-from .schedule import ScheduleConfig, occurrences, parse_schedule
-from .scripts import PlanGroup, format_time
+from queuectl.domain import keys
+from queuectl.domain.models import HelperRecord
+from queuectl.domain.schedule import ScheduleConfig, occurrences, parse_schedule
+from queuectl.store.scripts import PlanGroup, format_time
 
 if TYPE_CHECKING:
     import redis
 
-    from .scripts import Scripts
+    from queuectl.store.scripts import Scripts
 
 #: Occurrences per plan.lua call: bounds how long one script blocks Redis.
 PLAN_BATCH = 1000

@@ -20,19 +20,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from . import __version__, catalog, control, keys
-from .discovery import DiscoveryResult, discover
-from .errors import HelperLoadError
-from .executor import Job, Result, WorkerPool
-from .history import prune as prune_history
-from .models import HelperRecord
-from .planner import keep_seconds
-from .scripts import Outcome, format_time
+from queuectl import __version__
+from queuectl.store import catalog, control
+from queuectl.domain import keys
+from queuectl.runtime.discovery import DiscoveryResult, discover
+from queuectl.domain.errors import HelperLoadError
+from queuectl.runtime.executor import Job, Result, WorkerPool
+from queuectl.store.history import prune as prune_history
+from queuectl.domain.models import HelperRecord
+from queuectl.store.planner import keep_seconds
+from queuectl.store.scripts import Outcome, format_time
 
 if TYPE_CHECKING:
-    from .app import App
+    from queuectl.infra.app import App
 
-log = logging.getLogger("queuectl.dispatcher")
+log = logging.getLogger(__name__)
 
 #: Due queue members one claim or expiry call looks at (bounds how long a script blocks Redis).
 SCAN = 1000
@@ -166,8 +168,8 @@ class Dispatcher:
         """
         import redis.exceptions as rexc
 
-        from .connection import describe_redis_error
-        from .errors import RedisUnavailable
+        from queuectl.infra.connection import describe_redis_error
+        from queuectl.domain.errors import RedisUnavailable
 
         if self.outage_since is not None:
             mono = self.clock.monotonic()
@@ -213,8 +215,8 @@ class Dispatcher:
         return result
 
     def _redis_failed(self, what: str, exc: BaseException) -> None:
-        from .connection import describe_redis_error
-        from .errors import RedisUnavailable
+        from queuectl.infra.connection import describe_redis_error
+        from queuectl.domain.errors import RedisUnavailable
 
         if self.outage_since is None:
             self.outage_since = self.clock.time()
@@ -248,13 +250,13 @@ class Dispatcher:
     def startup(self) -> None:
         self.app.guarded(self.app.client.ping)  # fail fast, with one line, before anything else
         if not Path(self.opt.helpers_dir).is_dir():
-            from .errors import InvalidInput
+            from queuectl.domain.errors import InvalidInput
 
             raise InvalidInput(f"helpers directory not found: {self.opt.helpers_dir} "
                                "(set --helpers-dir or QUEUECTL_HELPERS_DIR)")
         log.info("[STARTUP] queuectl %s dispatcher %s starting: Redis %s, helpers %s", __version__, self.id,
                  self.app.safe_url, self.opt.helpers_dir)
-        from .redischeck import check
+        from queuectl.infra.redischeck import check
 
         for warning in self.app.guarded(lambda: check(self.app.client))["warnings"]:
             log.warning("[STARTUP] %s", warning)
@@ -433,7 +435,7 @@ class Dispatcher:
     def check_master(self) -> None:
         """With Sentinel: drop connections to a server that is no longer the master, so writes
         stop going to a demoted master within a tick of a failover."""
-        from .connection import ensure_current_master
+        from queuectl.infra.connection import ensure_current_master
 
         if not getattr(self.app.client, "queuectl_sentinel", None):
             return
@@ -450,7 +452,7 @@ class Dispatcher:
             self.replica_seen[master] = mono
         seen = self.replica_seen.get(master)
         recently = seen is not None and mono - seen < REPLICA_MEMORY
-        from .connection import sentinel_replicas
+        from queuectl.infra.connection import sentinel_replicas
 
         # a replica that merely died is marked down by Sentinel and stops counting; one that is
         # being promoted still looks healthy to Sentinel for a moment, and we keep waiting for acks

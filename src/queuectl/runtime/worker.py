@@ -1,6 +1,6 @@
 """The child process that runs helper code, one execution at a time.
 
-Run as `python -m queuectl.worker JOB_FD RESULT_FD`. Jobs arrive on JOB_FD, a unix
+Run as `python -m queuectl.runtime.worker JOB_FD RESULT_FD`. Jobs arrive on JOB_FD, a unix
 SOCK_SEQPACKET socket that every worker of the pool shares: the kernel hands each message to
 exactly one worker, so an idle worker takes the next job while a busy one is never handed work
 it cannot start (no head-of-line blocking behind a slow helper). A message holds one job, or
@@ -31,6 +31,8 @@ import time
 import traceback
 from datetime import datetime, timezone
 from typing import Any
+
+from queuectl.infra.process import is_stopped, kill_group
 
 MAX_ERROR = 2000
 #: Field separator of a job (cannot occur in a path, a helper name or a number).
@@ -74,8 +76,8 @@ def _run(source: str, name: str, execution_id: str, execution_time: int, attempt
     global _calls, _when
     try:
         if _calls is None:
-            from .discovery import load_helper_class
-            from .helper import ExecutionContext, call_run
+            from queuectl.runtime.discovery import load_helper_class
+            from queuectl.helper import ExecutionContext, call_run
 
             _calls = (load_helper_class, ExecutionContext, call_run)
         load_helper_class, ExecutionContext, call_run = _calls
@@ -89,7 +91,7 @@ def _run(source: str, name: str, execution_id: str, execution_time: int, attempt
                                dispatcher_id=dispatcher or None)
         call_run(helper, ctx)
     except BaseException as exc:  # noqa: BLE001 - everything a helper raises is its error
-        logging.getLogger("queuectl.worker").debug("helper failed:\n%s", traceback.format_exc())
+        logging.getLogger(__name__).debug("helper failed:\n%s", traceback.format_exc())
         reason = "memory" if isinstance(exc, MemoryError) else None
         return False, clean_text(describe(exc)), reason
     return True, None, None
@@ -103,25 +105,16 @@ SPIN = 0.0005
 _running = False
 
 
-def _stopped(pid: int) -> bool:
-    """Is the process stopped (state T)? Linux only; elsewhere never."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[0] in (b"T", b"t")
-    except (OSError, IndexError):
-        return False
-
-
 def _die_with_parent(parent: int) -> None:
     """When the dispatcher dies (SIGTERM from PR_SET_PDEATHSIG, or a changed parent pid seen by a
     watchdog thread in case a helper replaced our handler), kill the whole process group so no
     helper process, nor anything it started, outlives the dispatcher."""
     import signal
 
-    def kill_group(*_args: object) -> None:
-        os.killpg(os.getpgrp(), signal.SIGKILL)
+    def kill_own_group(*_args: object) -> None:
+        kill_group(os.getpgrp())
 
-    signal.signal(signal.SIGTERM, kill_group)
+    signal.signal(signal.SIGTERM, kill_own_group)
 
     lease = float(os.environ.get("QUEUECTL_LEASE", "0") or 0)
 
@@ -136,12 +129,12 @@ def _die_with_parent(parent: int) -> None:
         while True:
             time.sleep(poll)
             if os.getppid() != parent:
-                kill_group()
-            if lease > 0 and _running and _stopped(parent):
+                kill_own_group()
+            if lease > 0 and _running and is_stopped(parent):
                 now = time.monotonic()
                 stopped_since = stopped_since or now - poll  # it may have frozen just after our last look
                 if now - stopped_since >= frozen_limit:
-                    kill_group()
+                    kill_own_group()
             else:
                 stopped_since = None
 
@@ -151,7 +144,7 @@ def _die_with_parent(parent: int) -> None:
 def preload(sources: list[str]) -> None:
     """Import helper files ahead of their executions; a file that fails is left for run time,
     where its execution gets the error."""
-    from .discovery import preload_module
+    from queuectl.runtime.discovery import preload_module
 
     for source in sources:
         try:

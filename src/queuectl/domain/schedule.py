@@ -23,7 +23,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, TypeGuard
 from zoneinfo import ZoneInfo
 
-from queuectl.errors import InvalidSchedule
+from queuectl.domain.errors import InvalidSchedule
 
 SCHEDULE_TYPES = ("daily", "interval", "cron")
 

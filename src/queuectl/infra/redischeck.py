@@ -13,10 +13,8 @@ if TYPE_CHECKING:
 
 
 def check(client: "redis.Redis") -> dict[str, Any]:
-    """Redis version, eviction policy, persistence, and warnings about them (either client)."""
-    from .connection import response_error
-
-    refused = response_error(client)
+    """Redis version, eviction policy, persistence, and warnings about them."""
+    from redis.exceptions import ResponseError as refused
     out: dict[str, Any] = {"warnings": []}
     warnings: list[str] = out["warnings"]
     try:

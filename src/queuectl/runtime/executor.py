@@ -1,6 +1,6 @@
 """A bounded pool of worker processes that run helpers in isolation (reliability R8).
 
-Each worker is a long-lived child (`python -m queuectl.worker`) in its own session, killed with
+Each worker is a long-lived child (`python -m queuectl.runtime.worker`) in its own session, killed with
 the dispatcher (PR_SET_PDEATHSIG) and running one execution at a time. A helper that raises only
 fails its execution; one that kills its process, hangs past its timeout or is abandoned gets its
 worker's whole process group killed and a fresh worker takes the slot. Forking per execution
@@ -8,7 +8,6 @@ would cost a Python start-up per run; a pool keeps isolation and starts work in 
 """
 from __future__ import annotations
 
-import ctypes
 import json
 import logging
 import os
@@ -21,26 +20,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
-from .worker import BATCH_SEP, encode_job
+from queuectl.infra.process import kill_group, term_with_parent
+from queuectl.runtime.worker import BATCH_SEP, encode_job
 
-log = logging.getLogger("queuectl.executor")
-
-_PR_SET_PDEATHSIG = 1
-
-
-def _child_setup(sig: int = signal.SIGKILL) -> None:  # runs in the child between fork and exec
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0)
-    except Exception:  # noqa: BLE001 - not Linux: the pool still kills children on exit
-        pass
-
-
-def _worker_setup() -> None:
-    """Workers get SIGTERM when the dispatcher dies, and turn it into a kill of their whole
-    process group (the helper's own children included); see worker.py."""
-    _child_setup(signal.SIGTERM)
-
+log = logging.getLogger(__name__)
 
 @dataclass(kw_only=True)
 class Job:
@@ -76,11 +59,11 @@ class Worker:
     def __init__(self, env: dict[str, str], job_fd: int) -> None:
         read_fd, write_fd = os.pipe()
         self.proc = subprocess.Popen(
-            [sys.executable, "-P", "-m", "queuectl.worker", str(job_fd), str(write_fd)],
+            [sys.executable, "-P", "-m", "queuectl.runtime.worker", str(job_fd), str(write_fd)],
             stdin=subprocess.PIPE,
             pass_fds=(job_fd, write_fd),
             start_new_session=True,
-            preexec_fn=_worker_setup,
+            preexec_fn=term_with_parent,
             env=env,
         )
         os.close(write_fd)
@@ -122,10 +105,7 @@ class Worker:
 
     def kill(self) -> None:
         """Kill the worker's whole process group (helpers may have forked)."""
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        kill_group(self.proc.pid)
         self.close()
 
     def close(self) -> None:

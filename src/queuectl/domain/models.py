@@ -24,6 +24,8 @@ class ExecutionStatus(str, Enum):
 
 
 STATUS_VALUES = tuple(s.value for s in ExecutionStatus)
+#: The statuses an execution can end in (what history holds).
+FINISHED_STATUSES = tuple(s.value for s in ExecutionStatus if s.terminal)
 
 
 def iso(seconds: float | None) -> str | None:
@@ -31,6 +33,11 @@ def iso(seconds: float | None) -> str | None:
     if seconds is None:
         return None
     return datetime.fromtimestamp(seconds, tz=timezone.utc).isoformat()
+
+
+def parse_iso(text: str) -> float:
+    """An ISO 8601 time with offset (as `iso` writes it) as Unix seconds."""
+    return datetime.fromisoformat(text).timestamp()
 
 
 def _num(value: str | None) -> float | None:

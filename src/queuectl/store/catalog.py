@@ -11,15 +11,15 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
-from .errors import ConcurrentChange, InvalidSchedule, UnknownHelper
-from .keys import AVAILABLE_HELPERS
-from .models import HelperRecord
-from .schedule import ScheduleConfig, parse_schedule
+from queuectl.domain.errors import ConcurrentChange, InvalidSchedule, UnknownHelper
+from queuectl.domain.keys import AVAILABLE_HELPERS
+from queuectl.domain.models import HelperRecord
+from queuectl.domain.schedule import ScheduleConfig, parse_schedule
 
 if TYPE_CHECKING:
     import redis
 
-    from .scripts import Scripts
+    from queuectl.store.scripts import Scripts
 
 CAS_ATTEMPTS = 20
 
@@ -147,7 +147,7 @@ def next_run(record: HelperRecord, now: float) -> float | None:
     """The helper's next occurrence after `now` (None when disabled, broken or never)."""
     from datetime import datetime, timezone
 
-    from .schedule import next_occurrence
+    from queuectl.domain.schedule import next_occurrence
 
     if not record.plannable or not record.schedule:
         return None
@@ -161,7 +161,7 @@ def next_run(record: HelperRecord, now: float) -> float | None:
 
 def helper_json(record: HelperRecord, now: float) -> dict[str, Any]:
     """A helper as `--json` shows it (stable snake_case keys, ISO times)."""
-    from .models import iso
+    from queuectl.domain.models import iso
 
     schedule = dict(record.schedule) if record.schedule else None
     if schedule is not None and "expiry" not in schedule:
@@ -188,7 +188,7 @@ def helper_json(record: HelperRecord, now: float) -> dict[str, Any]:
 
 def check_name(name: str) -> str:
     """Refuse a helper name that is not in the allowed form before it reaches Redis."""
-    from .keys import NAME_RE
+    from queuectl.domain.keys import NAME_RE
 
     if not NAME_RE.match(name or ""):
         raise UnknownHelper(name)

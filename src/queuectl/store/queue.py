@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from . import keys
-from .models import Execution, ExecutionStatus
+from queuectl.domain import keys
+from queuectl.domain.models import Execution, ExecutionStatus
 
 if TYPE_CHECKING:
     import redis
@@ -57,7 +57,7 @@ def load_queued(client: "redis.Redis", members: list[tuple[str, float]]) -> list
 def _expiries(helpers: list[str], entries: list[str | None]) -> dict[str, int]:
     """Each helper's expiry in force, from its catalog entry as claim.lua reads it (0 when it has
     none): the entry's `expiry`, else its schedule's."""
-    from .catalog import decode_entry
+    from queuectl.store.catalog import decode_entry
 
     out = {}
     for helper, raw in zip(helpers, entries):

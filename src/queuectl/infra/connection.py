@@ -1,8 +1,5 @@
 """The functions that build a Redis connection: lazy, bounded, quick to fail.
 
-`connect` gives redis-py's client; `connect_lean` the small standard-library one (queuectl.resp)
-that the read-only commands use to start fast. Errors of both are described by the same code.
-
 redis-py's defaults retry a command up to 10 times with 5 s socket timeouts, so a call on a
 black-holed link can block for about a minute, and a retried write can be applied twice. A CLI
 must answer fast and a dispatcher owns its own retrying, so we set explicit timeouts and no
@@ -15,12 +12,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 from urllib.parse import urlsplit
 
-from .errors import InvalidInput, RedisUnavailable
+from queuectl.domain.errors import InvalidInput, RedisUnavailable
 
 if TYPE_CHECKING:
     import redis
-
-    from .resp import RespClient
 
 T = TypeVar("T")
 
@@ -103,19 +98,6 @@ def connect(options: ConnectionOptions) -> "redis.Redis":
         raise InvalidInput(f"invalid Redis URL {redact_url(options.url)!r}: {exc}") from None
 
 
-def connect_lean(options: ConnectionOptions) -> "RespClient | None":
-    """The standard-library client (queuectl.resp) with the same timeouts, for the read-only
-    commands; None when the URL needs redis-py (TLS, Sentinel, URL options)."""
-    from .resp import RespClient, parse_url
-
-    address = parse_url(options.url)
-    if address is None:
-        return None
-    # redis-py connects to a unix socket with the read timeout (connect() drops the other)
-    connect_timeout = None if address.path is not None else options.connect_timeout
-    return RespClient(address, socket_timeout=options.socket_timeout, connect_timeout=connect_timeout)
-
-
 def _check_tls(options: ConnectionOptions) -> None:
     """rediss:// verifies certificates (redis-py's default); switching that off must be explicit."""
     if not options.url.startswith("rediss://"):
@@ -130,7 +112,7 @@ def _check_tls(options: ConnectionOptions) -> None:
                                "pass --insecure-tls (or QUEUECTL_INSECURE_TLS=1) if you really mean it")
         import logging
 
-        logging.getLogger("queuectl.connection").warning(
+        logging.getLogger(__name__).warning(
             "TLS certificate verification is OFF for %s (--insecure-tls)", redact_url(options.url))
 
 
@@ -204,49 +186,22 @@ def ensure_current_master(client: "redis.Redis") -> bool:
 
 
 def is_redis_error(exc: BaseException) -> bool:
-    """True for an error of either client (redis-py's or queuectl.resp's).
-
-    redis-py is only consulted when something already imported it: otherwise no redis-py error
-    can exist, and the lean read commands must not pay for the import.
-    """
-    from .resp import RespError
-
-    if isinstance(exc, RespError):
-        return True
+    """True for an error of redis-py's family. redis-py is only consulted when something already
+    imported it: otherwise no redis-py error can exist, and a command need not pay for the import."""
     rexc = sys.modules.get("redis.exceptions")
     return rexc is not None and isinstance(exc, rexc.RedisError)
 
 
-def response_error(client: Any) -> type[Exception]:
-    """The class `client` raises when Redis refuses a command (say, CONFIG without the ACL right)."""
-    from .resp import RespClient, RespResponseError
-
-    if isinstance(client, RespClient):
-        return RespResponseError
-    import redis.exceptions as rexc
-
-    return rexc.ResponseError
-
-
 def describe_redis_error(exc: BaseException, url: str) -> str:
     """One line naming the URL (password removed) and what went wrong."""
-    from . import resp
+    import redis.exceptions as rexc
 
-    auth: type[BaseException]
-    unreachable: tuple[type[BaseException], ...]
-    if isinstance(exc, resp.RespError):
-        auth, unreachable = resp.RespAuthError, (resp.RespConnectionError, resp.RespTimeoutError)
-    else:
-        import redis.exceptions as rexc
-
-        auth, unreachable = rexc.AuthenticationError, (rexc.ConnectionError, rexc.TimeoutError)
     where = redact_url(url)
-    if isinstance(exc, auth):
-        return f"cannot use Redis at {where}: authentication failed"
-    if isinstance(exc, unreachable):
-        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        return f"cannot reach Redis at {where}: {detail}"
     detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if isinstance(exc, rexc.AuthenticationError):
+        return f"cannot use Redis at {where}: authentication failed"
+    if isinstance(exc, (rexc.ConnectionError, rexc.TimeoutError)):
+        return f"cannot reach Redis at {where}: {detail}"
     return f"Redis error at {where}: {detail}"
 
 

@@ -11,7 +11,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any, Sequence
 
-from . import keys
+from queuectl.domain import keys
 
 if TYPE_CHECKING:
     import redis
@@ -26,7 +26,7 @@ SCRIPT_NAMES = ("plan", "claim", "release", "finish", "renew", "reap", "expire",
 @lru_cache(maxsize=None)
 def script_source(name: str) -> str:
     """The full text sent to Redis: the shared library followed by the script."""
-    lua = resources.files("queuectl") / "lua"
+    lua = resources.files("queuectl.store") / "lua"
     return (lua / "_lib.lua").read_text() + "\n" + (lua / f"{name}.lua").read_text()
 
 

@@ -25,9 +25,10 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any, Iterator
 
-from queuectl.errors import HelperLoadError
+from queuectl.domain.errors import HelperLoadError
+from queuectl.infra.process import kill_group
 from queuectl.helper import BaseHelper
-from queuectl.keys import NAME_RE
+from queuectl.domain.keys import NAME_RE
 
 __all__ = [
     "NAME_RE",
@@ -342,9 +343,9 @@ def discover_in_process(helpers_dir: str | os.PathLike[str]) -> DiscoveryResult:
 # Running discovery in a child process
 
 # `-P`: the child's sys.path[0] is not the current directory, so a json.py there cannot shadow
-# the stdlib. `-c` instead of `-m queuectl.discovery`: no second copy of this module as
+# the stdlib. `-c` instead of `-m queuectl.runtime.discovery`: no second copy of this module as
 # __main__ (and no runpy warning if the package imports it).
-_CHILD_CODE = "import sys; from queuectl.discovery import _child_main; _child_main(sys.argv[1:])"
+_CHILD_CODE = "import sys; from queuectl.runtime.discovery import _child_main; _child_main(sys.argv[1:])"
 
 
 def _child_command(args: list[str]) -> list[str]:
@@ -389,10 +390,7 @@ def _run_child(args: list[str], timeout: float) -> tuple[list[HelperSpec], list[
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
+    kill_group(proc.pid)
     try:
         proc.communicate(timeout=5)
     except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL not honoured
@@ -490,7 +488,7 @@ def _child_main(argv: list[str]) -> None:
     elif len(argv) == 1 and not argv[0].startswith("-"):
         helpers, errors = _scan_dir(os.path.abspath(argv[0]))
     else:
-        sys.stderr.write("usage: python -m queuectl.discovery HELPERS_DIR | --file PATH\n")
+        sys.stderr.write("usage: python -m queuectl.runtime.discovery HELPERS_DIR | --file PATH\n")
         sys.stderr.flush()
         os._exit(2)
     data = _report(helpers, errors)

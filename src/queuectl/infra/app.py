@@ -4,24 +4,24 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
-from .clock import Clock, SystemClock
-from .config import Settings
-from .connection import ConnectionOptions, connect, connect_lean, guarded, redact_url
-from .errors import InvalidInput
+from queuectl.domain.clock import Clock, SystemClock
+from queuectl.infra.config import Settings
+from queuectl.infra.connection import ConnectionOptions, connect, guarded, redact_url
+from queuectl.domain.errors import InvalidInput
 
 if TYPE_CHECKING:
     import redis
 
-    from .planner import ConfigCache
-    from .scripts import Scripts
+    from queuectl.store.planner import ConfigCache
+    from queuectl.store.scripts import Scripts
 
 T = TypeVar("T")
 
 
 @dataclass(kw_only=True)
 class App:
-    """`client` is redis-py's; open_lean_app puts the small queuectl.resp client there instead,
-    which has the read methods the status, catalog, queue and history readers use."""
+    """A redis-py client (connected lazily), the scripts registered on it, the clock and the
+    settings in force, and `backend`, what `status` says about the Redis in use."""
 
     client: "redis.Redis"
     settings: Settings
@@ -36,7 +36,7 @@ class App:
     def scripts(self) -> "Scripts":
         """The Lua scripts, registered on first use: read commands never run one."""
         if self._scripts is None:
-            from .scripts import Scripts
+            from queuectl.store.scripts import Scripts
 
             self._scripts = Scripts(self.client)
         return self._scripts
@@ -46,7 +46,7 @@ class App:
         """The zone for schedules that name none (resolved on first use: read commands never
         need it, and the schedule module is slow to import)."""
         if self._default_timezone is None:
-            from .schedule import default_timezone
+            from queuectl.domain.schedule import default_timezone
 
             self._default_timezone = self.timezone_setting or default_timezone()
         return self._default_timezone
@@ -54,7 +54,7 @@ class App:
     @property
     def config_cache(self) -> "ConfigCache":
         if self._config_cache is None:
-            from .planner import ConfigCache
+            from queuectl.store.planner import ConfigCache
 
             self._config_cache = ConfigCache()
         return self._config_cache
@@ -86,39 +86,21 @@ def open_app(settings: Settings, *, clock: Clock | None = None, socket_timeout: 
     With no Redis URL configured, the embedded default server is started (or reused) and used:
     queuectl never falls back to a network Redis the user did not name.
     """
-    settings, backend = _backend(settings, start=True)
+    settings, backend = _backend(settings)
     client = connect(_options(settings, socket_timeout))
     return _app(settings, client, backend, clock)
 
 
-def open_lean_app(settings: Settings, *, clock: Clock | None = None) -> App | None:
-    """Like open_app, on the standard-library client (queuectl.resp), for read-only commands
-    that must start fast. None when only open_app can serve these settings: a TLS or Sentinel
-    URL, or the embedded server not running (open_app starts it and says so)."""
-    settings, backend = _backend(settings, start=False)
-    if not settings.redis_url:
-        return None
-    client = connect_lean(_options(settings, None))
-    if client is None:
-        return None
-    return _app(settings, client, backend, clock)
-
-
-def _backend(settings: Settings, *, start: bool) -> tuple[Settings, dict[str, object]]:
-    """The settings with the Redis URL in force, and the `backend` that `status` shows. With
-    start=False a stopped embedded server is left stopped (the URL stays unset)."""
+def _backend(settings: Settings) -> tuple[Settings, dict[str, object]]:
+    """The settings with the Redis URL in force, and the `backend` that `status` shows; with no
+    URL set, the embedded server, started when it is not running."""
     from dataclasses import replace
 
     if settings.redis_url:
         return settings, {"kind": "redis", "url": redact_url(settings.redis_url)}
-    from . import embedded
+    from queuectl.infra import embedded
 
-    if start:
-        lay = embedded.ensure_running()
-    else:
-        lay = embedded.layout()
-        if not embedded.is_running(lay):
-            return settings, {}
+    lay = embedded.ensure_running()
     settings = replace(settings, redis_url=lay.url)
     return settings, {"kind": "embedded", "data_dir": str(lay.home), "url": lay.url}
 
@@ -135,7 +117,7 @@ def _app(settings: Settings, client: Any, backend: dict[str, object], clock: Clo
     """The App, once the time zone setting is known to be valid."""
     tz = settings.timezone
     if tz:
-        from .schedule import parse_schedule
+        from queuectl.domain.schedule import parse_schedule
 
         try:  # validate once, with the schedule model's own zone rules
             parse_schedule({"type": "interval", "interval_seconds": 60, "timezone": tz}, default_timezone="UTC")

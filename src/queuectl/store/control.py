@@ -13,14 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
-from . import catalog, planner
-from .discovery import DiscoveryResult, LoadError
-from .errors import InvalidInput, InvalidSchedule
-from .models import HelperRecord
-from .schedule import parse_schedule
+from queuectl.store import catalog, planner
+from queuectl.runtime.discovery import DiscoveryResult, LoadError
+from queuectl.domain.errors import InvalidInput, InvalidSchedule
+from queuectl.domain.models import HelperRecord
+from queuectl.domain.schedule import parse_schedule
 
 if TYPE_CHECKING:
-    from .app import App
+    from queuectl.infra.app import App
 
 
 @dataclass(kw_only=True)
@@ -171,7 +171,7 @@ def ensure_epoch(app: "App") -> str:
     """The database's epoch marker, created on first use; its loss means Redis lost its data."""
     import secrets
 
-    from .keys import EPOCH
+    from queuectl.domain.keys import EPOCH
 
     fresh = f"{app.clock.time():.0f}-{secrets.token_hex(4)}"
     app.client.set(EPOCH, fresh, nx=True)
@@ -180,7 +180,7 @@ def ensure_epoch(app: "App") -> str:
 
 def sync(app: "App") -> tuple[DiscoveryResult, SyncReport]:
     """Discover the configured helpers directory, register what it holds and plan the window."""
-    from .discovery import discover
+    from queuectl.runtime.discovery import discover
 
     directory = app.settings.helpers_dir
     if not Path(directory).is_dir():

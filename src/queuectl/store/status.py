@@ -4,8 +4,8 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from . import keys
-from .models import iso
+from queuectl.domain import keys
+from queuectl.domain.models import iso
 
 if TYPE_CHECKING:
     import redis

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from .errors import InvalidInput
+from queuectl.domain.errors import InvalidInput
 
 DEFAULT_WINDOW = 7200.0
 DEFAULT_EXPAND_EVERY = 300.0
@@ -173,7 +173,7 @@ def resolve(flags: Mapping[str, Any] | None = None, *, environ: Mapping[str, str
 
 def describe(settings: Settings, backend: str | None = None) -> list[dict[str, Any]]:
     """Rows for `queuectl config`: name, value (secrets masked), source, env var."""
-    from .connection import redact_url
+    from queuectl.infra.connection import redact_url
 
     rows = []
     for name, spec in FIELDS.items():

@@ -13,16 +13,16 @@ dependency that ships Redis 6.2 binaries), else `redis-server` on PATH.
 from __future__ import annotations
 
 import os
-import socket
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from .errors import QueuectlError
+from queuectl.domain.errors import QueuectlError
 
-# subprocess, signal, shutil, hashlib and tempfile are imported where used: a read command that
-# only checks the server is up (queuectl.cli.fast) should not pay for them.
+if TYPE_CHECKING:
+    import redis
 
 DEFAULT_IDLE = 600.0
 START_TIMEOUT = 15.0
@@ -104,37 +104,29 @@ def layout() -> Layout:
     return Layout(data_home())
 
 
+def _client(sock: Path, timeout: float) -> "redis.Redis":
+    """A redis-py client on the server's socket that gives up after `timeout` seconds."""
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    return redis.Redis(unix_socket_path=str(sock), socket_timeout=timeout, decode_responses=True,
+                       retry=Retry(NoBackoff(), 0), health_check_interval=0)
+
+
 def _ping(sock: Path, timeout: float = 1.0) -> bool:
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-            s.settimeout(timeout)
-            s.connect(str(sock))
-            s.sendall(b"PING\r\n")
-            return s.recv(64).startswith(b"+PONG")
-    except OSError:
+    """Does a server answer on the socket?"""
+    import redis
+
+    if not sock.exists():
         return False
-
-
-def _command(sock: Path, *args: str, timeout: float = 2.0) -> bytes:
-    """Send one command in RESP and return the raw reply (enough for SHUTDOWN and INFO)."""
-    payload = f"*{len(args)}\r\n".encode() + b"".join(
-        f"${len(a.encode())}\r\n".encode() + a.encode() + b"\r\n" for a in args)
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.settimeout(timeout)
-        s.connect(str(sock))
-        s.sendall(payload)
-        chunks = []
-        try:
-            while True:
-                data = s.recv(65536)
-                if not data:
-                    break
-                chunks.append(data)
-                if len(data) < 65536:
-                    break
-        except OSError:
-            pass
-        return b"".join(chunks)
+    client = _client(sock, timeout)
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()
 
 
 def is_running(lay: Layout | None = None) -> bool:
@@ -158,7 +150,7 @@ def ensure_running(*, announce: bool = True) -> Layout:
         binary = server_binary()
         log = open(lay.home / "supervisor.log", "ab")
         subprocess.Popen(
-            [sys.executable, "-m", "queuectl.embedded", "serve", str(lay.home), binary],
+            [sys.executable, "-m", "queuectl.infra.embedded", "serve", str(lay.home), binary],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, close_fds=True,
         )
         log.close()
@@ -199,10 +191,7 @@ def stop(lay: Layout | None = None, timeout: float = 15.0) -> bool:
         pid = int(lay.supervisor_pid.read_text().strip())
         os.kill(pid, signal.SIGTERM)
     except (OSError, ValueError):
-        try:
-            _command(lay.socket, "SHUTDOWN")
-        except OSError:
-            pass
+        _shutdown(lay.socket)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and _ping(lay.socket, timeout=0.2):
         time.sleep(0.05)
@@ -217,14 +206,18 @@ def info(lay: Layout | None = None) -> dict[str, object]:
     if not _ping(lay.socket):
         return out
     out["running"] = True
+    import redis
+
+    client = _client(lay.socket, 2.0)
     try:
-        raw = _command(lay.socket, "INFO", "server").decode(errors="replace")
-        fields = dict(line.split(":", 1) for line in raw.splitlines() if ":" in line)
+        fields = client.info("server")
         out["redis_version"] = fields.get("redis_version")
-        out["pid"] = int(fields.get("process_id", "0") or 0)
-        out["uptime_seconds"] = int(fields.get("uptime_in_seconds", "0") or 0)
-    except OSError:
+        out["pid"] = int(fields.get("process_id") or 0)
+        out["uptime_seconds"] = int(fields.get("uptime_in_seconds") or 0)
+    except redis.RedisError:
         pass
+    finally:
+        client.close()
     try:
         out["supervisor_pid"] = int(lay.supervisor_pid.read_text().strip())
     except (OSError, ValueError):
@@ -253,46 +246,18 @@ daemonize no
     lay.config.write_text(conf)
 
 
-class _InfoReader:
-    """One persistent connection that reads INFO (so our own polling is one steady client)."""
+def _shutdown(sock: Path, timeout: float = 2.0) -> bool:
+    """Ask the server to save and exit; False when it could not be asked (or refused)."""
+    import redis
 
-    def __init__(self, sock: Path) -> None:
-        self.sock = sock
-        self.conn: socket.socket | None = None
-
-    def read(self) -> dict[str, str]:
-        if self.conn is None:
-            self.conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            self.conn.settimeout(5)
-            self.conn.connect(str(self.sock))
-        try:
-            self.conn.sendall(b"INFO\r\n")
-            buf = b""
-            while b"\r\n" not in buf:
-                chunk = self.conn.recv(65536)
-                if not chunk:
-                    raise OSError("closed")
-                buf += chunk
-            header, _, rest = buf.partition(b"\r\n")
-            size = int(header[1:])
-            while len(rest) < size + 2:
-                chunk = self.conn.recv(65536)
-                if not chunk:
-                    raise OSError("closed")
-                rest += chunk
-        except (OSError, ValueError):
-            self.close()
-            raise OSError("INFO failed")
-        text = rest[:size].decode(errors="replace")
-        return dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
-
-    def close(self) -> None:
-        if self.conn is not None:
-            try:
-                self.conn.close()
-            except OSError:
-                pass
-            self.conn = None
+    client = _client(sock, timeout)
+    try:
+        client.shutdown()  # redis-py takes the closed connection as the expected answer
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()
+    return True
 
 
 def serve(home: str, binary: str) -> int:
@@ -300,7 +265,7 @@ def serve(home: str, binary: str) -> int:
     import signal
     import subprocess
 
-    from .executor import _child_setup
+    from queuectl.infra.process import die_with_parent
 
     lay = Layout(Path(home))
     _write_config(lay)
@@ -310,7 +275,7 @@ def serve(home: str, binary: str) -> int:
         pass
     lay.supervisor_pid.write_text(str(os.getpid()))
     proc = subprocess.Popen([binary, str(lay.config)], stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=_child_setup)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=die_with_parent)
     stopping = False
 
     def on_signal(_signum: int, _frame: object) -> None:
@@ -319,18 +284,20 @@ def serve(home: str, binary: str) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    import redis
+
     idle = _idle_seconds()
-    reader = _InfoReader(lay.socket)
+    reader = _client(lay.socket, 5.0)  # one steady connection: our own polling is one client
     last_seen = time.monotonic()
     last_total: int | None = None
     while not stopping and proc.poll() is None:
         time.sleep(0.5)
         try:
-            fields = reader.read()
-        except OSError:
+            fields: dict[str, Any] = reader.info()
+        except redis.RedisError:
             continue
-        others = int(fields.get("connected_clients", "1")) - 1
-        total = int(fields.get("total_connections_received", "0"))
+        others = int(fields.get("connected_clients") or 1) - 1
+        total = int(fields.get("total_connections_received") or 0)
         now = time.monotonic()
         # any client connected now, or any connection made since the last look, counts as use
         if others > 0 or (last_total is not None and total > last_total):
@@ -340,9 +307,7 @@ def serve(home: str, binary: str) -> int:
             break
     reader.close()
     if proc.poll() is None:
-        try:
-            _command(lay.socket, "SHUTDOWN", timeout=10)
-        except OSError:
+        if not _shutdown(lay.socket, timeout=10):
             proc.terminate()
         try:
             proc.wait(timeout=15)
@@ -358,5 +323,5 @@ def serve(home: str, binary: str) -> int:
 if __name__ == "__main__":
     if len(sys.argv) >= 4 and sys.argv[1] == "serve":
         sys.exit(serve(sys.argv[2], sys.argv[3]))
-    sys.stderr.write("usage: python -m queuectl.embedded serve HOME BINARY\n")
+    sys.stderr.write("usage: python -m queuectl.infra.embedded serve HOME BINARY\n")
     sys.exit(2)
