@@ -46,7 +46,7 @@ def _claimed_hash(app: Any, execution_id: str) -> dict[str, Any]:
     costs from its claim on, until its history TTL runs out."""
     from queuectl.domain import keys
     from queuectl.store.planner import keep_seconds
-    from queuectl.store.scripts import format_time
+    from queuectl.domain.models import format_time
 
     due = int(execution_id.rpartition(":")[2])
     app.scripts.claim(now=format_time(due), limit=1, owner="bench", lease_until=format_time(due + 30),

@@ -140,7 +140,7 @@ def fill(app: Any, h: HelpersDir, size: int, helpers: int) -> int:
                                  "enabled": True})
     register(app, h.path)
     records = catalog.read_all(app.client).values()
-    planner.plan(app.scripts, records, now=now, window=days * 86400 - 300, history_ttl=app.history_ttl,
+    planner.plan(app.scripts, records, now=now, window=days * 86400 - 300, history_ttl=app.settings.history_ttl,
                  cache=app.config_cache)
     return int(app.client.zcard(keys.EXECUTION_QUEUE))
 

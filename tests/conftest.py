@@ -60,5 +60,5 @@ def clock() -> ManualClock:
 def app(client, redis_url: str, clock: ManualClock) -> App:
     from queuectl.infra.app import open_app
 
-    settings = Settings(redis_url=redis_url, helpers_dir=Path("helpers"))
+    settings = Settings.with_defaults(redis_url=redis_url, helpers_dir=Path("helpers"), timezone="UTC")
     return open_app(settings, clock=clock)

@@ -116,7 +116,7 @@ def core_app(client, redis_url: str):
     from queuectl.infra.app import open_app
     from queuectl.infra.config import Settings
 
-    a = open_app(Settings(redis_url=redis_url, helpers_dir=Path("helpers")))
+    a = open_app(Settings.with_defaults(redis_url=redis_url, helpers_dir=Path("helpers"), timezone="UTC"))
     yield a
     a.client.close()
 
@@ -135,7 +135,8 @@ class Seeder:
     def finished(self, helper: str, execution_time: int, status: str, finished_at: float, *,
                  error: str | None = None, reason: str | None = None, priority: int = 3) -> str:
         from queuectl.store.planner import keep_seconds
-        from queuectl.store.scripts import Outcome, PlanGroup, format_time
+        from queuectl.domain.models import format_time
+        from queuectl.store.scripts import Outcome, PlanGroup
 
         keep = keep_seconds(86400)
         scripts = self.app.scripts

@@ -13,7 +13,8 @@ from queuectl.store import catalog
 from queuectl.domain import keys
 from queuectl.domain.models import HelperRecord
 from queuectl.store.planner import keep_seconds
-from queuectl.store.scripts import ClaimResult, Outcome, PlanGroup, Scripts, format_time
+from queuectl.domain.models import format_time
+from queuectl.store.scripts import ClaimResult, Outcome, PlanGroup, Scripts
 from support import NOW, gather, start_and_join
 
 KEEP = keep_seconds(86400)

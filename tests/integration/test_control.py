@@ -18,7 +18,8 @@ from queuectl.infra.config import Settings
 from queuectl.domain.errors import ConcurrentChange, InvalidInput, InvalidSchedule, UnknownHelper
 from queuectl.domain.models import HelperRecord
 from queuectl.store.planner import keep_seconds
-from queuectl.store.scripts import ClaimResult, Outcome, PlanGroup, Scripts, format_time
+from queuectl.domain.models import format_time
+from queuectl.store.scripts import ClaimResult, Outcome, PlanGroup, Scripts
 from support import NOW, add_helper, helper_source, ids_of, queued, register, snapshot, start_and_join, write_helper
 
 KEEP = keep_seconds(86400)
@@ -131,7 +132,7 @@ def test_disable_removes_queued_keeps_history_survives_restart_and_reset_replans
     assert alpha["rev"] > rev_before
 
     # a restart: a new process registers the same code; the operator's choice survives
-    restarted = open_app(Settings(redis_url=redis_url), clock=clock)
+    restarted = open_app(Settings.with_defaults(redis_url=redis_url, timezone="UTC"), clock=clock)
     report = control.register(restarted, found, d)
     assert report.overrides == ["alpha"]
     assert report.unchanged == ["alpha", "beta"]
@@ -378,7 +379,7 @@ def test_concurrent_enable_disable_keeps_the_catalog_consistent(app, client, red
     def operator(seed: int) -> None:
         rnd = random.Random(seed)
         try:
-            mine = open_app(Settings(redis_url=redis_url), clock=clock)
+            mine = open_app(Settings.with_defaults(redis_url=redis_url, timezone="UTC"), clock=clock)
             barrier.wait(timeout=10)
             for _ in range(ops):
                 try:
@@ -547,7 +548,7 @@ def test_a_full_override_of_an_invalid_code_schedule_survives_a_restart(app, cli
     assert fixed.helper.status == "ok"
     assert queued(client, "odd") == ids_of("odd", TICKER_TIMES)
 
-    restarted = open_app(Settings(redis_url=redis_url), clock=clock)
+    restarted = open_app(Settings.with_defaults(redis_url=redis_url, timezone="UTC"), clock=clock)
     control.register(restarted, discovery.discover_in_process(d), d)
 
     assert entry(client, "odd")["override"]["interval_seconds"] == 600

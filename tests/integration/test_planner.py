@@ -27,7 +27,7 @@ def plan_now(app: App, records=None, *, now: float | None = None) -> planner.Pla
     if records is None:
         records = catalog.read_all(app.client).values()
     return planner.plan(app.scripts, records, now=app.clock.time() if now is None else now,
-                        window=app.window, history_ttl=app.history_ttl, cache=ConfigCache())
+                        window=app.settings.window, history_ttl=app.settings.history_ttl, cache=ConfigCache())
 
 
 EVERY_10_MIN = {"type": "interval", "interval_minutes": 10}
@@ -123,7 +123,7 @@ def expected_many(count: int) -> set[str]:
 
 def _plan_in_process(url: str, now: float, parties: int) -> tuple[int, int, int]:
     """Child process: open its own App, wait for the others, plan the whole catalog."""
-    app = open_app(Settings(redis_url=url), clock=ManualClock(now))
+    app = open_app(Settings.with_defaults(redis_url=url, timezone="UTC"), clock=ManualClock(now))
     gather(app.client, parties, 20, "planners")
     report = control.plan_all(app)
     app.client.close()
@@ -164,7 +164,7 @@ def test_planner_threads_each_with_its_own_app_create_no_duplicate(app, client, 
 
     def run() -> None:
         try:
-            mine = open_app(Settings(redis_url=redis_url), clock=clock)
+            mine = open_app(Settings.with_defaults(redis_url=redis_url, timezone="UTC"), clock=clock)
             barrier.wait(timeout=10)
             results.append(control.plan_all(mine))
         except BaseException as exc:  # noqa: BLE001 - reported below

@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from queuectl.cli import app
-from queuectl.infra.config import resolve
+from queuectl.infra.config import Settings, resolve
 from queuectl.domain.errors import InvalidInput
 
 
@@ -63,3 +63,33 @@ def test_bad_config_file_is_a_usage_error(tmp_path: Path, monkeypatch: pytest.Mo
     result = CliRunner().invoke(app, ["config"])
     assert result.exit_code == 2
     assert "concurrency" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_timezone_setting_is_checked_once_where_it_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert resolve({}, environ={"QUEUECTL_TIMEZONE": "Asia/Tokyo"}, file_path=None).timezone == "Asia/Tokyo"
+    with pytest.raises(InvalidInput, match="QUEUECTL_TIMEZONE='Asia/Tokio' is not a time zone"):
+        resolve({}, environ={"QUEUECTL_TIMEZONE": "Asia/Tokio"}, file_path=None)
+    with pytest.raises(InvalidInput, match="--timezone"):
+        resolve({"timezone": "../etc/passwd"}, environ={}, file_path=None)
+
+
+def test_schedules_without_a_zone_follow_the_setting_else_the_system(monkeypatch: pytest.MonkeyPatch) -> None:
+    from queuectl.infra.app import App
+
+    monkeypatch.setenv("TZ", "America/Denver")
+    plain = App(client=None, settings=Settings.with_defaults(redis_url="redis://127.0.0.1:1/0"))  # type: ignore[arg-type]
+    assert plain.default_timezone == "America/Denver"
+    tokyo = App(client=None, settings=Settings.with_defaults(redis_url="redis://127.0.0.1:1/0",  # type: ignore[arg-type]
+                                                             timezone="Asia/Tokyo"))
+    assert tokyo.default_timezone == "Asia/Tokyo"
+
+
+def test_every_setting_is_declared_once() -> None:
+    from queuectl.infra.config import FIELDS, declared_names
+
+    assert declared_names() == set(FIELDS)
+    defaults = Settings.with_defaults()
+    for name, spec in FIELDS.items():
+        value = getattr(defaults, name)
+        assert value == (Path(spec.default) if spec.kind == "path" else spec.default), name
+        assert defaults.sources[name] == "default"

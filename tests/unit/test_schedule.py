@@ -15,7 +15,8 @@ import pytest
 from croniter import croniter
 
 from queuectl.domain.errors import InvalidInput, InvalidSchedule
-from queuectl.domain.schedule import SCHEDULE_TYPES, ScheduleConfig, _system_timezone, default_timezone, next_occurrence, occurrences, parse_schedule, system_timezone
+from queuectl.domain.schedule import SCHEDULE_TYPES, ScheduleConfig, next_occurrence, occurrences, parse_schedule
+from queuectl.domain.zones import system_timezone, system_timezone_from
 
 UTC = timezone.utc
 
@@ -1128,26 +1129,13 @@ def test_system_timezone_sources(
     if file_text is not None:
         tzfile.write_text(file_text)
     environ = {} if tz_env is None else {"TZ": tz_env}
-    assert _system_timezone(environ, str(localtime), str(tzfile)) == expected
+    assert system_timezone_from(environ, str(localtime), str(tzfile)) == expected
 
 
 def test_system_timezone_is_loadable() -> None:
     from zoneinfo import ZoneInfo
 
     ZoneInfo(system_timezone())
-
-
-def test_default_timezone_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("QUEUECTL_TIMEZONE", "Asia/Tokyo")
-    assert default_timezone() == "Asia/Tokyo"
-    monkeypatch.setenv("QUEUECTL_TIMEZONE", "Asia/Tokio")
-    with pytest.raises(InvalidSchedule) as info:
-        default_timezone()
-    assert info.value.key == "timezone" and info.value.value == "Asia/Tokio"
-    assert "QUEUECTL_TIMEZONE" in info.value.reason
-    monkeypatch.delenv("QUEUECTL_TIMEZONE")
-    monkeypatch.setenv("TZ", "America/Denver")
-    assert default_timezone() == "America/Denver"
 
 
 # ---------------------------------------------------------------------------------------------

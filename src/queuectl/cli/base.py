@@ -62,16 +62,6 @@ def state(ctx: typer.Context) -> CliState:
     return obj
 
 
-def given_flags(ctx: typer.Context, **values: Any) -> dict[str, Any]:
-    """Keep only the options the user typed (env and defaults are resolved by config.resolve)."""
-    out = {}
-    for name, value in values.items():
-        source = ctx.get_parameter_source(name)
-        if source is not None and source.name == "COMMANDLINE":
-            out[name] = value
-    return out
-
-
 def handle_errors(func: F) -> F:
     """Turn queuectl and Redis errors into one stderr line and the right exit code."""
 

@@ -7,7 +7,8 @@ from typing import Optional
 import typer
 
 from queuectl import __version__
-from queuectl.cli.base import CliState, given_flags
+from queuectl.cli.base import CliState
+from queuectl.cli.options import given, setting_option
 
 app = typer.Typer(
     name="queuectl",
@@ -28,14 +29,9 @@ def _version(value: bool) -> None:
 @app.callback()
 def root(
     ctx: typer.Context,
-    redis_url: Optional[str] = typer.Option(
-        None, "--redis-url", show_envvar=False,
-        help="Redis to use (env REDIS_URL): redis://[:password@]host:port/db, rediss://..., "
-             "unix:///path.sock. Unset: the embedded default server."),
-    helpers_dir: Optional[Path] = typer.Option(
-        None, "--helpers-dir", help="Directory of helper files, *.py (env QUEUECTL_HELPERS_DIR; default ./helpers)."),
-    insecure_tls: bool = typer.Option(False, "--insecure-tls",
-                                      help="Allow rediss:// URLs with ssl_cert_reqs=none (logs a warning)."),
+    redis_url: Optional[str] = setting_option("redis_url"),
+    helpers_dir: Optional[Path] = setting_option("helpers_dir"),
+    insecure_tls: bool = setting_option("insecure_tls"),
     verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="More log detail."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks for unexpected errors."),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
@@ -46,8 +42,8 @@ def root(
     Settings come from flags, then env vars, then ./queuectl.toml (or QUEUECTL_CONFIG), then defaults;
     `queuectl config` shows the result.
     """
-    ctx.obj = CliState(flags=given_flags(ctx, redis_url=redis_url, helpers_dir=helpers_dir,
-                                         insecure_tls=insecure_tls or None),
+    ctx.obj = CliState(flags=given({"redis_url": redis_url, "helpers_dir": helpers_dir,
+                                    "insecure_tls": insecure_tls}),
                        verbose=verbose, debug=debug)
 
 

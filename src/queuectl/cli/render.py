@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from queuectl.domain.models import Execution, HelperRecord
+    from queuectl.domain.models import Execution
 
 
 def emit_json(data: Any) -> None:

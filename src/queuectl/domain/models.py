@@ -35,6 +35,11 @@ def iso(seconds: float | None) -> str | None:
     return datetime.fromtimestamp(seconds, tz=timezone.utc).isoformat()
 
 
+def format_time(seconds: float) -> str:
+    """Unix seconds as stored text: millisecond precision, no float noise."""
+    return f"{seconds:.3f}".rstrip("0").rstrip(".")
+
+
 def parse_iso(text: str) -> float:
     """An ISO 8601 time with offset (as `iso` writes it) as Unix seconds."""
     return datetime.fromisoformat(text).timestamp()

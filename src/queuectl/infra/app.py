@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Callable, TypeVar
 
 from queuectl.domain.clock import Clock, SystemClock
 from queuectl.infra.config import Settings
 from queuectl.infra.connection import ConnectionOptions, connect, guarded, redact_url
-from queuectl.domain.errors import InvalidInput
 
 if TYPE_CHECKING:
     import redis
@@ -26,7 +25,6 @@ class App:
     client: "redis.Redis"
     settings: Settings
     clock: Clock = field(default_factory=SystemClock)
-    timezone_setting: str | None = None
     backend: dict[str, object] = field(default_factory=dict)
     _config_cache: "ConfigCache | None" = None
     _default_timezone: str | None = None
@@ -43,12 +41,12 @@ class App:
 
     @property
     def default_timezone(self) -> str:
-        """The zone for schedules that name none (resolved on first use: read commands never
-        need it, and the schedule module is slow to import)."""
+        """The zone for schedules that name none: the `timezone` setting, else the system's
+        (looked up on first use: read commands never need it)."""
         if self._default_timezone is None:
-            from queuectl.domain.schedule import default_timezone
+            from queuectl.domain.zones import system_timezone
 
-            self._default_timezone = self.timezone_setting or default_timezone()
+            self._default_timezone = self.settings.timezone or system_timezone()
         return self._default_timezone
 
     @property
@@ -67,28 +65,20 @@ class App:
     def safe_url(self) -> str:
         return redact_url(self.url)
 
-    @property
-    def window(self) -> float:
-        return self.settings.window
-
-    @property
-    def history_ttl(self) -> float:
-        return self.settings.history_ttl
-
     def guarded(self, call: Callable[[], T]) -> T:
         """Run a Redis call, mapping redis-py errors to RedisUnavailable (password-free)."""
         return guarded(self.url, call)
 
 
 def open_app(settings: Settings, *, clock: Clock | None = None, socket_timeout: float | None = None) -> App:
-    """Connect (lazily) with redis-py.
+    """Connect (lazily) with redis-py. `settings` were checked when they were resolved.
 
     With no Redis URL configured, the embedded default server is started (or reused) and used:
     queuectl never falls back to a network Redis the user did not name.
     """
     settings, backend = _backend(settings)
     client = connect(_options(settings, socket_timeout))
-    return _app(settings, client, backend, clock)
+    return App(client=client, settings=settings, clock=clock or SystemClock(), backend=backend)
 
 
 def _backend(settings: Settings) -> tuple[Settings, dict[str, object]]:
@@ -111,16 +101,3 @@ def _options(settings: Settings, socket_timeout: float | None) -> ConnectionOpti
         socket_timeout = max(0.2, min(5.0, settings.lease / 3))
     return ConnectionOptions(url=settings.redis_url or "", socket_timeout=socket_timeout,
                              insecure_tls=settings.insecure_tls)
-
-
-def _app(settings: Settings, client: Any, backend: dict[str, object], clock: Clock | None) -> App:
-    """The App, once the time zone setting is known to be valid."""
-    tz = settings.timezone
-    if tz:
-        from queuectl.domain.schedule import parse_schedule
-
-        try:  # validate once, with the schedule model's own zone rules
-            parse_schedule({"type": "interval", "interval_seconds": 60, "timezone": tz}, default_timezone="UTC")
-        except InvalidInput:
-            raise InvalidInput(f"invalid timezone setting {tz!r} ({settings.sources.get('timezone', 'default')})") from None
-    return App(client=client, settings=settings, clock=clock or SystemClock(), timezone_setting=tz, backend=backend)

@@ -1,80 +1,117 @@
-"""Settings for a queuectl process and where each value came from.
+"""Settings for a queuectl process, each declared once, and where each value came from.
 
-Precedence, for every setting: command-line flag > environment variable > `queuectl.toml` (in the
-working directory, or the file named by QUEUECTL_CONFIG) > built-in default. The CLI tells us
-which values came from flags; everything else is resolved here, so `queuectl config` can show
-the effective value and its origin for each one.
+Every setting is one `Setting` in SETTINGS: its name, environment variable, default, range and
+help. The CLI derives its options from these declarations (cli/options.py), `resolve` reads the
+environment and the file and checks every value against them, and the dispatcher takes the
+resolved `Settings`. Precedence, for every setting: command-line flag > environment variable >
+`queuectl.toml` (in the working directory, or the file named by QUEUECTL_CONFIG) > default.
 """
 from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 from queuectl.domain.errors import InvalidInput
-
-DEFAULT_WINDOW = 7200.0
-DEFAULT_EXPAND_EVERY = 300.0
-DEFAULT_TICK = 1.0
-DEFAULT_CONCURRENCY = 10
-DEFAULT_GRACE = 30.0
-DEFAULT_HISTORY_TTL = 86400.0
-DEFAULT_LEASE = 30.0
 
 CONFIG_FILE = "queuectl.toml"
 
 
 @dataclass(frozen=True)
-class Field:
+class Setting:
+    """One setting: the only place its env var, default, range and help are written."""
+
     name: str
     env: str
     default: Any
-    kind: str  # "str" | "path" | "float" | "int" | "bool"
+    kind: str  # "str" | "path" | "zone" | "float" | "int" | "bool"
+    help: str
     low: float | None = None
     high: float | None = None
     secret: bool = False
-    help: str = ""
+    #: the command that takes it as a flag: "" for the global options, "run" for run's, None
+    #: for none (environment and file only)
+    command: str | None = "run"
+    #: a short alias of the flag, e.g. "-c"
+    short: str | None = None
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    def describe(self) -> str:
+        """The help text with what the declaration adds: env var, range and default."""
+        facts = [f"env {self.env}"]
+        if self.low is not None and self.high is not None:
+            facts.append(f"{_number(self.low)} to {_number(self.high)}")
+        if self.default not in (None, False):
+            facts.append(f"default {_number(self.default) if self.kind in ('int', 'float') else self.default}")
+        return f"{self.help} ({'; '.join(facts)})"
 
 
-FIELDS: dict[str, Field] = {f.name: f for f in (
-    Field("redis_url", "REDIS_URL", None, "str", secret=True,
-          help="Redis to use; unset = the embedded default server"),
-    Field("insecure_tls", "QUEUECTL_INSECURE_TLS", False, "bool",
-          help="allow rediss:// URLs that turn certificate verification off"),
-    Field("helpers_dir", "QUEUECTL_HELPERS_DIR", "helpers", "path", help="directory of helper files"),
-    Field("timezone", "QUEUECTL_TIMEZONE", None, "str", help="default zone for daily/cron schedules"),
-    Field("window", "QUEUECTL_WINDOW", DEFAULT_WINDOW, "float", 1, 30 * 86400, help="lookahead, seconds"),
-    Field("expand_every", "QUEUECTL_EXPAND_EVERY", DEFAULT_EXPAND_EVERY, "float", 0.1, 86400,
-          help="seconds between window extensions"),
-    Field("tick", "QUEUECTL_TICK", DEFAULT_TICK, "float", 0.01, 60, help="longest sleep between checks"),
-    Field("concurrency", "QUEUECTL_CONCURRENCY", DEFAULT_CONCURRENCY, "int", 1, 1000,
-          help="executions run at once"),
-    Field("grace", "QUEUECTL_GRACE", DEFAULT_GRACE, "float", 0, 86400, help="shutdown grace, seconds"),
-    Field("lease", "QUEUECTL_LEASE", DEFAULT_LEASE, "float", 0.5, 86400, help="claim lease, seconds"),
-    Field("history_ttl", "QUEUECTL_HISTORY_TTL", DEFAULT_HISTORY_TTL, "float", 1, 365 * 86400,
-          help="seconds history is kept"),
-    Field("memory_limit", "QUEUECTL_MEMORY_LIMIT", 0, "int", 0, 1024 * 1024,
-          help="MB of memory per helper process (0 = no cap)"),
-)}
+def _number(value: float | None) -> str:
+    """7200.0 as '7200', 0.1 as '0.1', 2592000.0 as '2592000'."""
+    if value is None:
+        return "none"
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("redis_url", "REDIS_URL", None, "str", secret=True, command="",
+            help="Redis to use: redis://[:password@]host:port/db, rediss://..., unix:///path.sock, "
+                 "redis+sentinel://host:port/service; unset, the embedded default server."),
+    Setting("insecure_tls", "QUEUECTL_INSECURE_TLS", False, "bool", command="",
+            help="Allow rediss:// URLs that turn certificate verification off (logs a warning)."),
+    Setting("helpers_dir", "QUEUECTL_HELPERS_DIR", "helpers", "path", command="",
+            help="Directory of helper files (*.py)."),
+    Setting("timezone", "QUEUECTL_TIMEZONE", None, "zone", command=None,
+            help="Default IANA zone of daily and cron schedules that name none; unset, the system's."),
+    Setting("window", "QUEUECTL_WINDOW", 7200.0, "float", low=1, high=30 * 86400,
+            help="Lookahead in seconds: every occurrence this far ahead is queued."),
+    Setting("expand_every", "QUEUECTL_EXPAND_EVERY", 300.0, "float", low=0.1, high=86400,
+            help="Seconds between window extensions (and helper rescans)."),
+    Setting("tick", "QUEUECTL_TICK", 1.0, "float", low=0.01, high=60,
+            help="Longest sleep in seconds between checks for changes by other processes."),
+    Setting("concurrency", "QUEUECTL_CONCURRENCY", 10, "int", low=1, high=1000, short="-c",
+            help="Executions run at once (worker processes)."),
+    Setting("grace", "QUEUECTL_GRACE", 30.0, "float", low=0, high=86400,
+            help="On SIGINT/SIGTERM, seconds to let running executions finish."),
+    Setting("lease", "QUEUECTL_LEASE", 30.0, "float", low=0.5, high=86400,
+            help="Seconds a claim lives without renewal (renewed every lease/3)."),
+    Setting("history_ttl", "QUEUECTL_HISTORY_TTL", 86400.0, "float", low=1, high=365 * 86400,
+            help="Seconds finished executions are kept in history."),
+    Setting("memory_limit", "QUEUECTL_MEMORY_LIMIT", 0, "int", low=0, high=1024 * 1024,
+            help="MB of memory per helper process; a helper past it fails with MemoryError (reason "
+                 "memory). 0 = no cap."),
+)
+FIELDS: dict[str, Setting] = {s.name: s for s in SETTINGS}
 
 
 @dataclass(frozen=True, kw_only=True)
 class Settings:
-    redis_url: str | None = None
-    insecure_tls: bool = False
-    helpers_dir: Path = Path("helpers")
-    timezone: str | None = None
-    window: float = DEFAULT_WINDOW
-    expand_every: float = DEFAULT_EXPAND_EVERY
-    tick: float = DEFAULT_TICK
-    concurrency: int = DEFAULT_CONCURRENCY
-    grace: float = DEFAULT_GRACE
-    history_ttl: float = DEFAULT_HISTORY_TTL
-    lease: float = DEFAULT_LEASE
-    memory_limit: int = 0
+    """The values in force. No defaults here: they are the declarations' (`with_defaults`)."""
+
+    redis_url: str | None
+    insecure_tls: bool
+    helpers_dir: Path
+    timezone: str | None
+    window: float
+    expand_every: float
+    tick: float
+    concurrency: int
+    grace: float
+    lease: float
+    history_ttl: float
+    memory_limit: int
+    #: setting name -> where its value came from ("flag --tick", "env QUEUECTL_TICK", ...)
     sources: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def with_defaults(cls, **values: Any) -> "Settings":
+        """The declared defaults with `values` over them (checked like flags); no env, no file."""
+        return resolve(values, environ={}, file_path=None)
 
 
 def config_path() -> Path | None:
@@ -105,17 +142,25 @@ def load_file(path: Path | None) -> dict[str, Any]:
     unknown = sorted(set(data) - set(FIELDS))
     if unknown:
         raise InvalidInput(f"{path}: unknown setting {unknown[0]!r} (known: {', '.join(FIELDS)})")
-    return {name: _check(FIELDS[name], value, f"{path}: {name}") for name, value in data.items()}
+    return {name: check(FIELDS[name], value, f"{path}: {name}") for name, value in data.items()}
 
 
-def _check(spec: Field, value: Any, where: str) -> Any:
+def check(spec: Setting, value: Any, where: str) -> Any:
+    """`value` as the setting's type, or InvalidInput naming `where` it came from."""
     if spec.kind == "bool":
         if not isinstance(value, bool):
             raise InvalidInput(f"{where} must be true or false")
         return value
-    if spec.kind in ("str", "path"):
+    if spec.kind in ("str", "path", "zone"):
+        if isinstance(value, Path):
+            value = str(value)
         if not isinstance(value, str) or not value:
             raise InvalidInput(f"{where} must be a non-empty string")
+        if spec.kind == "zone":
+            from queuectl.domain.zones import is_zone_name
+
+            if not is_zone_name(value):
+                raise InvalidInput(f"{where}={value!r} is not a time zone (use an IANA name such as Europe/Berlin)")
         return Path(value).expanduser() if spec.kind == "path" else value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InvalidInput(f"{where} must be a number")
@@ -125,40 +170,44 @@ def _check(spec: Field, value: Any, where: str) -> Any:
     if not math.isfinite(number):
         raise InvalidInput(f"{where} must be finite")
     if (spec.low is not None and number < spec.low) or (spec.high is not None and number > spec.high):
-        raise InvalidInput(f"{where}={value!r} is out of range ({spec.low:g}..{spec.high:g})")
+        raise InvalidInput(f"{where}={value!r} is out of range ({_number(spec.low)} to {_number(spec.high)})")
     return number
 
 
-def _from_env(spec: Field, text: str) -> Any:
+def _from_env(spec: Setting, text: str) -> Any:
+    where = f"env {spec.env}"
     if spec.kind == "bool":
         if text.strip().lower() in ("1", "true", "yes", "on"):
             return True
         if text.strip().lower() in ("0", "false", "no", "off", ""):
             return False
-        raise InvalidInput(f"env {spec.env}={text!r} must be 1/0, true/false, yes/no or on/off")
-    if spec.kind in ("str", "path"):
-        return _check(spec, text, f"env {spec.env}")
+        raise InvalidInput(f"{where}={text!r} must be 1/0, true/false, yes/no or on/off")
+    if spec.kind in ("str", "path", "zone"):
+        return check(spec, text, where)
     try:
         number: Any = float(text) if spec.kind == "float" else int(text)
     except ValueError:
-        raise InvalidInput(f"env {spec.env}={text!r} is not a valid {spec.kind}") from None
-    return _check(spec, number, f"env {spec.env}")
+        raise InvalidInput(f"{where}={text!r} is not a valid {spec.kind}") from None
+    return check(spec, number, where)
 
 
 def resolve(flags: Mapping[str, Any] | None = None, *, environ: Mapping[str, str] | None = None,
             file_path: Path | None | bool = True) -> Settings:
-    """Build Settings from flags (only those given on the command line), env, file and defaults."""
-    flags = flags or {}
+    """Settings from flags (only those given on the command line), env, file and defaults, every
+    value checked against its declaration once, whatever its source."""
+    flags = {k: v for k, v in (flags or {}).items() if v is not None}
+    unknown = sorted(set(flags) - set(FIELDS))
+    if unknown:
+        raise ValueError(f"not a setting: {unknown[0]!r}")
     env = os.environ if environ is None else environ
     path = config_path() if file_path is True else (file_path or None)
     from_file = load_file(path) if path else {}
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
     for name, spec in FIELDS.items():
-        if name in flags and flags[name] is not None:
-            value = flags[name]
-            values[name] = Path(value) if spec.kind == "path" else value
-            sources[name] = "flag --" + name.replace("_", "-")
+        if name in flags:
+            values[name] = check(spec, flags[name], spec.flag)
+            sources[name] = f"flag {spec.flag}"
         elif env.get(spec.env):
             values[name] = _from_env(spec, env[spec.env])
             sources[name] = f"env {spec.env}"
@@ -187,7 +236,6 @@ def describe(settings: Settings, backend: str | None = None) -> list[dict[str, A
     return rows
 
 
-def with_overrides(settings: Settings, apply: Callable[[dict[str, Any]], None]) -> Settings:
-    data = {k: getattr(settings, k) for k in FIELDS}
-    apply(data)
-    return Settings(**data, sources=settings.sources)
+def declared_names() -> set[str]:
+    """The Settings fields (a test checks they are exactly the declarations)."""
+    return {f.name for f in fields(Settings)} - {"sources"}

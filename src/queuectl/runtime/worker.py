@@ -1,19 +1,12 @@
 """The child process that runs helper code, one execution at a time.
 
-Run as `python -m queuectl.runtime.worker JOB_FD RESULT_FD`. Jobs arrive on JOB_FD, a unix
-SOCK_SEQPACKET socket that every worker of the pool shares: the kernel hands each message to
-exactly one worker, so an idle worker takes the next job while a busy one is never handed work
-it cannot start (no head-of-line blocking behind a slow helper). A message holds one job, or
-several fast ones; a worker that finds one of them slow gives the rest back (`P`). Control
-requests (preload) arrive as JSON lines on stdin, whose end means the dispatcher is gone. Events
-go to RESULT_FD, this worker's own pipe, so whatever a helper prints cannot corrupt the protocol:
-
-  T <seq> ...                              took these jobs (written before any of them starts)
-  P <seq> ...                              gives these back unstarted: the pool sends them again
-  S <seq>                                  about to run job <seq> (written before user code runs)
-  D <seq> <ok 1|0> <started> <finished> [<json [error, reason]>]   job <seq> finished
-  R <seq>                                  job <seq> not started: its claim's local lease ran out
-  X                                        this worker exits and takes no more jobs
+Run as `python -m queuectl.runtime.worker JOB_FD RESULT_FD --dispatcher-pid PID --lease SECONDS
+[--memory-limit-mb MB]` (runtime/worker_process.py builds the line). Jobs arrive on JOB_FD, the
+pool's shared job socket (runtime/job_socket.py): a message holds one job, or several fast ones; a
+worker that finds one of them slow gives the rest back. Control requests (preload) arrive as JSON
+lines on stdin, whose end means the dispatcher is gone. Events go to RESULT_FD, this worker's own
+pipe, so whatever a helper prints cannot corrupt them; runtime/protocol.py holds both halves of
+the messages.
 
 Anything a helper raises (SystemExit and KeyboardInterrupt included) becomes an error outcome;
 a helper that kills the process (os._exit, a segfault) is noticed by the dispatcher from the
@@ -32,13 +25,11 @@ import traceback
 from datetime import datetime, timezone
 from typing import Any
 
+from queuectl.domain.lease import unrenewed_budget
 from queuectl.infra.process import is_stopped, kill_group
+from queuectl.runtime import protocol
 
 MAX_ERROR = 2000
-#: Field separator of a job (cannot occur in a path, a helper name or a number).
-SEP = "\0"
-#: Job separator in a message that carries several (fast helpers, handed over in bulk).
-BATCH_SEP = b"\x1e\0"
 #: A job of a batch that runs longer than this (seconds) has the rest of its batch given back to
 #: the pool, which sends them again to idle workers (see BatchGuard).
 SLOW = 0.005
@@ -55,13 +46,6 @@ def describe(exc: BaseException) -> str:
     if isinstance(exc, SystemExit):
         message = f"exit code {exc.code}" if exc.code is not None else "exit code None"
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
-
-
-def encode_job(seq: int, at: float, not_after: float, execution_id: str, helper: str, source: str,
-               execution_time: int, attempt: int, dispatcher: str) -> bytes:
-    """One job (`serve` splits it on SEP); a message holds one or more, joined by BATCH_SEP."""
-    return SEP.join((str(seq), repr(at), repr(not_after), execution_id, helper, source, str(execution_time),
-                     str(attempt), dispatcher)).encode()
 
 
 #: (load_helper_class, ExecutionContext, call_run), imported on the first run (not at start-up)
@@ -105,7 +89,7 @@ SPIN = 0.0005
 _running = False
 
 
-def _die_with_parent(parent: int) -> None:
+def _die_with_parent(parent: int, lease: float) -> None:
     """When the dispatcher dies (SIGTERM from PR_SET_PDEATHSIG, or a changed parent pid seen by a
     watchdog thread in case a helper replaced our handler), kill the whole process group so no
     helper process, nor anything it started, outlives the dispatcher."""
@@ -116,13 +100,12 @@ def _die_with_parent(parent: int) -> None:
 
     signal.signal(signal.SIGTERM, kill_own_group)
 
-    lease = float(os.environ.get("QUEUECTL_LEASE", "0") or 0)
-
     # A frozen dispatcher (SIGSTOP, a suspended job) cannot renew: if it froze just before a
-    # renewal, its lease in Redis has 2/3 of its length left. Stop the helper before that, allowing
-    # for two polling periods of lateness in seeing the freeze and acting on it.
+    # renewal, its claim is certainly ours for the lease's unrenewed budget (domain/lease.py).
+    # Stop the helper before that, allowing for two polling periods of lateness in seeing the
+    # freeze and acting on it.
     poll = 0.05
-    frozen_limit = lease * 2 / 3 - 4 * poll - 0.25
+    frozen_limit = unrenewed_budget(lease) - 4 * poll - 0.25
 
     def watch() -> None:
         stopped_since = None
@@ -188,10 +171,6 @@ def watch_control() -> None:
                     preload(request["preload"])
 
 
-def _seqs(parts: list[bytes]) -> str:
-    return " ".join(part.split(SEP.encode(), 1)[0].decode() for part in parts)
-
-
 class BatchGuard:
     """Gives the rest of a batch back to the dispatcher (a `P` line; the pool sends those jobs
     again, to idle workers) when one of its jobs runs longer than SLOW, while it is still
@@ -226,7 +205,7 @@ class BatchGuard:
 
     def _give_back(self) -> None:
         if self.batch:
-            line = f"P {_seqs(self.batch)}\n".encode()
+            line = protocol.gave_back(self.batch).encode()
             self.batch = []
             try:
                 os.write(self.out_fd, line)
@@ -274,8 +253,8 @@ def serve(jobs: socket.socket, out_fd: int) -> int:
                 message = jobs.recv(65536)
             if not message:
                 break  # the dispatcher closed the job socket
-            parts = message.split(BATCH_SEP)
-            out.append(f"T {_seqs(parts)}\n")  # written before any of them can start
+            parts = protocol.split_batch(message)
+            out.append(protocol.took(parts))  # written before any of them can start
             part = parts.pop(0)
             guard.load(parts)
             with _state:
@@ -283,10 +262,10 @@ def serve(jobs: socket.socket, out_fd: int) -> int:
                     guard.batch.append(part)
                     break
                 _busy = True
-        seq, at, not_after, execution_id, helper, source, execution_time, attempt, dispatcher = \
-            part.decode().split(SEP)
-        if at != "0.0":
-            instant = float(at)
+        job = protocol.decode_job(part)
+        seq = job.seq
+        if job.at:
+            instant = job.at
             wait = instant - time.time()
             if wait > 0:
                 flush()
@@ -297,27 +276,24 @@ def serve(jobs: socket.socket, out_fd: int) -> int:
                     time.sleep(wait - SPIN)
                 while time.time() < instant:
                     pass
-        if time.monotonic() >= float(not_after):
-            out.append(f"R {seq}\n")
+        if time.monotonic() >= job.not_after:
+            out.append(protocol.not_started(seq))
             continue
-        out.append(f"S {seq}\n")
+        out.append(protocol.starting(seq))
         flush()
         guard.started = time.monotonic()
         _running = True
         started = time.time()
         try:
-            ok, error, reason = _run(source, helper, execution_id, int(execution_time), int(attempt), dispatcher,
-                                     instances)
+            ok, error, reason = _run(job.source, job.helper, job.execution_id, job.execution_time, job.attempt,
+                                     job.dispatcher, instances)
         finally:
             _running = False
             guard.started = None
         finished = time.time()
-        if ok:
-            out.append(f"D {seq} 1 {started!r} {finished!r}\n")
-        else:
-            out.append(f"D {seq} 0 {started!r} {finished!r} {json.dumps([error, reason])}\n")
+        out.append(protocol.done(seq, ok=ok, started=started, finished=finished, error=error, reason=reason))
         if reason == "memory":  # a worker that ran out of memory is replaced
-            out.append("X\n")
+            out.append(protocol.EXITING)
             break
     try:
         flush()
@@ -328,18 +304,27 @@ def serve(jobs: socket.socket, out_fd: int) -> int:
 
 
 def main(argv: list[str]) -> int:
-    job_fd, result_fd = int(argv[1]), int(argv[2])
-    _die_with_parent(int(os.environ.get("QUEUECTL_DISPATCHER_PID", "0")) or os.getppid())
+    """The worker's command line (runtime/worker_process.py's WorkerArgs writes it)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m queuectl.runtime.worker")
+    parser.add_argument("job_fd", type=int)
+    parser.add_argument("result_fd", type=int)
+    parser.add_argument("--dispatcher-pid", type=int, required=True)
+    parser.add_argument("--lease", type=float, required=True)
+    parser.add_argument("--memory-limit-mb", type=int, default=0)
+    args = parser.parse_args(argv[1:])
+    _die_with_parent(args.dispatcher_pid, args.lease)
     logging.basicConfig(level=os.environ.get("QUEUECTL_HELPER_LOG_LEVEL", "INFO"), stream=sys.stderr,
                         format="%(asctime)s.%(msecs)03d %(levelname)-7s [HELPER] %(message)s",
                         datefmt="%Y-%m-%d %H:%M:%S")
-    limit_mb = int(os.environ.get("QUEUECTL_WORKER_MEMORY_MB", "0") or 0)
+    limit_mb = args.memory_limit_mb
     if limit_mb > 0:
         import resource
 
         # a helper that leaks past the cap gets MemoryError instead of eating the machine
         resource.setrlimit(resource.RLIMIT_AS, (limit_mb * 1024 * 1024, limit_mb * 1024 * 1024))
-    return serve(socket.socket(fileno=job_fd), result_fd)
+    return serve(socket.socket(fileno=args.job_fd), args.result_fd)
 
 
 if __name__ == "__main__":

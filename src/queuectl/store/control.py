@@ -192,8 +192,8 @@ def sync(app: "App") -> tuple[DiscoveryResult, SyncReport]:
 def plan_all(app: "App", window: float | None = None) -> planner.PlanReport:
     """Plan the window (or `window` seconds) for every helper in the catalog."""
     records = catalog.read_all(app.client).values()
-    return planner.plan(app.scripts, records, now=app.clock.time(), window=window or app.window,
-                        history_ttl=app.history_ttl, cache=app.config_cache)
+    return planner.plan(app.scripts, records, now=app.clock.time(), window=window or app.settings.window,
+                        history_ttl=app.settings.history_ttl, cache=app.config_cache)
 
 
 @dataclass(kw_only=True)
@@ -234,8 +234,8 @@ def _apply(app: "App", name: str, new_override: Any) -> ChangeReport:
     if old.schedule != new.schedule or not new.plannable:
         removed = planner.unplan(app.client, app.scripts, name)
     if new.plannable:
-        created = planner.plan(app.scripts, [new], now=app.clock.time(), window=app.window,
-                               history_ttl=app.history_ttl, cache=app.config_cache).created
+        created = planner.plan(app.scripts, [new], now=app.clock.time(), window=app.settings.window,
+                               history_ttl=app.settings.history_ttl, cache=app.config_cache).created
     return ChangeReport(helper=new, removed=removed, created=created, changed=changed)
 
 

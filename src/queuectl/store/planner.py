@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Iterable
 from queuectl.domain import keys
 from queuectl.domain.models import HelperRecord
 from queuectl.domain.schedule import ScheduleConfig, occurrences, parse_schedule
-from queuectl.store.scripts import PlanGroup, format_time
+from queuectl.domain.models import format_time
+from queuectl.store.scripts import PlanGroup
 
 if TYPE_CHECKING:
     import redis

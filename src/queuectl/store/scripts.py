@@ -12,6 +12,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any, Sequence
 
 from queuectl.domain import keys
+from queuectl.domain.models import format_time
 
 if TYPE_CHECKING:
     import redis
@@ -248,6 +249,3 @@ def _pairs(flat: Sequence[str]) -> list[tuple[str, str]]:
     return [(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
 
 
-def format_time(seconds: float) -> str:
-    """Unix seconds as stored text: millisecond precision, no float noise."""
-    return f"{seconds:.3f}".rstrip("0").rstrip(".")

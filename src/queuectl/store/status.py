@@ -6,33 +6,11 @@ from typing import TYPE_CHECKING, Any
 
 from queuectl.domain import keys
 from queuectl.domain.models import iso
+from queuectl.domain.score import score_time
+from queuectl.store.dispatchers import live
 
 if TYPE_CHECKING:
     import redis
-
-
-def live_dispatchers(client: "redis.Redis", now: float) -> list[dict[str, Any]]:
-    """Dispatchers whose heartbeat has not lapsed, with what they last reported."""
-    ids = client.zrangebyscore(keys.DISPATCHERS, now, "+inf")
-    if not ids:
-        return []
-    pipe = client.pipeline(transaction=False)
-    for dispatcher_id in ids:
-        pipe.hgetall(keys.dispatcher_key(dispatcher_id))
-    out = []
-    for dispatcher_id, data in zip(ids, pipe.execute(raise_on_error=False)):
-        if not isinstance(data, dict) or not data:
-            continue
-        out.append({
-            "id": dispatcher_id,
-            "host": data.get("host"),
-            "pid": int(data.get("pid") or 0),
-            "started_at": iso(float(data["startedAt"])) if data.get("startedAt") else None,
-            "last_beat": iso(float(data["beat"])) if data.get("beat") else None,
-            "running": int(data.get("running") or 0),
-            "concurrency": int(data.get("concurrency") or 0),
-        })
-    return out
 
 
 def summary(client: "redis.Redis", now: float) -> dict[str, Any]:
@@ -55,7 +33,7 @@ def summary(client: "redis.Redis", now: float) -> dict[str, Any]:
             broken += 1
         elif (entry.get("schedule") or {}).get("enabled", True):
             enabled += 1
-    dispatchers = live_dispatchers(client, now)
+    dispatchers = live(client, now)
     alive = bool(dispatchers)
     return {
         "system_status": "running" if alive else "stopped",
@@ -70,6 +48,6 @@ def summary(client: "redis.Redis", now: float) -> dict[str, Any]:
         "enabled_helpers": enabled,
         "broken_helpers": broken,
         "history_executions": int(history),
-        "next_execution_time": iso(float(int(head[0][1]) // 10)) if head else None,
+        "next_execution_time": iso(score_time(head[0][1])) if head else None,
         "dispatchers": dispatchers,
     }

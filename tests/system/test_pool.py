@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from queuectl.runtime.executor import Job, WorkerPool
+from queuectl.runtime.pool import WorkerPool
+from queuectl.runtime.worker_process import Job
 
 HELPERS = '''
 import os, sys, time, ctypes
@@ -240,7 +241,7 @@ def test_drain_and_cancel_take_back_jobs_no_worker_has_started(source: str) -> N
 def test_a_burst_larger_than_the_socket_buffer_all_runs(source: str) -> None:
     pool = fast_pool(2)
     pool.prefetch = 5000
-    pool.job_out.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)  # force the outbox path
+    pool.socket.out.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)  # force the outbox path
     try:
         results = {}
         for i in range(2000):
@@ -248,7 +249,7 @@ def test_a_burst_larger_than_the_socket_buffer_all_runs(source: str) -> None:
                 results.update({r.job.execution_id: r for r in pool.poll(0.2)})
             pool.submit(job(source, "ok", i))
             if i == 300:
-                assert pool.outbox, "the socket took every message: the outbox path was not exercised"
+                assert pool.socket.outbox, "the socket took every message: the outbox path was not exercised"
         results.update(collect(pool, 2000 - len(results), limit=60))
         assert len(results) == 2000 and all(r.ok for r in results.values())
     finally:

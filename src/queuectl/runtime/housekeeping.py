@@ -1,0 +1,127 @@
+"""The dispatcher's periodic upkeep: finalise abandoned claims, expire what missed its deadline,
+extend the window, prune history, and notice that Redis lost its data.
+
+Each step is one or a few bounded Lua calls, run by the loop through its Redis guard.
+"""
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from queuectl.domain import keys
+from queuectl.domain.models import format_time
+from queuectl.runtime.registry import HelperRegistry
+from queuectl.store import control
+from queuectl.store.history import prune as prune_history
+from queuectl.store.planner import PlanReport, keep_seconds
+
+if TYPE_CHECKING:
+    from queuectl.infra.app import App
+
+log = logging.getLogger(__name__)
+
+#: Due queue members one expiry call looks at (bounds how long a script blocks Redis).
+SCAN = 1000
+#: Expiry-sweep calls per tick at most.
+SWEEP_CALLS = 50
+#: Abandoned claims one reap call finalises at most.
+REAP_BATCH = 200
+
+
+def span(seconds: float) -> str:
+    """'2 h', '5 min', '90 s'."""
+    if seconds >= 3600 and seconds % 3600 == 0:
+        return f"{seconds / 3600:g} h"
+    if seconds >= 60 and seconds % 60 == 0:
+        return f"{seconds / 60:g} min"
+    return f"{seconds:g} s"
+
+
+def log_anomalies(anomalies: list[tuple[str, str]]) -> None:
+    for execution_id, why in anomalies:
+        log.error("[QUEUE] removed unusable queue entry %r (%s)", execution_id, why)
+
+
+class Housekeeping:
+    def __init__(self, app: "App", registry: HelperRegistry) -> None:
+        self.app = app
+        self.registry = registry
+        self.settings = app.settings
+        self.keep = keep_seconds(app.settings.history_ttl)
+        self.epoch: str | None = None
+
+    @property
+    def horizon(self) -> float:
+        """How far ahead to plan: the window, plus one expansion period so the window is still
+        full just before the next expansion."""
+        return self.settings.window + self.settings.expand_every
+
+    def prune(self, where: str) -> None:
+        pruned = prune_history(self.app.scripts, now=self.app.clock.time(), history_ttl=self.settings.history_ttl)
+        if pruned:
+            log.info("%s pruned %d history entries older than %gs", where, pruned, self.settings.history_ttl)
+
+    def plan_window(self) -> PlanReport:
+        return control.plan_all(self.app, window=self.horizon)
+
+    def expand(self) -> None:
+        """Rescan the helpers (if a file changed), prune history and extend the window."""
+        self.registry.rescan(plan=False)
+        self.prune("[QUEUE]")
+        report = self.plan_window()
+        if report.created:
+            log.info("[QUEUE] window extended to the next %s: %d new executions", span(self.settings.window),
+                     report.created)
+        else:
+            log.debug("[QUEUE] window checked: nothing new to plan")
+
+    def reap(self) -> None:
+        """Finalise the running executions whose dispatcher stopped renewing their leases."""
+        now = format_time(self.app.clock.time())
+        while True:
+            reaped, dropped, requeued = self.app.scripts.reap(now=now, keep=self.keep, limit=REAP_BATCH)
+            for execution_id in reaped:
+                log.warning("[DISPATCHER] %s abandoned: its dispatcher stopped renewing the lease", execution_id)
+            for execution_id in requeued:
+                log.warning("[DISPATCHER] %s abandoned by its dispatcher; queued again (retry_on_abandon)",
+                            execution_id)
+            if len(reaped) + dropped + len(requeued) < REAP_BATCH:
+                break
+
+    def sweep(self) -> None:
+        """Expire queued executions past their deadline, in bounded slices."""
+        current = self.app.clock.time()
+        now = format_time(current)
+        # nothing due later than now - (smallest expiry of any helper) can be past its deadline
+        upto = current - self.registry.min_expiry
+        offset, total = 0, 0
+        for _ in range(SWEEP_CALLS):
+            expired, looked, kept, anomalies = self.app.scripts.expire(now=now, keep=self.keep, offset=offset,
+                                                                       limit=SCAN, upto=upto)
+            total += expired
+            log_anomalies(anomalies)
+            offset += kept
+            if looked < SCAN:
+                break
+        if total:
+            log.warning("[QUEUE] %d executions expired before they could start", total)
+
+    def start_epoch(self) -> None:
+        self.epoch = control.ensure_epoch(self.app)
+
+    def data_lost(self) -> bool:
+        """Notice that Redis lost its data (restart without persistence, FLUSHALL) and rebuild:
+        the catalog from the helpers directory, then the window. True when it did."""
+        current = self.app.client.get(keys.EPOCH)
+        if self.epoch is None or current == self.epoch:
+            return False
+        lost = sorted(name for name, record in self.registry.records.items() if record.overridden)
+        log.error("[DISPATCHER] Redis data reset detected (the epoch marker %s): re-seeding the catalog "
+                  "from %s and rebuilding the window", "changed" if current else "is gone", self.settings.helpers_dir)
+        if lost:
+            log.error("[DISPATCHER] operator overrides were LOST and must be re-applied: %s", ", ".join(lost))
+        self.registry.forget()
+        self.registry.rescan(force=True, plan=True)
+        self.start_epoch()
+        self.registry.refresh(force=True)
+        return True

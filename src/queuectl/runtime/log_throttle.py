@@ -1,0 +1,33 @@
+"""Log each start and success while they are few; past a rate, one summary line a second.
+
+A burst of ten thousand executions in one second would otherwise write twenty thousand lines.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+log = logging.getLogger("queuectl.runtime.dispatcher")
+
+#: Events of one kind logged one by one per second; beyond that, a summary line.
+LOG_EACH = 20
+
+
+class LogThrottle:
+    def __init__(self, monotonic: Callable[[], float], kinds: tuple[str, ...] = ("started", "succeeded")) -> None:
+        self.monotonic = monotonic
+        self.second = 0
+        self.counts = {kind: 0 for kind in kinds}
+
+    def allow(self, kind: str) -> bool:
+        """Count one event of `kind`; True when it is to be logged on its own."""
+        second = int(self.monotonic())
+        if second != self.second:
+            quiet = {k: n - LOG_EACH for k, n in self.counts.items() if n > LOG_EACH}
+            if quiet:
+                log.info("[DISPATCHER] %s more executions in the last second (not logged one by one)",
+                         ", ".join(f"{n} {k}" for k, n in quiet.items()))
+            self.second = second
+            self.counts = {k: 0 for k in self.counts}
+        self.counts[kind] += 1
+        return self.counts[kind] <= LOG_EACH

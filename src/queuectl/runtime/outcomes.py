@@ -1,0 +1,84 @@
+"""Outcomes the dispatcher has recorded and not yet written to Redis.
+
+They are written in batches by finish.lua, alone or in the same round trip as the next claim; an
+outcome that could not be written (Redis away, out of memory) is kept and written later. finish.lua
+fences each one by its claim token, so an outcome of a claim another dispatcher finalised meanwhile
+is refused, and said so.
+"""
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from queuectl.domain.clock import Clock
+from queuectl.domain.models import format_time
+from queuectl.store.scripts import ClaimResult, Outcome
+
+if TYPE_CHECKING:
+    from queuectl.store.scripts import Scripts
+
+log = logging.getLogger("queuectl.runtime.dispatcher")
+
+
+class PendingOutcomes:
+    def __init__(self, scripts: "Scripts", clock: Clock, keep: int) -> None:
+        self.scripts = scripts
+        self.clock = clock
+        self.keep = keep  # seconds finished hashes are kept
+        self.pending: list[Outcome] = []
+
+    def __bool__(self) -> bool:
+        return bool(self.pending)
+
+    def __len__(self) -> int:
+        return len(self.pending)
+
+    def add(self, outcome: Outcome) -> None:
+        self.pending.append(outcome)
+
+    def flush(self) -> bool:
+        """Write what is pending; True when one went back to the queue for a retry."""
+        if not self.pending:
+            return False
+        batch, self.pending = self.pending, []
+        try:
+            written = self.scripts.finish(now=format_time(self.clock.time()), keep=self.keep, outcomes=batch)
+        except Exception:
+            self.pending = batch + self.pending
+            raise
+        return self._report(batch, written)
+
+    def flush_with_claim(self, now: float, request: dict[str, Any]) -> tuple[ClaimResult, bool]:
+        """Write what is pending and claim in one round trip: (the claim, True when an outcome
+        went back to the queue for a retry). What could not be written is kept."""
+        batch, self.pending = self.pending, []
+        try:
+            written, result = self.scripts.finish_and_claim(now=format_time(now), keep=self.keep, outcomes=batch,
+                                                            claim=request)
+        except Exception:
+            self.pending = batch + self.pending
+            raise
+        requeued = False
+        if isinstance(written, Exception):
+            self.pending = batch + self.pending  # not written: keep them
+        else:
+            requeued = self._report(batch, written)
+        if isinstance(result, Exception):
+            raise result
+        if isinstance(written, Exception):
+            raise written
+        assert result is not None
+        return result, requeued
+
+    @staticmethod
+    def _report(batch: list[Outcome], written: list[int]) -> bool:
+        requeued = False
+        for outcome, code in zip(batch, written):
+            if code == 0:
+                log.warning("[DISPATCHER] outcome of %s not recorded: it is no longer ours "
+                            "(lease lost; another dispatcher finalised it)", outcome.execution_id)
+            elif code < 0:
+                log.error("[DISPATCHER] outcome of %s not recorded: its hash is unreadable", outcome.execution_id)
+            elif code == 2:
+                requeued = True
+        return requeued

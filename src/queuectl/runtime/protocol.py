@@ -1,0 +1,124 @@
+"""The messages between the worker pool and its worker processes, both halves in one place.
+
+Jobs go from the pool to the workers through one SOCK_SEQPACKET socket: a message holds one job,
+or several fast ones joined by BATCH_SEP; a job's fields are joined by SEP (neither can occur in a
+path, a helper name or a number). Events come back on each worker's own pipe, one line each:
+
+  T <seq> ...                              took these jobs (written before any of them starts)
+  P <seq> ...                              gives these back unstarted: the pool sends them again
+  S <seq>                                  about to run job <seq> (written before user code runs)
+  D <seq> <ok 1|0> <started> <finished> [<json [error, reason]>]   job <seq> finished
+  R <seq>                                  job <seq> not started: its claim's local lease ran out
+  X                                        this worker exits and takes no more jobs
+"""
+from __future__ import annotations
+
+import json
+from typing import NamedTuple
+
+#: Field separator of a job.
+SEP = "\0"
+#: Job separator in a message that carries several (fast helpers, handed over in bulk).
+BATCH_SEP = b"\x1e\0"
+
+
+class JobMessage(NamedTuple):
+    """What a worker needs to run one execution (a tuple: one is built per job, on the hot path)."""
+
+    seq: int  # the pool's number for the job, in the events about it
+    at: float  # wall time not to start before (the due instant; 0 = at once)
+    not_after: float  # the worker's monotonic time after which it must not start (local lease)
+    execution_id: str
+    helper: str
+    source: str  # the helper's file
+    execution_time: int
+    attempt: int
+    dispatcher: str
+
+
+def encode_job(job: JobMessage) -> bytes:
+    return SEP.join((str(job.seq), repr(job.at), repr(job.not_after), job.execution_id, job.helper, job.source,
+                     str(job.execution_time), str(job.attempt), job.dispatcher)).encode()
+
+
+def decode_job(part: bytes) -> JobMessage:
+    seq, at, not_after, execution_id, helper, source, execution_time, attempt, dispatcher = part.decode().split(SEP)
+    return JobMessage(int(seq), float(at), float(not_after), execution_id, helper, source, int(execution_time),
+                      int(attempt), dispatcher)
+
+
+def join_batch(parts: list[bytes]) -> bytes:
+    """One socket message from encoded jobs."""
+    return BATCH_SEP.join(parts)
+
+
+def split_batch(message: bytes) -> list[bytes]:
+    """The encoded jobs of one socket message."""
+    return message.split(BATCH_SEP)
+
+
+def seq_of(part: bytes) -> int:
+    """An encoded job's number, without decoding the rest."""
+    return int(part.split(SEP.encode(), 1)[0])
+
+
+# -- events: the worker writes them ----------------------------------------------------------
+
+def took(parts: list[bytes]) -> str:
+    return f"T {' '.join(str(seq_of(p)) for p in parts)}\n"
+
+
+def gave_back(parts: list[bytes]) -> str:
+    return f"P {' '.join(str(seq_of(p)) for p in parts)}\n"
+
+
+def starting(seq: int) -> str:
+    return f"S {seq}\n"
+
+
+def done(seq: int, *, ok: bool, started: float, finished: float, error: str | None = None,
+         reason: str | None = None) -> str:
+    if ok:
+        return f"D {seq} 1 {started!r} {finished!r}\n"
+    return f"D {seq} 0 {started!r} {finished!r} {json.dumps([error, reason])}\n"
+
+
+def not_started(seq: int) -> str:
+    return f"R {seq}\n"
+
+
+EXITING = "X\n"
+
+
+# -- events: the pool reads them -------------------------------------------------------------
+
+class Event(NamedTuple):
+    """One event line, decoded (a tuple: several are read per job). `seqs` holds the job
+    numbers (one for S, D and R)."""
+
+    kind: str  # T, P, S, D, R or X
+    seqs: tuple[int, ...] = ()
+    ok: bool = False
+    started: float = 0.0
+    finished: float = 0.0
+    error: str | None = None
+    reason: str | None = None
+
+    @property
+    def seq(self) -> int:
+        return self.seqs[0]
+
+
+def decode_event(line: bytes) -> Event:
+    """An event line (without its newline); ValueError for a line that is none."""
+    kind, _, rest = line.decode().partition(" ")
+    if kind in ("T", "P", "S", "R"):
+        return Event(kind=kind, seqs=tuple(int(seq) for seq in rest.split()))
+    if kind == "D":
+        fields = rest.split(" ", 4)
+        error, reason = json.loads(fields[4]) if len(fields) > 4 else ("unknown error", None)
+        return Event(kind=kind, seqs=(int(fields[0]),), ok=fields[1] == "1", started=float(fields[2]),
+                     finished=float(fields[3]), error=error, reason=reason)
+    if kind == "X":
+        return Event(kind=kind)
+    raise ValueError(f"not a worker event: {line[:80]!r}")

@@ -1,0 +1,119 @@
+"""What a dispatcher knows of the helpers: the files in its own directory, and the catalog.
+
+It rescans the helpers directory when a file there changed (names, sizes and mtimes), registers
+what it found, and keeps a copy of the catalog that it reloads only when another process changed
+it (the catalog version counter). Executions of a helper that is registered but not in this
+directory are left to the dispatchers that have it.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+from queuectl.domain import keys
+from queuectl.domain.errors import HelperLoadError
+from queuectl.domain.models import HelperRecord
+from queuectl.runtime.discovery import DiscoveryResult, discover
+from queuectl.store import catalog, control
+
+if TYPE_CHECKING:
+    from queuectl.infra.app import App
+
+log = logging.getLogger(__name__)
+
+
+def dir_fingerprint(directory: Path) -> tuple[Any, ...]:
+    """Cheap change detector for the helpers directory (names, sizes, mtimes)."""
+    try:
+        entries = sorted(os.scandir(directory), key=lambda e: e.name)
+    except OSError:
+        return ("missing",)
+    out = []
+    for entry in entries:
+        if entry.name.endswith(".py"):
+            try:
+                st = entry.stat()
+            except OSError:
+                continue
+            out.append((entry.name, st.st_size, st.st_mtime_ns))
+    return tuple(out)
+
+
+class HelperRegistry:
+    def __init__(self, app: "App", *, preload: Callable[[list[str]], None]) -> None:
+        self.app = app
+        self.helpers_dir = app.settings.helpers_dir
+        self.preload = preload  # have the workers import these files ahead of their executions
+        self.sources: dict[str, str] = {}  # helper name -> file, from our own discovery
+        self.foreign: set[str] = set()  # registered helpers we do not have
+        self.records: dict[str, HelperRecord] = {}  # the catalog, as last read
+        self.catalog_version: str | None = None
+        self.fingerprint: tuple[Any, ...] | None = None
+        self.last_rescan_mono = -1e9
+        self.min_expiry = 0.0  # the smallest expiry of any plannable helper (the expire sweep's bound)
+
+    def rescan(self, *, force: bool = False, plan: bool = True) -> DiscoveryResult | None:
+        """Discover the helper files and register them when the directory changed (or `force`)."""
+        fingerprint = dir_fingerprint(self.helpers_dir)
+        if not force and fingerprint == self.fingerprint:
+            return None
+        self.last_rescan_mono = self.app.clock.monotonic()
+        try:
+            found = discover(self.helpers_dir)
+        except HelperLoadError as exc:
+            if force and self.fingerprint is None:
+                raise
+            log.error("[STARTUP] helpers not reloaded: %s", exc)
+            self.fingerprint = fingerprint
+            return None
+        self.fingerprint = fingerprint
+        for error in found.errors:
+            log.error("[STARTUP] cannot load %s: %s", os.path.basename(error.source) or error.source, error.reason)
+        self.sources = {spec.name: spec.source for spec in found.helpers}
+        self.foreign -= set(self.sources)
+        self.preload(sorted(set(self.sources.values())))
+        report = self.app.guarded(lambda: control.register(self.app, found, self.helpers_dir, plan=plan))
+        log.info("[STARTUP] %d helpers found (%d new, %d changed, %d unchanged, %d with operator overrides)",
+                 len(found.helpers), len(report.registered), len(report.updated), len(report.unchanged),
+                 len(report.overrides))
+        for name, problem in report.broken:
+            log.error("[STARTUP] helper %s is broken: %s", name, problem)
+        for name in report.missing:
+            log.warning("[STARTUP] helper %s is missing from %s; its queued executions were removed",
+                        name, self.helpers_dir)
+        if plan and report.plan.created:
+            log.info("[QUEUE] planned %d new executions after the helpers changed", report.plan.created)
+        return found
+
+    def refresh(self, force: bool = False) -> None:
+        """Reload the catalog when another process changed it (and rescan our directory then, so
+        a helper file synced from another shell is known, and preloaded, before it falls due)."""
+        version = self.app.client.get(keys.CATALOG_VERSION)
+        if not force and version == self.catalog_version:
+            return
+        self.records = catalog.read_all(self.app.client)
+        self.catalog_version = version
+        expiries = [r.expiry for r in self.records.values() if r.plannable and r.expiry is not None]
+        self.min_expiry = float(min(expiries)) if expiries else 0.0
+        if not force:
+            self.rescan(plan=False)
+
+    def source_of(self, helper: str) -> str | None:
+        """The file of a helper we can run, or None (rescanning first, at most once a tick, in
+        case the file arrived since the last look)."""
+        if helper not in self.sources and self.app.clock.monotonic() - self.last_rescan_mono > self.app.settings.tick:
+            self.rescan(force=True, plan=False)
+        return self.sources.get(helper)
+
+    def leave_to_others(self, helper: str) -> None:
+        """A helper we do not have: its executions are left for the dispatchers that have it."""
+        if helper not in self.foreign:
+            self.foreign.add(helper)
+            log.warning("[DISPATCHER] helper %s is registered but not in %s; leaving its executions to other "
+                        "dispatchers", helper, self.helpers_dir)
+
+    def forget(self) -> None:
+        """Redis lost its data: the next rescan registers everything again."""
+        self.fingerprint = None
