@@ -175,7 +175,7 @@ def register(core_app, helpers_dir: Path) -> Callable[[], Any]:
     from queuectl.runtime.discovery import discover
 
     def run() -> Any:
-        return do_register(core_app, discover(helpers_dir), helpers_dir)
+        return do_register(core_app, discover(helpers_dir, default_timezone="UTC"), helpers_dir)
 
     return run
 

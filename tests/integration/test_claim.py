@@ -2,6 +2,7 @@
 reap, release, bad data, the expire sweep, and many claimers racing for the same queue."""
 from __future__ import annotations
 
+import json
 import multiprocessing
 import threading
 from concurrent.futures import ProcessPoolExecutor
@@ -12,6 +13,7 @@ import redis
 from queuectl.store import catalog
 from queuectl.domain import keys
 from queuectl.domain.models import HelperRecord
+from queuectl.domain.schedule import ScheduleConfig, parse_schedule
 from queuectl.store.planner import keep_seconds
 from queuectl.domain.models import format_time
 from queuectl.store.scripts import ClaimResult, Outcome, PlanGroup, Scripts
@@ -30,9 +32,12 @@ def scripts(client: redis.Redis) -> Scripts:
 def put_helpers(scripts: Scripts, names, *, rev: int = 1, expiry: dict[str, int] | None = None) -> None:
     """Catalog entries that plan.lua accepts: status ok, schedule enabled, the given revision
     and expiry (600 s unless `expiry` names another; claim.lua reads it for planned executions)."""
+    def schedule(n: str) -> ScheduleConfig:
+        return parse_schedule({**SCHEDULE, "expiry": (expiry or {}).get(n, 600)}, default_timezone="UTC")
+
     records = [
-        HelperRecord(name=n, rev=rev, status="ok", problem=None, schedule=dict(SCHEDULE), default=dict(SCHEDULE),
-                     override=None, source=None, class_name=None, expiry=(expiry or {}).get(n, 600))
+        HelperRecord(name=n, rev=rev, status="ok", problem=None, schedule=schedule(n), default=schedule(n),
+                     override=None, source=None, class_name=None)
         for n in names
     ]
     assert catalog.put_many(scripts, [(None, r) for r in records]) == []
@@ -564,11 +569,11 @@ def test_queue_show_reads_planned_and_released_executions_alike(client, scripts)
 
 
 def test_a_planned_execution_takes_the_expiry_in_force_from_its_catalog_entry(client, scripts):
-    """claim.lua reads the entry's `expiry` (written right after the schedule); an entry without
-    one (written before it existed) is decoded and its schedule's expiry used."""
+    """claim.lua reads the entry's `expiry` field; an entry without one (written before it
+    existed) gives its schedule's `expiry` field."""
     seed(scripts, {"fresh": [(NOW - 100, 90, 3)], "old": [(NOW - 100, 600, 3)], "live": [(NOW - 100, 600, 3)]})
     raw = client.hget(keys.AVAILABLE_HELPERS, "fresh")
-    assert '},"expiry":90,' in raw
+    assert json.loads(raw)["expiry"] == 90
     # written before the entry carried `expiry`: the schedule's own is used
     client.hset(keys.AVAILABLE_HELPERS, "old", '{"rev":1,"status":"ok","schedule":{"type":"interval",'
                 '"interval_seconds":600,"expiry":50,"enabled":true},"source":null}')

@@ -17,10 +17,11 @@ from queuectl.infra.app import open_app
 from queuectl.infra.config import Settings
 from queuectl.domain.errors import ConcurrentChange, InvalidInput, InvalidSchedule, UnknownHelper
 from queuectl.domain.models import HelperRecord
+from queuectl.domain.schedule import parse_schedule
 from queuectl.store.planner import keep_seconds
 from queuectl.domain.models import format_time
 from queuectl.store.scripts import ClaimResult, Outcome, PlanGroup, Scripts
-from support import NOW, add_helper, helper_source, ids_of, queued, register, snapshot, start_and_join, write_helper
+from support import plan_catalog, NOW, add_helper, helper_source, ids_of, queued, register, snapshot, start_and_join, write_helper
 
 KEEP = keep_seconds(86400)
 EVERY_10_MIN = {"type": "interval", "interval_minutes": 10}
@@ -32,8 +33,9 @@ ENTRY_KEYS = {"rev", "status", "schedule", "expiry", "source", "class", "updated
 def entry(client: redis.Redis, name: str) -> dict:
     """One catalog entry with everything the stored JSON leaves implied filled in."""
     r = catalog.decode_entry(name, client.hget(keys.AVAILABLE_HELPERS, name))
-    return {"name": r.name, "rev": r.rev, "status": r.status, "problem": r.problem, "schedule": r.schedule,
-            "default": r.default, "override": r.override, "overridden": r.overridden, "source": r.source,
+    return {"name": r.name, "rev": r.rev, "status": r.status, "problem": r.problem,
+            "schedule": r.schedule.to_dict() if r.schedule else None,
+            "default": r.default.to_dict() if r.default else None, "override": r.override, "overridden": r.overridden, "source": r.source,
             "class": r.class_name, "updated_at": r.updated_at}
 
 
@@ -75,7 +77,8 @@ def test_register_writes_catalog_entries_as_json(app, client, tmp_path):
     assert data["status"] == "ok"
     assert data["schedule"] == TEN_MIN_SCHEDULE
     record = catalog.decode_entry("ticker", raw["ticker"])
-    assert (record.name, record.default, record.override, record.problem) == ("ticker", TEN_MIN_SCHEDULE, None, None)
+    assert record.default is not None and record.default.to_dict() == TEN_MIN_SCHEDULE
+    assert (record.name, record.override, record.problem) == ("ticker", None, None)
     assert data["source"] == os.path.abspath(ticker)
     assert os.path.isabs(data["source"])
     assert data["class"] == "Ticker"
@@ -101,7 +104,7 @@ def test_disable_removes_queued_keeps_history_survives_restart_and_reset_replans
     d = tmp_path / "helpers"
     add_helper(d, "alpha", EVERY_10_MIN)
     add_helper(d, "beta", EVERY_10_MIN)
-    found = discovery.discover_in_process(d)
+    found = discovery.discover_in_process(d, default_timezone="UTC")
     control.register(app, found, d)
     assert queued(client, "alpha") == ids_of("alpha", TICKER_TIMES)
 
@@ -183,7 +186,7 @@ def test_update_patch_and_replace_replan_the_queue(app, client, tmp_path):
     patched = control.update(app, "ticker", {"priority": 1}, replace=False)
 
     assert patched.removed == 14 and patched.created == 14
-    assert patched.helper.schedule == {**TEN_MIN_SCHEDULE, "priority": 1}
+    assert patched.helper.schedule.to_dict() == {**TEN_MIN_SCHEDULE, "priority": 1}
     stored = entry(client, "ticker")
     assert stored["schedule"]["priority"] == 1
     assert stored["default"] == TEN_MIN_SCHEDULE  # the code default is untouched
@@ -194,7 +197,7 @@ def test_update_patch_and_replace_replan_the_queue(app, client, tmp_path):
 
     replaced = control.update(app, "ticker", {"type": "cron", "cron": "*/15 * * * *"}, replace=True)
 
-    assert replaced.helper.schedule == {"type": "cron", "cron": "*/15 * * * *", "priority": 3, "enabled": True,
+    assert replaced.helper.schedule.to_dict() == {"type": "cron", "cron": "*/15 * * * *", "priority": 3, "enabled": True,
                                         "timezone": "UTC"}
     quarter = [NOW - 900 + 900 * k for k in range(10)]  # expiry 900 covers NOW-900; ... NOW+7200
     assert queued(client) == ids_of("ticker", quarter)
@@ -210,7 +213,7 @@ def test_update_patch_and_replace_replan_the_queue(app, client, tmp_path):
 
     # a patch that changes the type drops the old type's keys
     daily = control.update(app, "ticker", {"type": "daily", "time": "11:00"}, replace=False)
-    assert daily.helper.schedule == {"type": "daily", "time": "11:00:00", "priority": 3, "enabled": True,
+    assert daily.helper.schedule.to_dict() == {"type": "daily", "time": "11:00:00", "priority": 3, "enabled": True,
                                      "timezone": "UTC"}
     assert queued(client) == [f"ticker:{NOW + 3600}"]
 
@@ -404,7 +407,7 @@ def test_concurrent_enable_disable_keeps_the_catalog_consistent(app, client, red
     assert final["override"] == (None if enabled else {"enabled": False})
     assert entry(client, "bystander") == bystander
 
-    control.plan_all(app)
+    plan_catalog(app)
     if enabled:
         assert queued(client, "flappy") == ids_of("flappy", TICKER_TIMES)
     else:
@@ -456,10 +459,10 @@ def test_status_summary_shape_and_counts(app, client, clock, tmp_path):
 
 def seed_history(scripts: Scripts) -> dict[str, str]:
     """Finished executions: returns {label: execution id}; finish times are NOW+10 ... NOW+210."""
-    schedule = dict(TEN_MIN_SCHEDULE)
     expiry = {"a": 86400, "b": 86400, "c": 10}  # planned executions take their helper's expiry
-    records = [HelperRecord(name=n, rev=1, status="ok", problem=None, schedule=schedule, default=schedule,
-                            override=None, source=None, class_name=None, expiry=expiry[n]) for n in ("a", "b", "c")]
+    schedules = {n: parse_schedule({**TEN_MIN_SCHEDULE, "expiry": e}, default_timezone="UTC") for n, e in expiry.items()}
+    records = [HelperRecord(name=n, rev=1, status="ok", problem=None, schedule=schedules[n], default=schedules[n],
+                            override=None, source=None, class_name=None) for n in ("a", "b", "c")]
     assert catalog.put_many(scripts, [(None, r) for r in records]) == []
     groups = [
         PlanGroup(helper="a", rev="1", occurrences=[(NOW - 3600, 86400, 3), (NOW - 2400, 86400, 3), (NOW - 1200, 86400, 3)]),
@@ -549,7 +552,7 @@ def test_a_full_override_of_an_invalid_code_schedule_survives_a_restart(app, cli
     assert queued(client, "odd") == ids_of("odd", TICKER_TIMES)
 
     restarted = open_app(Settings.with_defaults(redis_url=redis_url, timezone="UTC"), clock=clock)
-    control.register(restarted, discovery.discover_in_process(d), d)
+    control.register(restarted, discovery.discover_in_process(d, default_timezone="UTC"), d)
 
     assert entry(client, "odd")["override"]["interval_seconds"] == 600
     assert entry(client, "odd")["status"] == "ok"

@@ -12,9 +12,9 @@ from queuectl.domain import keys
 from queuectl.infra.app import App, open_app
 from queuectl.domain.clock import ManualClock
 from queuectl.infra.config import Settings
-from queuectl.store.planner import ConfigCache, keep_seconds
+from queuectl.store.planner import keep_seconds
 from queuectl.store.scripts import PlanGroup
-from support import NOW, add_helper, gather, ids_of, queued, register, snapshot, start_and_join, write_helper
+from support import plan_catalog, NOW, add_helper, gather, ids_of, queued, register, snapshot, start_and_join, write_helper
 
 WINDOW = 7200
 HISTORY_TTL = 86400
@@ -23,11 +23,11 @@ KEEP = keep_seconds(HISTORY_TTL)
 
 
 def plan_now(app: App, records=None, *, now: float | None = None) -> planner.PlanReport:
-    """Plan with a fresh config cache (the module default outlives FLUSHDB between tests)."""
+    """Plan `records` (default: the catalog as it is now)."""
     if records is None:
         records = catalog.read_all(app.client).values()
     return planner.plan(app.scripts, records, now=app.clock.time() if now is None else now,
-                        window=app.settings.window, history_ttl=app.settings.history_ttl, cache=ConfigCache())
+                        window=app.settings.window, history_ttl=app.settings.history_ttl)
 
 
 EVERY_10_MIN = {"type": "interval", "interval_minutes": 10}
@@ -125,7 +125,7 @@ def _plan_in_process(url: str, now: float, parties: int) -> tuple[int, int, int]
     """Child process: open its own App, wait for the others, plan the whole catalog."""
     app = open_app(Settings.with_defaults(redis_url=url, timezone="UTC"), clock=ManualClock(now))
     gather(app.client, parties, 20, "planners")
-    report = control.plan_all(app)
+    report = plan_catalog(app)
     app.client.close()
     return report.created, report.existing, report.stale
 
@@ -166,7 +166,7 @@ def test_planner_threads_each_with_its_own_app_create_no_duplicate(app, client, 
         try:
             mine = open_app(Settings.with_defaults(redis_url=redis_url, timezone="UTC"), clock=clock)
             barrier.wait(timeout=10)
-            results.append(control.plan_all(mine))
+            results.append(plan_catalog(mine))
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
@@ -301,7 +301,7 @@ def test_a_long_lived_planner_follows_the_schedule_after_the_catalog_was_lost(ap
     client.flushdb()  # Redis restarted without persistence: the catalog and the queue are gone
     register(app, d)  # the same process registers the same code again: rev 1, every 15 min
 
-    assert catalog.read_one(client, "ticker").schedule["interval_seconds"] == 900
+    assert catalog.read_one(client, "ticker").schedule.interval_seconds == 900
     assert queued(client) == ids_of("ticker", range(NOW - 900, NOW + WINDOW + 1, 900))
 
 

@@ -13,7 +13,10 @@ from typing import Any, Callable
 
 import pytest
 
-from queuectl.runtime.discovery import DiscoveryResult, HelperSpec, LoadError, discover, discover_in_process, load_helper_class
+from queuectl.domain.models import DiscoveryResult, HelperSpec, LoadError
+from queuectl.domain.schedule import parse_schedule
+from queuectl.runtime.discovery import discover, discover_in_process
+from queuectl.runtime.helper_loader import load_helper_class
 from queuectl.domain.errors import HelperLoadError
 from queuectl.helper import BaseHelper, ExecutionContext, call_run
 from support import write_helper as write
@@ -33,12 +36,14 @@ class Weather(BaseHelper):
 
 
 def child(path: Path) -> DiscoveryResult:
-    return discover(path, timeout=20)
+    return discover(path, default_timezone="UTC", timeout=20)
 
 
 @pytest.fixture(params=["in_process", "child"])
 def run_discovery(request: pytest.FixtureRequest) -> Discover:
-    return discover_in_process if request.param == "in_process" else child
+    if request.param == "in_process":
+        return lambda path: discover_in_process(path, default_timezone="UTC")
+    return child
 
 
 def by_name(result: DiscoveryResult) -> dict[str, HelperSpec]:
@@ -89,7 +94,9 @@ def test_good_helpers_named_by_stem_and_by_attribute(tmp_path: Path, run_discove
         source=str(tmp_path / "weather.py"),
         config={"type": "daily", "time": "08:30:00", "priority": 1},
         config_error=None,
+        schedule=parse_schedule({"type": "daily", "time": "08:30:00", "priority": 1}, default_timezone="UTC"),
     )
+    assert weather.problem is None
     assert os.path.isabs(weather.source)
     assert by_name(result)["daily-report.v2"].config == {
         "type": "interval",
@@ -181,7 +188,7 @@ def test_ten_thousand_dynamic_classes_discover_fast(tmp_path: Path) -> None:
         """,
     )
     start = time.perf_counter()
-    result = discover(tmp_path, timeout=20)
+    result = discover(tmp_path, default_timezone="UTC", timeout=20)
     elapsed = time.perf_counter() - start
     print(f"10k-class discover(): {elapsed:.3f} s")
     assert result.errors == []
@@ -209,7 +216,7 @@ def test_helper_prints_at_import_do_not_break_discover(
                 return {"type": "daily"}
         """,
     )
-    result = discover(tmp_path, timeout=20)
+    result = discover(tmp_path, default_timezone="UTC", timeout=20)
     assert result.errors == []
     assert by_name(result)["noisy"].config == {"type": "daily"}
     err = capfd.readouterr().err
@@ -276,7 +283,7 @@ def test_file_that_hangs_at_import_times_out_and_others_load(tmp_path: Path) -> 
     write(tmp_path, "hang.py", "while True:\n    pass\n")
     write(tmp_path, "z_good.py", GOOD.replace("Weather", "Other"))
     start = time.perf_counter()
-    result = discover(tmp_path, timeout=3)
+    result = discover(tmp_path, default_timezone="UTC", timeout=3)
     elapsed = time.perf_counter() - start
     assert [h.name for h in result.helpers] == ["a_good", "z_good"]
     assert result.errors == [
@@ -290,7 +297,7 @@ def test_file_that_kills_the_process_is_identified(tmp_path: Path) -> None:
     write(tmp_path, "exits.py", "import os\nos._exit(7)\n")
     write(tmp_path, "exits_zero.py", "import os\nos._exit(0)\n")
     write(tmp_path, "segv.py", "import ctypes\nctypes.string_at(0)\n")
-    result = discover(tmp_path, timeout=20)
+    result = discover(tmp_path, default_timezone="UTC", timeout=20)
     assert [h.name for h in result.helpers] == ["good"]
     got = reasons(result)
     assert got["exits.py"] == "import killed the process (exit code 7)"
@@ -318,7 +325,7 @@ def test_bad_names_skip_only_that_class(tmp_path: Path, bad: str) -> None:
                 return {{}}
         """,
     )
-    result = discover_in_process(tmp_path)
+    result = discover_in_process(tmp_path, default_timezone="UTC")
     assert [h.name for h in result.helpers] == ["fine"]
     (error,) = result.errors
     assert error.source == str(tmp_path / "names.py")
@@ -344,7 +351,7 @@ def test_name_edge_cases(tmp_path: Path) -> None:
         """,
     )
     write(tmp_path, "bad stem.py", GOOD)
-    result = discover_in_process(tmp_path)
+    result = discover_in_process(tmp_path, default_timezone="UTC")
     assert [h.name for h in result.helpers] == ["a" * 64]
     got = [e.reason for e in result.errors]
     assert got == [
@@ -390,7 +397,7 @@ def test_several_unnamed_classes_in_one_file_are_duplicates(tmp_path: Path) -> N
         """,
     )
     with pytest.raises(HelperLoadError, match=r"duplicate helper name 'pair': .*\(class First\) and .*\(class Second\)"):
-        discover_in_process(tmp_path)
+        discover_in_process(tmp_path, default_timezone="UTC")
 
 
 # --- schedule configs --------------------------------------------------------------------------
@@ -448,6 +455,13 @@ def test_bad_schedule_configs_become_config_errors(tmp_path: Path, run_discovery
     assert helpers["ordered"].config == {"type": "daily"}
     assert type(helpers["ordered"].config) is dict
     assert helpers["ordered"].config_error is None
+    # what the code returned is read into the schedule model once, here; a config that is no
+    # valid schedule says why, and so does one whose get_schedule_config() failed
+    assert helpers["ordered"].schedule is None
+    assert (helpers["ordered"].schedule_error or "").startswith("invalid schedule: time=None")
+    assert helpers["ordered"].problem == helpers["ordered"].schedule_error
+    assert helpers["raises"].schedule is None and helpers["raises"].schedule_error is None
+    assert helpers["raises"].problem == "get_schedule_config() failed: " + (helpers["raises"].config_error or "")
 
 
 # --- directories -------------------------------------------------------------------------------
@@ -589,7 +603,7 @@ def test_execution_context_requires_aware_time() -> None:
 
 def test_helpers_dir_is_appended_not_prepended(tmp_path: Path) -> None:
     write(tmp_path, "json.py", GOOD)
-    discover_in_process(tmp_path)
+    discover_in_process(tmp_path, default_timezone="UTC")
     assert sys.path.index(str(tmp_path)) > 0
     import importlib
 

@@ -19,7 +19,7 @@ JSON_OPT = JSON_OPTION
 @handle_errors
 def sync(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:
     """Discover helper files, register them and plan the window (no dispatcher loop)."""
-    from queuectl.store.control import sync as do_sync
+    from queuectl.runtime.registry import sync as do_sync
 
     app_ = state(ctx).app()
     found, report = app_.guarded(lambda: do_sync(app_))
@@ -81,9 +81,9 @@ def show(ctx: typer.Context, name: str = typer.Argument(..., help="Helper name."
         ("name", record.name),
         ("status", record.status + (f" ({record.problem})" if record.problem else "")),
         ("enabled", "yes" if record.enabled else "no"),
-        ("schedule", schedule_summary(record.schedule)),
-        ("in force", json.dumps(record.schedule)),
-        ("code default", json.dumps(record.default)),
+        ("schedule", schedule_summary(data["schedule"])),
+        ("in force", json.dumps(record.schedule.to_dict() if record.schedule else None)),
+        ("code default", json.dumps(data["default"])),
         ("override", json.dumps(record.override) if record.overridden else "none"),
         ("source", f"{record.source} (class {record.class_name})"),
         ("next run", when(parse_iso(data["next_run"]), now) if data["next_run"] else "-"),

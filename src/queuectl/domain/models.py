@@ -5,10 +5,13 @@ spell them the same way.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from enum import Enum
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
+
+if TYPE_CHECKING:
+    from queuectl.domain.schedule import ScheduleConfig
 
 
 class ExecutionStatus(str, Enum):
@@ -120,18 +123,14 @@ class HelperRecord:
 
     name: str
     rev: int
-    status: str                         # "ok" | "broken" | "missing"
+    status: str  # "ok" | "broken" | "missing"
     problem: str | None
-    schedule: dict[str, Any] | None     # effective schedule (validated), None if none is valid
-    default: dict[str, Any] | None      # the code's schedule (validated), None if broken
-    override: dict[str, Any] | None     # the operator's change, None if none
+    schedule: "ScheduleConfig | None"  # the schedule in force, None if there is no valid one
+    default: "ScheduleConfig | None"  # the code's schedule, None if it has no valid one
+    override: dict[str, Any] | None  # the operator's change (a patch, or a whole schedule), None if none
     source: str | None
     class_name: str | None
     updated_at: float | None = None
-    #: the schedule in force's expiry with its default worked out (a default depends on the
-    #: schedule's period, which Lua cannot compute): claim.lua reads it for planned executions
-    expiry: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def overridden(self) -> bool:
@@ -139,24 +138,31 @@ class HelperRecord:
 
     @property
     def enabled(self) -> bool:
-        return bool(self.schedule and self.schedule.get("enabled", True))
+        return self.schedule is not None and self.schedule.enabled
 
     @property
     def plannable(self) -> bool:
-        return self.status == "ok" and self.schedule is not None and self.enabled
+        return self.status == "ok" and self.enabled
+
+    @property
+    def expiry(self) -> int | None:
+        """The schedule in force's expiry, its default worked out."""
+        return self.schedule.expiry if self.schedule is not None else None
 
     def to_redis(self) -> dict[str, Any]:
-        """The stored JSON, without what is implied: the name is the hash field, the code default
-        is left out when it is the schedule in force, empty problem/override are left out (one
-        entry per helper: with 100k helpers every byte counts 100k times)."""
+        """The stored JSON: the schedules in their canonical form, without what is implied (the
+        name is the hash field, the code default is left out when it is the schedule in force,
+        empty problem and override are left out: with 100k helpers every byte counts 100k
+        times). `expiry` is the schedule's with its default worked out (the default depends on
+        the schedule's period, which Lua cannot compute): the scripts read it as a field."""
         out: dict[str, Any] = {"rev": self.rev, "status": self.status}
         if self.problem is not None:
             out["problem"] = self.problem
-        out["schedule"] = self.schedule
-        if self.expiry is not None:  # right after the schedule: claim.lua matches `},"expiry":N`
-            out["expiry"] = self.expiry
+        out["schedule"] = self.schedule.to_dict() if self.schedule is not None else None
+        if self.schedule is not None:
+            out["expiry"] = self.schedule.expiry
         if self.default != self.schedule:
-            out["default"] = self.default
+            out["default"] = self.default.to_dict() if self.default is not None else None
         if self.override is not None:
             out["override"] = self.override
         out["source"] = self.source
@@ -166,17 +172,67 @@ class HelperRecord:
 
     @classmethod
     def from_redis(cls, name: str, data: Mapping[str, Any]) -> "HelperRecord":
+        """The record of a stored entry; ValueError when a stored schedule is not one."""
+        schedule = _stored_schedule(data.get("schedule"))
         return cls(
             name=str(data.get("name") or name),
             rev=int(data.get("rev") or 0),
             status=str(data.get("status") or "ok"),
             problem=data.get("problem"),
-            schedule=data.get("schedule") if isinstance(data.get("schedule"), dict) else None,
-            default=(data.get("default") if isinstance(data.get("default"), dict) else None) if "default" in data
-            else (data.get("schedule") if isinstance(data.get("schedule"), dict) else None),
+            schedule=schedule,
+            default=_stored_schedule(data["default"]) if "default" in data else schedule,
             override=data.get("override") if isinstance(data.get("override"), dict) else None,
             source=data.get("source"),
             class_name=data.get("class"),
             updated_at=data.get("updated_at"),
-            expiry=data["expiry"] if isinstance(data.get("expiry"), int) else None,
         )
+
+
+def _stored_schedule(data: Any) -> "ScheduleConfig | None":
+    """A schedule as the catalog stores it (canonical, with its zone) read back into the model."""
+    if data is None:
+        return None
+    from queuectl.domain.errors import InvalidSchedule
+    from queuectl.domain.schedule import parse_schedule
+
+    try:
+        return parse_schedule(data, default_timezone="UTC")
+    except InvalidSchedule as exc:
+        raise ValueError(f"stored {exc}") from None
+
+
+@dataclass(frozen=True, kw_only=True)
+class HelperSpec:
+    """One helper class found in a file, with what it says about its schedule."""
+
+    name: str
+    class_name: str
+    source: str  # absolute path of the file
+    config: dict[str, Any] | None  # what get_schedule_config() returned (a plain copy), or None
+    config_error: str | None  # one-line reason when get_schedule_config() failed
+    schedule: "ScheduleConfig | None" = None  # `config` read into the schedule model, when valid
+    schedule_error: str | None = None  # one-line reason when `config` is not a valid schedule
+
+    @property
+    def problem(self) -> str | None:
+        """Why this helper has no schedule of its own (None when it has one)."""
+        if self.config_error is not None:
+            return f"get_schedule_config() failed: {self.config_error}"
+        return self.schedule_error
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoadError:
+    """A file (or one class in it) that could not be accepted; the others still load."""
+
+    source: str  # file path (absolute)
+    reason: str  # one line
+
+
+@dataclass(frozen=True, kw_only=True)
+class DiscoveryResult:
+    """Everything discovery found: helpers sorted by name, errors sorted by source."""
+
+    helpers: list[HelperSpec]
+    errors: list[LoadError]
+

@@ -11,7 +11,6 @@ from queuectl.infra.connection import ConnectionOptions, connect, guarded, redac
 if TYPE_CHECKING:
     import redis
 
-    from queuectl.store.planner import ConfigCache
     from queuectl.store.scripts import Scripts
 
 T = TypeVar("T")
@@ -26,7 +25,6 @@ class App:
     settings: Settings
     clock: Clock = field(default_factory=SystemClock)
     backend: dict[str, object] = field(default_factory=dict)
-    _config_cache: "ConfigCache | None" = None
     _default_timezone: str | None = None
     _scripts: "Scripts | None" = None
 
@@ -48,14 +46,6 @@ class App:
 
             self._default_timezone = self.settings.timezone or system_timezone()
         return self._default_timezone
-
-    @property
-    def config_cache(self) -> "ConfigCache":
-        if self._config_cache is None:
-            from queuectl.store.planner import ConfigCache
-
-            self._config_cache = ConfigCache()
-        return self._config_cache
 
     @property
     def url(self) -> str:

@@ -164,14 +164,13 @@ def check(spec: Setting, value: Any, where: str) -> Any:
         return Path(value).expanduser() if spec.kind == "path" else value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InvalidInput(f"{where} must be a number")
-    if spec.kind == "int" and (not isinstance(value, int) and not float(value).is_integer()):
-        raise InvalidInput(f"{where} must be a whole number")
-    number = int(value) if spec.kind == "int" else float(value)
-    if not math.isfinite(number):
+    if isinstance(value, float) and not math.isfinite(value):
         raise InvalidInput(f"{where} must be finite")
-    if (spec.low is not None and number < spec.low) or (spec.high is not None and number > spec.high):
+    if spec.kind == "int" and isinstance(value, float) and not value.is_integer():
+        raise InvalidInput(f"{where} must be a whole number")
+    if (spec.low is not None and value < spec.low) or (spec.high is not None and value > spec.high):
         raise InvalidInput(f"{where}={value!r} is out of range ({_number(spec.low)} to {_number(spec.high)})")
-    return number
+    return int(value) if spec.kind == "int" else float(value)
 
 
 def _from_env(spec: Setting, text: str) -> Any:

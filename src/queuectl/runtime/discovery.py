@@ -1,225 +1,29 @@
-"""Find the user's helper classes in `helpers/*.py` without trusting them.
+"""Find the user's helper classes in `helpers/*.py` without trusting them, and read their
+schedules into the schedule model: this is where a helper's schedule enters queuectl.
 
 Helper files are arbitrary user code: they may fail to import, print, hang, call os._exit or
 crash the interpreter. `discover` therefore imports them in a child process with a timeout and
 reads back a JSON report, so one bad file is reported as a LoadError and never takes the CLI
-down. Files are imported by path under a synthetic module name, so a helper called json.py
-or redis.py can never shadow the real module.
+down (runtime/helper_loader.py imports the files). The report's schedules are then parsed, once,
+in this process.
 """
 from __future__ import annotations
 
 import concurrent.futures
-import hashlib
-import importlib.machinery
-import importlib.util
-import itertools
 import json
 import os
-import re
 import subprocess
 import sys
-import threading
-import types
-import unicodedata
-from dataclasses import dataclass
-from typing import Any, Iterator
+from dataclasses import replace
+from typing import Any
 
-from queuectl.domain.errors import HelperLoadError
-from queuectl.infra.process import kill_group
+from queuectl.domain.errors import HelperLoadError, InvalidSchedule
+from queuectl.domain.models import DiscoveryResult, HelperSpec, LoadError
+from queuectl.domain.schedule import parse_schedule
 from queuectl.helper import BaseHelper
-from queuectl.domain.keys import NAME_RE
-
-__all__ = [
-    "NAME_RE",
-    "DiscoveryResult",
-    "HelperSpec",
-    "LoadError",
-    "discover",
-    "discover_in_process",
-    "load_helper_class",
-]
-
-_PACKAGE = "queuectl_helpers"  # parent of every synthetic helper module name
-_MAX_REASON = 300
-
-
-@dataclass(frozen=True, kw_only=True)
-class HelperSpec:
-    """One helper class found in a file, with what it says about its schedule."""
-
-    name: str
-    class_name: str
-    source: str  # absolute path of the file
-    config: dict[str, Any] | None  # what get_schedule_config() returned (a plain copy), or None
-    config_error: str | None  # one-line reason when get_schedule_config() failed
-
-
-@dataclass(frozen=True, kw_only=True)
-class LoadError:
-    """A file (or one class in it) that could not be accepted; the others still load."""
-
-    source: str  # file path (absolute)
-    reason: str  # one line
-
-
-@dataclass(frozen=True, kw_only=True)
-class DiscoveryResult:
-    """Everything discovery found: helpers sorted by name, errors sorted by source."""
-
-    helpers: list[HelperSpec]
-    errors: list[LoadError]
-
-
-# ---------------------------------------------------------------------------------------------
-# Importing one file by path
-
-
-class _SourceOnlyLoader(importlib.machinery.SourceFileLoader):
-    """Compile from source every time: no __pycache__ in the helpers dir, and no stale
-    bytecode when a file is rewritten twice within the pyc's one-second mtime resolution."""
-
-    def get_code(self, fullname: str) -> types.CodeType:
-        return self.source_to_code(self.get_data(self.path), self.path)
-
-
-_load_counter = itertools.count(1)
-
-
-def _module_name(path: str) -> str:
-    """A fresh module name per load, so classes from an older load never match a newer one."""
-    stem = re.sub(r"\W", "_", os.path.splitext(os.path.basename(path))[0]) or "_"
-    digest = hashlib.sha1(path.encode("utf-8", "surrogateescape")).hexdigest()[:10]
-    return f"{_PACKAGE}.{stem}_{digest}_{next(_load_counter)}"
-
-
-def _ensure_parent_package() -> None:
-    """Give synthetic names a parent in sys.modules so pickle/dataclasses can resolve them."""
-    if _PACKAGE not in sys.modules:
-        package = types.ModuleType(_PACKAGE, "Synthetic parent of helper modules imported by path.")
-        package.__path__ = []
-        sys.modules[_PACKAGE] = package
-
-
-def _import_file(path: str) -> types.ModuleType:
-    """Execute the file at `path` as a new module; the module stays in sys.modules."""
-    name = _module_name(path)
-    loader = _SourceOnlyLoader(name, path)
-    spec = importlib.util.spec_from_file_location(name, path, loader=loader)
-    if spec is None:  # pragma: no cover - only for paths importlib cannot handle at all
-        raise ImportError(f"cannot import {path}")
-    module = importlib.util.module_from_spec(spec)
-    _ensure_parent_package()
-    sys.modules[name] = module
-    try:
-        loader.exec_module(module)
-    except BaseException:
-        sys.modules.pop(name, None)
-        raise
-    return module
-
-
-def _ensure_on_path(directory: str) -> None:
-    """Let helpers import sibling modules; appended, so stdlib and site packages still win."""
-    if directory not in sys.path:
-        sys.path.append(directory)
-
-
-def _one_line(text: str) -> str:
-    """Control characters out, whitespace collapsed, at most 300 characters."""
-    text = "".join(" " if unicodedata.category(ch) in ("Cc", "Zl", "Zp") else ch for ch in text)
-    text = " ".join(text.split())
-    return text if len(text) <= _MAX_REASON else text[: _MAX_REASON - 3] + "..."
-
-
-def _describe(exc: BaseException) -> str:
-    """'ExcType: message' (or just 'ExcType' when there is no message)."""
-    message = str(exc.code) if isinstance(exc, SystemExit) else str(exc)
-    kind = type(exc).__name__
-    return f"{kind}: {message}" if message else kind
-
-
-def _describe_import_error(exc: BaseException, path: str) -> str:
-    """One line for a file that failed to import, in the form the CLI shows."""
-    if isinstance(exc, SyntaxError):
-        where = f"line {exc.lineno}"
-        if exc.filename and os.path.abspath(exc.filename) != path:
-            where = f"{exc.filename}, {where}"  # the error is in a module the helper imports
-        return _one_line(f"{type(exc).__name__}: {exc.msg} ({where})")
-    if isinstance(exc, ImportError):
-        return _one_line(_describe(exc))
-    return _one_line(f"{_describe(exc)} at import")
-
-
-# ---------------------------------------------------------------------------------------------
-# Finding helper classes in a module
-
-
-def _descendants(cls: type) -> Iterator[type]:
-    """Every subclass of `cls`, depth first, each once."""
-    seen: set[int] = set()
-    stack = list(reversed(type.__subclasses__(cls)))
-    while stack:
-        sub = stack.pop()
-        if id(sub) in seen:
-            continue
-        seen.add(id(sub))
-        yield sub
-        stack.extend(reversed(type.__subclasses__(sub)))
-
-
-def _is_helper_class(obj: object, module_name: str) -> bool:
-    """A concrete BaseHelper subclass defined in the module `module_name`."""
-    if not isinstance(obj, type) or obj is BaseHelper:
-        return False
-    try:
-        if not issubclass(obj, BaseHelper):
-            return False
-    except TypeError:
-        return False
-    if getattr(obj, "__module__", None) != module_name:
-        return False
-    if obj.__name__.startswith("_") or vars(obj).get("abstract", False) is True:
-        return False
-    return True
-
-
-def _helper_classes(module: types.ModuleType) -> list[type[BaseHelper]]:
-    """Helper classes of `module`: its globals in order, then any made with type() elsewhere
-    in it (kept in a list, say), found through BaseHelper's subclass tree."""
-    found: list[type[BaseHelper]] = []
-    seen: set[int] = set()
-    for obj in list(vars(module).values()):
-        if id(obj) not in seen and _is_helper_class(obj, module.__name__):
-            seen.add(id(obj))
-            found.append(obj)  # type: ignore[arg-type]
-    for sub in _descendants(BaseHelper):
-        if id(sub) not in seen and _is_helper_class(sub, module.__name__):
-            seen.add(id(sub))
-            found.append(sub)
-    return found
-
-
-def _stem(path: str) -> str:
-    return os.path.splitext(os.path.basename(path))[0]
-
-
-def _helper_name(cls: type[BaseHelper], path: str) -> tuple[str | None, str | None]:
-    """(name, None) or (None, reason the class's name is refused)."""
-    explicit = getattr(cls, "name", None)
-    if explicit is None:
-        name = _stem(path)
-    elif isinstance(explicit, str):
-        name = explicit
-    else:
-        return None, _one_line(
-            f"helper name in class {cls.__qualname__} must be a str, got {type(explicit).__name__}"
-        )
-    if not NAME_RE.fullmatch(name):
-        return None, _one_line(
-            f"helper name {name!r} in class {cls.__qualname__}: "
-            f"must match [A-Za-z0-9][A-Za-z0-9_.-]{{0,63}}"
-        )
-    return name, None
+from queuectl.infra.process import kill_group
+from queuectl.runtime.helper_loader import (describe, describe_import_error, ensure_on_path, helper_classes,
+                                            helper_name, import_file, one_line)
 
 
 def _schedule_config(cls: type[BaseHelper]) -> tuple[dict[str, Any] | None, str | None]:
@@ -228,34 +32,34 @@ def _schedule_config(cls: type[BaseHelper]) -> tuple[dict[str, Any] | None, str 
     try:
         instance = cls()
     except BaseException as exc:  # noqa: BLE001 - user code; report, never propagate
-        return None, _one_line(f"cannot instantiate {cls.__qualname__}: {_describe(exc)}")
+        return None, one_line(f"cannot instantiate {cls.__qualname__}: {describe(exc)}")
     try:
         config = instance.get_schedule_config()
     except BaseException as exc:  # noqa: BLE001
-        return None, _one_line(f"get_schedule_config() raised {_describe(exc)}")
+        return None, one_line(f"get_schedule_config() raised {describe(exc)}")
     if not isinstance(config, dict):
-        return None, _one_line(
+        return None, one_line(
             f"get_schedule_config() returned {type(config).__name__}, expected a dict"
         )
     try:
         return json.loads(json.dumps(config)), None
     except (TypeError, ValueError, RecursionError) as exc:
-        return None, _one_line(
-            f"get_schedule_config() returned a dict that is not plain JSON data: {_describe(exc)}"
+        return None, one_line(
+            f"get_schedule_config() returned a dict that is not plain JSON data: {describe(exc)}"
         )
 
 
 def _scan_file(path: str) -> tuple[list[HelperSpec], list[LoadError]]:
     """Import one file and describe its helpers; every problem becomes a LoadError."""
     try:
-        module = _import_file(path)
+        module = import_file(path)
     except BaseException as exc:  # noqa: BLE001 - SystemExit and KeyboardInterrupt included
-        return [], [LoadError(source=path, reason=_describe_import_error(exc, path))]
+        return [], [LoadError(source=path, reason=describe_import_error(exc, path))]
     helpers: list[HelperSpec] = []
     errors: list[LoadError] = []
     try:
-        for cls in _helper_classes(module):
-            name, problem = _helper_name(cls, path)
+        for cls in helper_classes(module):
+            name, problem = helper_name(cls, path)
             if name is None:
                 errors.append(LoadError(source=path, reason=problem or "bad helper name"))
                 continue
@@ -299,7 +103,7 @@ def _scan_dir(directory: str) -> tuple[list[HelperSpec], list[LoadError]]:
     problem = _directory_problem(directory)
     if problem is not None:
         return [], [problem]
-    _ensure_on_path(directory)
+    ensure_on_path(directory)
     helpers: list[HelperSpec] = []
     errors: list[LoadError] = []
     for path in _helper_files(directory):
@@ -309,8 +113,20 @@ def _scan_dir(directory: str) -> tuple[list[HelperSpec], list[LoadError]]:
     return helpers, errors
 
 
-def _finish(helpers: list[HelperSpec], errors: list[LoadError]) -> DiscoveryResult:
-    """Sort, and refuse the whole set if two helpers share a name."""
+def _with_schedule(spec: HelperSpec, default_timezone: str) -> HelperSpec:
+    """The spec with its config read into the schedule model (or why it cannot be)."""
+    if spec.config is None:
+        return spec
+    try:
+        schedule = parse_schedule(spec.config, default_timezone=default_timezone)
+    except InvalidSchedule as exc:
+        return replace(spec, schedule_error=str(exc))
+    return replace(spec, schedule=schedule)
+
+
+def _finish(helpers: list[HelperSpec], errors: list[LoadError], default_timezone: str) -> DiscoveryResult:
+    """Parse the schedules, sort, and refuse the whole set if two helpers share a name."""
+    helpers = [_with_schedule(spec, default_timezone) for spec in helpers]
     helpers = sorted(helpers, key=lambda h: h.name)  # stable: file order, then class order
     errors = sorted(errors, key=lambda e: e.source)
     groups: dict[str, list[HelperSpec]] = {}
@@ -332,10 +148,10 @@ def _finish(helpers: list[HelperSpec], errors: list[LoadError]) -> DiscoveryResu
     return DiscoveryResult(helpers=helpers, errors=errors)
 
 
-def discover_in_process(helpers_dir: str | os.PathLike[str]) -> DiscoveryResult:
+def discover_in_process(helpers_dir: str | os.PathLike[str], *, default_timezone: str) -> DiscoveryResult:
     """Discover in this process: used by the child of `discover` and by tests."""
     directory = os.path.abspath(os.fspath(helpers_dir))
-    return _finish(*_scan_dir(directory))
+    return _finish(*_scan_dir(directory), default_timezone)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -430,7 +246,7 @@ def _parse_report(data: bytes) -> tuple[list[HelperSpec], list[LoadError]]:
     return helpers, errors
 
 
-def discover(helpers_dir: str | os.PathLike[str], *, timeout: float = 20.0) -> DiscoveryResult:
+def discover(helpers_dir: str | os.PathLike[str], *, default_timezone: str, timeout: float = 20.0) -> DiscoveryResult:
     """Discover helpers in a child process, so no helper file can hang or kill the caller.
 
     Normally one child handles every file. If it times out or dies, each file is imported in
@@ -446,7 +262,7 @@ def discover(helpers_dir: str | os.PathLike[str], *, timeout: float = 20.0) -> D
         return DiscoveryResult(helpers=[], errors=[])
     outcome = _run_child([directory], timeout)
     if not isinstance(outcome, str):
-        return _finish(*outcome)
+        return _finish(*outcome, default_timezone)
 
     def one(path: str) -> tuple[list[HelperSpec], list[LoadError]]:
         result = _run_child(["--file", path], timeout)
@@ -457,7 +273,7 @@ def discover(helpers_dir: str | os.PathLike[str], *, timeout: float = 20.0) -> D
         outcomes = list(pool.map(one, files))
     helpers = [h for found, _ in outcomes for h in found]
     errors = [e for _, failed in outcomes for e in failed]
-    return _finish(helpers, errors)
+    return _finish(helpers, errors, default_timezone)
 
 
 def _no_core_dumps() -> None:
@@ -482,7 +298,7 @@ def _child_main(argv: list[str]) -> None:
     sys.stdout = sys.stderr
     if len(argv) == 2 and argv[0] == "--file":
         path = os.path.abspath(argv[1])
-        _ensure_on_path(os.path.dirname(path))
+        ensure_on_path(os.path.dirname(path))
         helpers, errors = _scan_file(path)
     elif len(argv) == 1 and not argv[0].startswith("-"):
         helpers, errors = _scan_dir(os.path.abspath(argv[0]))
@@ -499,58 +315,7 @@ def _child_main(argv: list[str]) -> None:
         os._exit(0)
 
 
-# ---------------------------------------------------------------------------------------------
-# Loading one helper class for a worker
 
-_modules: dict[str, tuple[tuple[int, int], types.ModuleType, dict[str, type[BaseHelper]]]] = {}
-_modules_lock = threading.Lock()
-
-
-def preload_module(source: str) -> None:
-    """Import (and index) a helper file now so later `load_helper_class` calls are instant."""
-    try:
-        load_helper_class(source, "\x00")  # a name no helper can have: only the import happens
-    except LookupError:
-        pass
-
-
-def load_helper_class(source: str, name: str) -> type[BaseHelper]:
-    """The helper class called `name` in the file `source`, for a worker about to run it.
-
-    Modules are cached by (path, mtime, size) with a name index (a file may define thousands of
-    helpers): an edited file is imported afresh.
-    Raises LookupError if the file or the name is not there, HelperLoadError if it fails to import.
-    """
-    path = os.path.abspath(os.fspath(source))
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        raise LookupError(f"helper file not found: {path}") from None
-    key = (st.st_mtime_ns, st.st_size)
-    with _modules_lock:
-        cached = _modules.get(path)
-        if cached is not None and cached[0] == key:
-            index = cached[2]
-        else:
-            _ensure_on_path(os.path.dirname(path))
-            try:
-                module = _import_file(path)
-            except (Exception, SystemExit) as exc:
-                raise HelperLoadError(
-                    f"cannot import {path}: {_describe_import_error(exc, path)}"
-                ) from exc
-            if cached is not None:
-                sys.modules.pop(cached[1].__name__, None)
-            index = {}
-            for cls in _helper_classes(module):
-                found, _ = _helper_name(cls, path)
-                if found is not None:
-                    index.setdefault(found, cls)
-            _modules[path] = (key, module, index)
-    try:
-        return index[name]
-    except KeyError:
-        raise LookupError(f"no helper named {name!r} in {path}") from None
 
 if __name__ == "__main__":
     _child_main(sys.argv[1:])

@@ -126,13 +126,13 @@ class Dispatcher:
             log.warning("[STARTUP] %s", warning)
         if self.registry.rescan(force=True, plan=False) is None:
             raise HelperLoadError("no helpers could be registered")
+        app.guarded(lambda: self.registry.refresh(force=True))
         app.guarded(lambda: self.upkeep.prune("[STARTUP]"))
         report = app.guarded(self.upkeep.plan_window)
         log.info("[QUEUE] planned %d new executions for the next %s (%d already queued, %d helpers)",
                  report.created, span(s.window), report.existing, report.helpers)
         self.pool.start()
         app.guarded(self.heartbeat)
-        self.registry.refresh(force=True)
         app.guarded(self.upkeep.start_epoch)
         import gc
 
@@ -292,10 +292,10 @@ class Dispatcher:
             self.app.scripts.release(claimed.execution_id, claimed.token)
             return None
         record = self.registry.records.get(claimed.helper)
-        timeout = record.schedule.get("timeout") if record is not None and record.schedule else None
         job = Job(execution_id=claimed.execution_id, helper=claimed.helper, source=source,
                   execution_time=claimed.execution_time, attempt=claimed.attempt, token=claimed.token,
-                  timeout=float(timeout) if timeout else None, expiry=claimed.expiry,
+                  timeout=record.schedule.timeout if record is not None and record.schedule else None,
+                  expiry=claimed.expiry,
                   at=float(claimed.due) if claimed.due > now else 0.0)
         self.leases.hold(job, claim_mono)
         if self.throttle.allow("started"):
@@ -332,7 +332,7 @@ class Dispatcher:
     def retry_time(self, job: Job, result: Result) -> float | None:
         """When to try a failed execution again (domain/retry.py); never after a shutdown."""
         record = self.registry.records.get(job.helper)
-        config = self.app.config_cache.get(record) if record is not None else None
+        config = record.schedule if record is not None else None
         if result.reason == "shutdown" or self.stopping or config is None:
             return None
         return retry_at(config, attempt=job.attempt, failed_at=self.clock.time(), execution_time=job.execution_time,

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from queuectl.domain import keys
 from queuectl.domain.models import format_time
 from queuectl.runtime.registry import HelperRegistry
-from queuectl.store import control
+from queuectl.store import control, planner
 from queuectl.store.history import prune as prune_history
 from queuectl.store.planner import PlanReport, keep_seconds
 
@@ -62,7 +62,11 @@ class Housekeeping:
             log.info("%s pruned %d history entries older than %gs", where, pruned, self.settings.history_ttl)
 
     def plan_window(self) -> PlanReport:
-        return control.plan_all(self.app, window=self.horizon)
+        """Plan the horizon for the helpers of the catalog as last read (read again first if
+        another process changed it)."""
+        self.registry.refresh()
+        return planner.plan(self.app.scripts, self.registry.records.values(), now=self.app.clock.time(),
+                            window=self.horizon, history_ttl=self.settings.history_ttl)
 
     def expand(self) -> None:
         """Rescan the helpers (if a file changed), prune history and extend the window."""

@@ -116,7 +116,12 @@ def decode_event(line: bytes) -> Event:
         return Event(kind=kind, seqs=tuple(int(seq) for seq in rest.split()))
     if kind == "D":
         fields = rest.split(" ", 4)
-        error, reason = json.loads(fields[4]) if len(fields) > 4 else ("unknown error", None)
+        if len(fields) < 4:
+            raise ValueError(f"not a worker event: {line[:80]!r}")
+        texts = json.loads(fields[4]) if len(fields) > 4 else ["unknown error", None]
+        if not (isinstance(texts, list) and len(texts) == 2 and all(isinstance(t, (str, type(None))) for t in texts)):
+            raise ValueError(f"not a worker event: {line[:80]!r}")
+        error, reason = texts
         return Event(kind=kind, seqs=(int(fields[0]),), ok=fields[1] == "1", started=float(fields[2]),
                      finished=float(fields[3]), error=error, reason=reason)
     if kind == "X":

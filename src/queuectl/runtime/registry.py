@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from queuectl.domain import keys
-from queuectl.domain.errors import HelperLoadError
-from queuectl.domain.models import HelperRecord
-from queuectl.runtime.discovery import DiscoveryResult, discover
+from queuectl.domain.errors import HelperLoadError, InvalidInput
+from queuectl.domain.models import DiscoveryResult, HelperRecord
+from queuectl.runtime.discovery import discover
 from queuectl.store import catalog, control
+from queuectl.store.control import SyncReport
 
 if TYPE_CHECKING:
     from queuectl.infra.app import App
@@ -41,6 +42,16 @@ def dir_fingerprint(directory: Path) -> tuple[Any, ...]:
     return tuple(out)
 
 
+def sync(app: "App") -> tuple[DiscoveryResult, SyncReport]:
+    """Discover the configured helpers directory, register what it holds and plan its helpers'
+    window (`helpers sync`: what a dispatcher does at start-up, without the loop)."""
+    directory = app.settings.helpers_dir
+    if not Path(directory).is_dir():
+        raise InvalidInput(f"helpers directory not found: {directory} (set --helpers-dir or QUEUECTL_HELPERS_DIR)")
+    found = discover(directory, default_timezone=app.default_timezone)
+    return found, control.register(app, found, directory)
+
+
 class HelperRegistry:
     def __init__(self, app: "App", *, preload: Callable[[list[str]], None]) -> None:
         self.app = app
@@ -61,7 +72,7 @@ class HelperRegistry:
             return None
         self.last_rescan_mono = self.app.clock.monotonic()
         try:
-            found = discover(self.helpers_dir)
+            found = discover(self.helpers_dir, default_timezone=self.app.default_timezone)
         except HelperLoadError as exc:
             if force and self.fingerprint is None:
                 raise

@@ -60,7 +60,7 @@ def _run(source: str, name: str, execution_id: str, execution_time: int, attempt
     global _calls, _when
     try:
         if _calls is None:
-            from queuectl.runtime.discovery import load_helper_class
+            from queuectl.runtime.helper_loader import load_helper_class
             from queuectl.helper import ExecutionContext, call_run
 
             _calls = (load_helper_class, ExecutionContext, call_run)
@@ -127,7 +127,7 @@ def _die_with_parent(parent: int, lease: float) -> None:
 def preload(sources: list[str]) -> None:
     """Import helper files ahead of their executions; a file that fails is left for run time,
     where its execution gets the error."""
-    from queuectl.runtime.discovery import preload_module
+    from queuectl.runtime.helper_loader import preload_module
 
     for source in sources:
         try:

@@ -61,33 +61,33 @@ def expected_rev(record: HelperRecord | None) -> str:
     return "corrupt" if record.rev < 0 else str(record.rev)
 
 
-def merge(default: Mapping[str, Any] | None, override: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """The schedule in force: a full override replaces the default, a patch is laid over it."""
-    if override and "type" in override:
-        return dict(override)
-    if default is None:
-        return None
-    return {**default, **(override or {})}
-
-
-def effective(default: Mapping[str, Any] | None, override: Mapping[str, Any] | None,
+def effective(default: ScheduleConfig | None, override: Mapping[str, Any] | None,
               default_timezone: str) -> tuple[ScheduleConfig | None, str | None]:
-    """Validate the merged schedule; returns (config, None) or (None, problem)."""
-    merged = merge(default, override)
-    if merged is None:
+    """The schedule in force and None, or None and why there is none. A full override (it has a
+    `type`) replaces the code default; a patch is laid over it; no override leaves it as it is."""
+    if override is None:
+        return (default, None) if default is not None else (None, "no valid schedule")
+    if "type" in override:
+        merged = dict(override)
+    elif default is None:
         return None, "no valid schedule"
+    else:
+        merged = {**default.to_dict(), **override}
     try:
         return parse_schedule(merged, default_timezone=default_timezone), None
     except InvalidSchedule as exc:
         return None, str(exc)
 
 
-def with_schedule(record: HelperRecord, *, default: dict[str, Any] | None, override: dict[str, Any] | None,
+def with_schedule(record: HelperRecord, *, default: ScheduleConfig | None, override: dict[str, Any] | None,
                   default_timezone: str, now: float, status: str | None = None,
                   problem: str | None = None, source: str | None = None,
-                  class_name: str | None = None) -> HelperRecord:
-    """A copy of `record` with new default/override and a recomputed effective schedule."""
-    config, merge_problem = effective(default, override, default_timezone)
+                  class_name: str | None = None, in_force: ScheduleConfig | None = None) -> HelperRecord:
+    """A copy of `record` with new default/override and the schedule in force worked out again
+    (an invalid one keeps the schedule in force before it, and makes the helper broken).
+    `in_force`: the caller parsed the override, a whole schedule, already."""
+    config, merge_problem = (in_force, None) if in_force is not None else effective(default, override,
+                                                                                      default_timezone)
     final_status = status or ("ok" if config else "broken")
     if final_status == "ok" and config is None:
         final_status = "broken"
@@ -98,13 +98,12 @@ def with_schedule(record: HelperRecord, *, default: dict[str, Any] | None, overr
         rev=max(record.rev + 1, int(now * 1000)),
         status=final_status,
         problem=problem or (merge_problem if config is None else None),
-        schedule=config.to_dict() if config else record.schedule,
+        schedule=config if config is not None else record.schedule,
         default=default,
         override=override,
         source=source if source is not None else record.source,
         class_name=class_name if class_name is not None else record.class_name,
         updated_at=now,
-        expiry=config.expiry if config else record.expiry,
     )
 
 
@@ -149,36 +148,33 @@ def next_run(record: HelperRecord, now: float) -> float | None:
 
     from queuectl.domain.schedule import next_occurrence
 
-    if not record.plannable or not record.schedule:
+    if not record.plannable or record.schedule is None:
         return None
-    try:
-        config = parse_schedule(record.schedule, default_timezone=str(record.schedule.get("timezone") or "UTC"))
-    except InvalidSchedule:
-        return None
-    found = next_occurrence(config, datetime.fromtimestamp(now, tz=timezone.utc))
+    found = next_occurrence(record.schedule, datetime.fromtimestamp(now, tz=timezone.utc))
     return found.timestamp() if found else None
+
+
+def schedule_json(schedule: ScheduleConfig | None) -> dict[str, Any] | None:
+    """A schedule as `--json` shows it: its canonical form with the expiry in force, defaulted or not."""
+    if schedule is None:
+        return None
+    return {**schedule.to_dict(), "expiry": schedule.expiry}
 
 
 def helper_json(record: HelperRecord, now: float) -> dict[str, Any]:
     """A helper as `--json` shows it (stable snake_case keys, ISO times)."""
     from queuectl.domain.models import iso
 
-    schedule = dict(record.schedule) if record.schedule else None
-    if schedule is not None and "expiry" not in schedule:
-        try:  # show the effective expiry even when it follows the default
-            schedule["expiry"] = parse_schedule(schedule, default_timezone=str(schedule.get("timezone") or "UTC")).expiry
-        except InvalidSchedule:
-            pass
     return {
         "name": record.name,
         "enabled": record.enabled,
         "status": record.status,
         "problem": record.problem,
-        "schedule": schedule,
+        "schedule": schedule_json(record.schedule),
         "next_run": iso(next_run(record, now)),
         "overridden": record.overridden,
         "override": record.override,
-        "default": record.default,
+        "default": record.default.to_dict() if record.default is not None else None,
         "source": record.source,
         "class": record.class_name,
         "revision": record.rev,

@@ -1,4 +1,4 @@
-"""Operator actions: sync, enable, disable, update, reset.
+"""Operator actions: register (what discovery found), enable, disable, update, reset.
 
 Each action is a compare-and-set on the catalog followed by re-planning, so the queue always
 matches the catalog: enable plans the window, disable removes the helper's queued executions
@@ -10,14 +10,12 @@ from __future__ import annotations
 import functools
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
-from queuectl.store import catalog, planner
-from queuectl.runtime.discovery import DiscoveryResult, LoadError
 from queuectl.domain.errors import InvalidInput, InvalidSchedule
-from queuectl.domain.models import HelperRecord
-from queuectl.domain.schedule import parse_schedule
+from queuectl.domain.models import DiscoveryResult, HelperRecord, LoadError
+from queuectl.domain.schedule import ScheduleConfig, parse_schedule
+from queuectl.store import catalog, planner
 
 if TYPE_CHECKING:
     from queuectl.infra.app import App
@@ -34,6 +32,7 @@ class SyncReport:
     overrides: list[str] = field(default_factory=list)    # helpers whose operator override is kept
     unplanned: int = 0
     plan: planner.PlanReport = field(default_factory=planner.PlanReport)
+    records: dict[str, HelperRecord] = field(default_factory=dict)  # the entries as registered
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -80,14 +79,7 @@ def register(app: "App", found: DiscoveryResult, helpers_dir: str | os.PathLike[
         base = old or HelperRecord(name=name, rev=0, status="ok", problem=None, schedule=None,
                                    default=None, override=None, source=None, class_name=None)
         if spec is not None:
-            default, problem = None, None
-            if spec.config is None:
-                problem = f"get_schedule_config() failed: {spec.config_error}"
-            else:
-                try:
-                    default = parse_schedule(spec.config, default_timezone=tz).to_dict()
-                except InvalidSchedule as exc:
-                    problem = str(exc)
+            default, problem = spec.schedule, spec.problem  # discovery read the schedule
             override = old.override if old else None
             if problem and override and "type" in override:
                 # the operator's full schedule stands in for the invalid code default
@@ -162,8 +154,10 @@ def register(app: "App", found: DiscoveryResult, helpers_dir: str | os.PathLike[
         elif existing.get(name) is not None and existing[name].schedule != record.schedule:
             report.unplanned += planner.unplan(app.client, app.scripts, name)
     ensure_epoch(app)
+    report.records = final
     if plan:
-        report.plan = plan_all(app)
+        report.plan = planner.plan(app.scripts, final.values(), now=app.clock.time(), window=app.settings.window,
+                                   history_ttl=app.settings.history_ttl)
     return report
 
 
@@ -178,24 +172,6 @@ def ensure_epoch(app: "App") -> str:
     return str(app.client.get(EPOCH) or fresh)
 
 
-def sync(app: "App") -> tuple[DiscoveryResult, SyncReport]:
-    """Discover the configured helpers directory, register what it holds and plan the window."""
-    from queuectl.runtime.discovery import discover
-
-    directory = app.settings.helpers_dir
-    if not Path(directory).is_dir():
-        raise InvalidInput(f"helpers directory not found: {directory} (set --helpers-dir or QUEUECTL_HELPERS_DIR)")
-    found = discover(directory)
-    return found, register(app, found, directory)
-
-
-def plan_all(app: "App", window: float | None = None) -> planner.PlanReport:
-    """Plan the window (or `window` seconds) for every helper in the catalog."""
-    records = catalog.read_all(app.client).values()
-    return planner.plan(app.scripts, records, now=app.clock.time(), window=window or app.settings.window,
-                        history_ttl=app.settings.history_ttl, cache=app.config_cache)
-
-
 @dataclass(kw_only=True)
 class ChangeReport:
     helper: HelperRecord
@@ -207,7 +183,7 @@ class ChangeReport:
         return {
             "name": self.helper.name,
             "enabled": self.helper.enabled,
-            "schedule": self.helper.schedule,
+            "schedule": self.helper.schedule.to_dict() if self.helper.schedule is not None else None,
             "overridden": self.helper.overridden,
             "changed": self.changed,
             "executions_removed": self.removed,
@@ -215,18 +191,23 @@ class ChangeReport:
         }
 
 
-def _apply(app: "App", name: str, new_override: Any) -> ChangeReport:
-    """CAS the helper with a new override (a dict, or None to drop it) and re-plan it."""
+Override = dict[str, Any] | ScheduleConfig | None
+
+
+def _apply(app: "App", name: str, new_override: Callable[[HelperRecord], Override] | None) -> ChangeReport:
+    """CAS the helper with a new override and re-plan it. The override is a patch (a dict), a
+    whole schedule (already parsed: it replaces the code default), or None to drop it."""
     tz = app.default_timezone
 
     def mutate(old: HelperRecord) -> HelperRecord:
-        override = new_override(old) if callable(new_override) else new_override
+        override = new_override(old) if new_override is not None else None
+        in_force = override if isinstance(override, ScheduleConfig) else None
         # a helper whose file is gone or fails to import stays so: an override cannot fix that
         keep = old.status == "missing" or (old.status == "broken" and old.default is not None)
-        return catalog.with_schedule(old, default=old.default, override=override,
-                                     default_timezone=tz, now=app.clock.time(),
-                                     status=old.status if keep else None,
-                                     problem=old.problem if keep else None)
+        return catalog.with_schedule(old, default=old.default,
+                                     override=in_force.to_dict() if in_force is not None else override,
+                                     in_force=in_force, default_timezone=tz, now=app.clock.time(),
+                                     status=old.status if keep else None, problem=old.problem if keep else None)
 
     old, new = catalog.change(app.client, app.scripts, name, mutate)
     changed = not catalog.same_content(old, new)
@@ -235,19 +216,19 @@ def _apply(app: "App", name: str, new_override: Any) -> ChangeReport:
         removed = planner.unplan(app.client, app.scripts, name)
     if new.plannable:
         created = planner.plan(app.scripts, [new], now=app.clock.time(), window=app.settings.window,
-                               history_ttl=app.settings.history_ttl, cache=app.config_cache).created
+                               history_ttl=app.settings.history_ttl).created
     return ChangeReport(helper=new, removed=removed, created=created, changed=changed)
 
 
 def set_enabled(app: "App", name: str, enabled: bool) -> ChangeReport:
     """Enable or disable a helper; the choice persists as an override until `reset`."""
 
-    def override(old: HelperRecord) -> dict[str, Any]:
+    def override(old: HelperRecord) -> dict[str, Any] | None:
         base = dict(old.override or {})
         base["enabled"] = enabled
-        if "type" not in base and old.default is not None and old.default.get("enabled", True) == enabled:
+        if "type" not in base and old.default is not None and old.default.enabled == enabled:
             base.pop("enabled")
-        return base or None  # type: ignore[return-value]
+        return base or None
 
     return _apply(app, name, override)
 
@@ -262,8 +243,8 @@ def update(app: "App", name: str, changes: Mapping[str, Any], *, replace: bool) 
     if not changes:
         raise InvalidInput("nothing to update: give --config or at least one schedule option")
 
-    def override(old: HelperRecord) -> dict[str, Any]:
-        current = dict(old.schedule or {})
+    def override(old: HelperRecord) -> ScheduleConfig:
+        current = old.schedule.to_dict() if old.schedule is not None else {}
         if replace:
             new = dict(changes)
         else:
@@ -280,8 +261,7 @@ def update(app: "App", name: str, changes: Mapping[str, Any], *, replace: bool) 
         new.setdefault("timezone", current.get("timezone", app.default_timezone))
         if "type" not in new:
             raise InvalidSchedule("type", None, "required")
-        config = parse_schedule(new, default_timezone=app.default_timezone)
-        return config.to_dict()
+        return parse_schedule(new, default_timezone=app.default_timezone)  # the one parse of an update
 
     return _apply(app, name, override)
 

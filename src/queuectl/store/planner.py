@@ -6,15 +6,13 @@ skips existing ones, so planning is idempotent across re-plans, restarts and dis
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Iterable
 
 from queuectl.domain import keys
-from queuectl.domain.models import HelperRecord
-from queuectl.domain.schedule import ScheduleConfig, occurrences, parse_schedule
-from queuectl.domain.models import format_time
+from queuectl.domain.models import HelperRecord, format_time
+from queuectl.domain.schedule import ScheduleConfig, occurrences
 from queuectl.store.scripts import PlanGroup
 
 if TYPE_CHECKING:
@@ -47,28 +45,6 @@ def keep_seconds(history_ttl: float) -> int:
     return int(history_ttl) + KEEP_MARGIN
 
 
-class ConfigCache:
-    """Parsed schedules by (helper, revision), so a re-plan does not re-validate 10k configs."""
-
-    def __init__(self) -> None:
-        self._cache: dict[tuple[str, int, str], ScheduleConfig | None] = {}
-
-    def get(self, record: HelperRecord) -> ScheduleConfig | None:
-        key = (record.name, record.rev, json.dumps(record.schedule, sort_keys=True))
-        if key not in self._cache:
-            if len(self._cache) > 50_000:
-                self._cache.clear()
-            try:
-                schedule = record.schedule or {}
-                self._cache[key] = parse_schedule(schedule, default_timezone=str(schedule.get("timezone") or "UTC"))
-            except Exception:  # a corrupt stored schedule is simply not planned
-                self._cache[key] = None
-        return self._cache[key]
-
-
-_DEFAULT_CACHE = ConfigCache()
-
-
 def occurrences_for(config: ScheduleConfig, now: float, window: float, history_ttl: float) -> list[tuple[int, int, int]]:
     """(executionTime, expiry, priority) for every occurrence to plan at `now`.
 
@@ -87,9 +63,9 @@ def occurrences_for(config: ScheduleConfig, now: float, window: float, history_t
 
 
 def plan(scripts: "Scripts", records: Iterable[HelperRecord], *, now: float, window: float,
-         history_ttl: float, cache: ConfigCache | None = None) -> PlanReport:
-    """Create the window's executions for every plannable helper in `records`."""
-    cache = cache or _DEFAULT_CACHE
+         history_ttl: float) -> PlanReport:
+    """Create the window's executions for every plannable helper in `records` (the records the
+    caller holds: plan.lua skips a helper whose catalog entry has moved on since)."""
     report = PlanReport()
     batch: list[PlanGroup] = []
     size = 0
@@ -105,10 +81,8 @@ def plan(scripts: "Scripts", records: Iterable[HelperRecord], *, now: float, win
             batch, size = [], 0
 
     for record in records:
-        if not record.plannable:
-            continue
-        config = cache.get(record)
-        if config is None or not config.enabled:
+        config = record.schedule
+        if not record.plannable or config is None:
             continue
         report.helpers += 1
         rows = occurrences_for(config, now, window, history_ttl)

@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING
 
 from queuectl.domain import keys
 from queuectl.domain.models import Execution, ExecutionStatus
+from queuectl.domain.score import decode_score
 
 if TYPE_CHECKING:
     import redis
@@ -45,27 +46,32 @@ def load_queued(client: "redis.Redis", members: list[tuple[str, float]]) -> list
         if isinstance(data, dict) and data:
             out.append(Execution.from_hash(execution_id, data))
         elif isinstance(data, dict):
-            helper, _, seconds = execution_id.rpartition(":")
-            whole = int(score)
-            out.append(Execution(execution_id=execution_id, helper=helper,
-                                 execution_time=float(seconds) if seconds.isdigit() else float(whole // 10),
-                                 expiry=expiry.get(helper, 0), priority=whole % 10,
+            try:
+                execution_time, priority = decode_score(score)
+            except ValueError:
+                continue  # a score queuectl never writes: the claim quarantines it
+            helper = execution_id.rpartition(":")[0]
+            out.append(Execution(execution_id=execution_id, helper=helper, execution_time=float(execution_time),
+                                 expiry=expiry.get(helper, 0), priority=priority,
                                  status=ExecutionStatus.QUEUED.value))
     return out
 
 
 def _expiries(helpers: list[str], entries: list[str | None]) -> dict[str, int]:
-    """Each helper's expiry in force, from its catalog entry as claim.lua reads it (0 when it has
-    none): the entry's `expiry`, else its schedule's."""
-    from queuectl.store.catalog import decode_entry
+    """Each helper's expiry in force, read from its catalog entry's fields as claim.lua reads
+    them (0 when it has none): the entry's `expiry`, else its schedule's."""
+    import json
 
     out = {}
     for helper, raw in zip(helpers, entries):
-        record = decode_entry(helper, raw) if raw else None
-        value = None if record is None else record.expiry
-        if value is None and record is not None and record.schedule:
-            value = record.schedule.get("expiry")
-        out[helper] = value if isinstance(value, int) else 0
+        try:
+            entry = json.loads(raw) if raw else None
+        except ValueError:
+            entry = None
+        value = entry.get("expiry") if isinstance(entry, dict) else None
+        if value is None and isinstance(entry, dict) and isinstance(entry.get("schedule"), dict):
+            value = entry["schedule"].get("expiry")
+        out[helper] = value if isinstance(value, int) and not isinstance(value, bool) else 0
     return out
 
 
@@ -89,14 +95,3 @@ def show(client: "redis.Redis", *, limit: int = 50, helper: str | None = None) -
 
 def count(client: "redis.Redis") -> int:
     return int(client.zcard(keys.EXECUTION_QUEUE))
-
-
-def next_due_score(client: "redis.Redis") -> float | None:
-    """Score of the earliest queued execution (time * 10 + priority), or None when empty."""
-    head = client.zrange(keys.EXECUTION_QUEUE, 0, 0, withscores=True)
-    return float(head[0][1]) if head else None
-
-
-def score_time(score: float) -> float:
-    """The execution time (Unix seconds) encoded in a queue score."""
-    return float(int(score) // 10)

@@ -45,6 +45,35 @@ local function split_id(id)
   return string.match(id, '^(.+):(%d+)$')
 end
 
+-- The queue score: executionTime * 10 + priority (1..5), so the ZSET orders by time, then
+-- priority. These two are the Lua twins of domain/score.py's encode_score and decode_score.
+local function score_of(t, p)
+  return t * 10 + p
+end
+
+-- (executionTime, priority) of a score, or nil when it is not one queuectl writes.
+local function split_score(score)
+  if not score then return nil end
+  local t = math.floor(score / 10)
+  local p = score - t * 10
+  if p < 1 or p > 5 or p ~= math.floor(p) then return nil end
+  return t, p
+end
+
+-- The last score due at second `t` (ZRANGEBYSCORE -inf last_score_of(now): what is due).
+local function last_score_of(t)
+  return t * 10 + 9
+end
+
+-- A helper's catalog entry, decoded (nil when there is none or it is not JSON).
+local function catalog_entry(catalog, helper)
+  local raw = redis.pcall('HGET', catalog, helper)
+  if type(raw) ~= 'string' then return nil end
+  local ok, entry = pcall(cjson.decode, raw)
+  if ok and type(entry) == 'table' then return entry end
+  return nil
+end
+
 -- A queued execution is its queue member alone until it is claimed: planning writes no hash
 -- (docs/benchmarks.md, memory). Its helper and time are the id's (`<helper>:<seconds>`), its
 -- priority the score's (time * 10 + priority), its expiry the helper's schedule in force.
@@ -53,27 +82,19 @@ end
 local function planned_execution(id, score, catalog, entries)
   local helper, t = split_id(id)
   if not helper then return nil, 'badid' end
-  t = tonumber(t)
-  if not score then return nil, 'badscore' end
-  local p = score - math.floor(score / 10) * 10
-  if math.floor(score / 10) ~= t or p < 1 or p > 5 then return nil, 'badscore' end
+  local st, p = split_score(score)
+  if not st or st ~= tonumber(t) then return nil, 'badscore' end
+  t = st
   local e = entries[helper]
   if e == nil then
+    -- the entry's `expiry` field: the schedule in force's, its default worked out when the entry
+    -- was written (models.HelperRecord.to_redis); an entry written before it carried one gives
+    -- its schedule's own `expiry` field
     e = false
-    local raw = redis.pcall('HGET', catalog, helper)
-    if type(raw) == 'string' then
-      -- models.HelperRecord.to_redis writes the entry's `"expiry":N` right after the schedule
-      -- object (schedules are flat, so `},"expiry":` occurs nowhere else); a match saves a JSON
-      -- decode per helper (a burst of 10k helpers' executions). Older entries are decoded.
-      local x = tonumber(string.match(raw, '},"expiry":(%d+)[,}]'))
-      if not x then
-        local ok, entry = pcall(cjson.decode, raw)
-        if ok and type(entry) == 'table' and type(entry['schedule']) == 'table' then
-          x = tonumber(entry['expiry']) or tonumber(entry['schedule']['expiry'])
-        end
-      end
-      if x and x >= 0 and x == math.floor(x) then e = x end
-    end
+    local entry = catalog_entry(catalog, helper)
+    local x = entry and tonumber(entry['expiry'])
+    if entry and not x and type(entry['schedule']) == 'table' then x = tonumber(entry['schedule']['expiry']) end
+    if x and x >= 0 and x == math.floor(x) then e = x end
     entries[helper] = e
   end
   if not e then return nil, 'nohelper' end
@@ -174,5 +195,5 @@ local function requeue(key, id, queue, running, running_helpers, ex, retry_at)
   redis.call('HDEL', key, 'helper', 'startedAt', 'dispatcher', 'token', 'leaseUntil')
   redis.call('ZREM', running, id)
   release_helper(running_helpers, ex.helper, id)
-  redis.call('ZADD', queue, math.ceil(tonumber(retry_at)) * 10 + ex.priority, id)
+  redis.call('ZADD', queue, score_of(math.ceil(tonumber(retry_at)), ex.priority), id)
 end

@@ -30,7 +30,7 @@ local skip = {}
 for i = 10, #ARGV do skip[ARGV[i]] = true end
 
 write_probe(KEYS[#KEYS], ARGV[2])
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', math.floor(upto) * 10 + 9, 'WITHSCORES',
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', last_score_of(math.floor(upto)), 'WITHSCORES',
                        'LIMIT', 0, scan)
 -- Order first, from the scores alone (time * 10 + priority): those already due by priority
 -- (each priority in queue order, i.e. by time), then those due by `upto` in queue order (time,
@@ -39,11 +39,9 @@ local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', math.floor(upto) * 10 +
 -- one read per claim, not one per member looked at (the expire sweep reaches the rest).
 local first, by_priority, ahead, seconds = {}, {{}, {}, {}, {}, {}}, {}, {}
 for idx = 1, #due, 2 do
-  local score = tonumber(due[idx + 1])
-  local second = score and math.floor(score / 10)
+  local second, p = split_score(tonumber(due[idx + 1]))
   seconds[idx] = second
-  local p = second and score - second * 10
-  if not p or p < 1 or p > 5 or p ~= math.floor(p) then
+  if not second then
     first[#first + 1] = idx
   elseif second <= now then
     local bucket = by_priority[p]
@@ -73,7 +71,7 @@ for _, idx in ipairs(order) do
       expired = expired + 1
     elseif ex then  -- triage only passes an execution whose id names its helper (`named`)
       seen[ex.helper] = true
-      ex.due = seconds[idx]
+      ex.due = seconds[idx] or ex.time  -- (a score queuectl never writes: its own time)
       local holder = redis.call('HGET', KEYS[3], ex.helper)
       if holder and redis.pcall('HGET', prefix .. holder, 'status') ~= 'running' then
         redis.call('HDEL', KEYS[3], ex.helper)  -- a marker outlived its execution: clear it

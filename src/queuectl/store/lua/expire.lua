@@ -31,7 +31,7 @@ if offset == 0 then
     end
   end
 end
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', upto * 10 + 9, 'WITHSCORES', 'LIMIT', offset, limit)
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', last_score_of(upto), 'WITHSCORES', 'LIMIT', offset, limit)
 local entries = {}
 for idx = 1, #due, 2 do
   local id = due[idx]

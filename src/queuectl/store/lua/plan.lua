@@ -18,16 +18,9 @@ local i = 3
 while i <= #ARGV do
   local helper, rev, n = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
   i = i + 3
-  local ok = false
-  local raw = redis.pcall('HGET', KEYS[1], helper)
-  if type(raw) == 'string' then
-    local decoded, entry = pcall(cjson.decode, raw)
-    if decoded and type(entry) == 'table' and tostring(entry['rev']) == rev
-        and entry['status'] == 'ok' and type(entry['schedule']) == 'table'
-        and entry['schedule']['enabled'] ~= false then
-      ok = true
-    end
-  end
+  local entry = catalog_entry(KEYS[1], helper)
+  local ok = entry and tostring(entry['rev']) == rev and entry['status'] == 'ok'
+             and type(entry['schedule']) == 'table' and entry['schedule']['enabled'] ~= false
   if not ok then
     stale = stale + 1
   else
@@ -43,10 +36,10 @@ while i <= #ARGV do
         existing = existing + 1
         local f = redis.pcall('HMGET', key, 'status', 'executionTime', 'priority')
         if type(f) == 'table' and not f.err and f[1] == 'queued' and tonumber(f[2]) and tonumber(f[3]) then
-          redis.call('ZADD', KEYS[2], 'NX', tonumber(f[2]) * 10 + tonumber(f[3]), id)
+          redis.call('ZADD', KEYS[2], 'NX', score_of(tonumber(f[2]), tonumber(f[3])), id)
         end
       else
-        redis.call('ZADD', KEYS[2], tonumber(t) * 10 + tonumber(p), id)
+        redis.call('ZADD', KEYS[2], score_of(tonumber(t), tonumber(p)), id)
         created = created + 1
       end
     end

@@ -16,10 +16,8 @@ local reaped, dropped, requeued = {}, 0, {}
 local message = 'abandoned: its dispatcher stopped renewing the lease'
 
 local function retries_on_abandon(helper)
-  local raw = redis.pcall('HGET', KEYS[5], helper)
-  if type(raw) ~= 'string' then return 0 end
-  local ok, entry = pcall(cjson.decode, raw)
-  if not ok or type(entry) ~= 'table' or type(entry['schedule']) ~= 'table' then return 0 end
+  local entry = catalog_entry(KEYS[5], helper)
+  if not entry or type(entry['schedule']) ~= 'table' then return 0 end
   return tonumber(entry['schedule']['retry_on_abandon']) or 0
 end
 

@@ -13,5 +13,5 @@ redis.call('HSET', key, 'status', 'queued')
 redis.call('HDEL', key, 'helper', 'startedAt', 'dispatcher', 'token', 'leaseUntil')
 redis.call('ZREM', KEYS[2], id)
 release_helper(KEYS[3], ex.helper, id)
-redis.call('ZADD', KEYS[1], ex.time * 10 + ex.priority, id)
+redis.call('ZADD', KEYS[1], score_of(ex.time, ex.priority), id)
 return 1
