@@ -136,7 +136,7 @@ class Seeder:
                  error: str | None = None, reason: str | None = None, priority: int = 3) -> str:
         from queuectl.store.planner import keep_seconds
         from queuectl.domain.models import format_time
-        from queuectl.store.scripts import Outcome, PlanGroup
+        from queuectl.store.scripts import ClaimRequest, Outcome, PlanGroup
 
         keep = keep_seconds(86400)
         scripts = self.app.scripts
@@ -156,9 +156,9 @@ class Seeder:
             self.app.client.hset(f"execution:{execution_id}", "finishedAt", format_time(finished_at))
             self.app.client.zadd("internalExecutionHistory", {execution_id: finished_at})
             return execution_id
-        result = scripts.claim(now=format_time(execution_time), limit=1, owner="seeder",
+        result = scripts.claim(ClaimRequest(now=format_time(execution_time), limit=1, owner="seeder",
                                lease_until=format_time(execution_time + 60), token_prefix="seed", scan=1000,
-                               keep=keep)
+                               keep=keep))
         assert [c.execution_id for c in result.claimed] == [execution_id], result
         token = result.claimed[0].token
         written = scripts.finish(now=format_time(finished_at), keep=keep, outcomes=[

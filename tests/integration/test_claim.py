@@ -16,7 +16,7 @@ from queuectl.domain.models import HelperRecord
 from queuectl.domain.schedule import ScheduleConfig, parse_schedule
 from queuectl.store.planner import keep_seconds
 from queuectl.domain.models import format_time
-from queuectl.store.scripts import ClaimResult, Outcome, PlanGroup, Scripts
+from queuectl.store.scripts import ClaimRequest, ClaimResult, Outcome, PlanGroup, Scripts
 from support import NOW, gather, start_and_join
 
 KEEP = keep_seconds(86400)
@@ -58,8 +58,8 @@ def seed(scripts: Scripts, executions: dict[str, list[tuple[int, int, int]]], *,
 
 def claim(scripts: Scripts, *, now: float = NOW, limit: int = 10, owner: str = "d1", token_prefix: str = "t1",
           lease: float = LEASE, scan: int = 1000, skip=()) -> ClaimResult:
-    return scripts.claim(now=format_time(now), limit=limit, owner=owner, lease_until=format_time(now + lease),
-                         token_prefix=token_prefix, scan=scan, keep=KEEP, skip=skip)
+    return scripts.claim(ClaimRequest(now=format_time(now), limit=limit, owner=owner, lease_until=format_time(now + lease),
+                         token_prefix=token_prefix, scan=scan, keep=KEEP, skip=skip))
 
 
 def finish(scripts: Scripts, execution_id: str, token: str, *, now: float = NOW + 5, status: str = "success",
@@ -483,8 +483,8 @@ def _claimer_process(url: str, proc: int, threads: int, parties: int) -> list[tu
         try:
             while True:
                 calls += 1
-                result = scripts.claim(now=str(NOW), limit=5, owner=owner, lease_until=str(NOW + LEASE),
-                                       token_prefix=f"{owner}:{calls}", scan=1000, keep=KEEP)
+                result = scripts.claim(ClaimRequest(now=str(NOW), limit=5, owner=owner, lease_until=str(NOW + LEASE),
+                                       token_prefix=f"{owner}:{calls}", scan=1000, keep=KEEP))
                 with lock:
                     out.extend((c.execution_id, owner, c.token) for c in result.claimed)
                 if not result.claimed and client.zcard(keys.EXECUTION_QUEUE) == 0:
@@ -539,8 +539,8 @@ def test_finish_and_claim_after_a_script_cache_flush_runs_each_script_once(scrip
     client.script_flush()
     if cached:
         client.script_load(scripts._scripts[cached].script)
-    request = dict(now=format_time(NOW), limit=1, owner="d1", lease_until=format_time(NOW + 30),
-                   token_prefix="t2", scan=10, keep=KEEP)
+    request = ClaimRequest(now=format_time(NOW), limit=1, owner="d1", lease_until=format_time(NOW + 30),
+                           token_prefix="t2", scan=10, keep=KEEP)
     outcome = Outcome(execution_id=done.execution_id, token=done.token, status="success")
     written, result = scripts.finish_and_claim(now=format_time(NOW + 1), keep=KEEP, outcomes=[outcome],
                                                claim=request)

@@ -20,7 +20,7 @@ from queuectl.domain.models import HelperRecord
 from queuectl.domain.schedule import parse_schedule
 from queuectl.store.planner import keep_seconds
 from queuectl.domain.models import format_time
-from queuectl.store.scripts import ClaimResult, Outcome, PlanGroup, Scripts
+from queuectl.store.scripts import ClaimRequest, ClaimResult, Outcome, PlanGroup, Scripts
 from support import plan_catalog, NOW, add_helper, helper_source, ids_of, queued, register, snapshot, start_and_join, write_helper
 
 KEEP = keep_seconds(86400)
@@ -44,8 +44,8 @@ def ttl_presence(client: redis.Redis) -> dict[str, bool]:
 
 
 def claim(scripts: Scripts, *, now: float = NOW, limit: int = 10, skip=(), prefix: str = "t") -> ClaimResult:
-    return scripts.claim(now=format_time(now), limit=limit, owner="d1", lease_until=format_time(now + 30),
-                         token_prefix=prefix, scan=1000, keep=KEEP, skip=skip)
+    return scripts.claim(ClaimRequest(now=format_time(now), limit=limit, owner="d1", lease_until=format_time(now + 30),
+                         token_prefix=prefix, scan=1000, keep=KEEP, skip=skip))
 
 
 def finish(scripts: Scripts, execution_id: str, token: str, *, now: float, status: str = "success",

@@ -32,7 +32,7 @@ class CliState:
     flags: dict[str, Any] = field(default_factory=dict)
     verbose: int = 0
     debug: bool = False
-    _app: Any = field(default=None, repr=False)
+    _app: "App | None" = field(default=None, repr=False)
 
     def settings(self, **run_flags: Any) -> "Settings":
         from queuectl.infra.config import resolve

@@ -14,7 +14,7 @@ def retry_delay(config: ScheduleConfig, attempt: int, jitter: float) -> float | 
     that failed together (the caller draws it at random)."""
     if attempt > config.retries:
         return None
-    return min(RETRY_CAP, config.retry_backoff * 2 ** (attempt - 1)) * jitter
+    return min(RETRY_CAP, config.retry_backoff * 2.0 ** (attempt - 1)) * jitter
 
 
 def retry_at(config: ScheduleConfig, *, attempt: int, failed_at: float, execution_time: float, expiry: float,

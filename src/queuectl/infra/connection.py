@@ -143,9 +143,9 @@ def parse_sentinel_url(url: str) -> dict[str, Any]:
         if not path[1].isdigit():
             raise InvalidInput(f"invalid Sentinel URL {redact_url(url)!r}: database must be a number")
         db = int(path[1])
-    query = parse_qs(parts.query)
+    sentinel_password = parse_qs(parts.query).get("sentinel_password")
     return {"hosts": hosts, "service": path[0], "db": db, "username": username, "password": password,
-            "sentinel_password": (query.get("sentinel_password") or [None])[0]}
+            "sentinel_password": sentinel_password[0] if sentinel_password else None}
 
 
 def _sentinel_client(options: ConnectionOptions, kwargs: dict[str, Any]) -> "redis.Redis":
@@ -161,9 +161,9 @@ def _sentinel_client(options: ConnectionOptions, kwargs: dict[str, Any]) -> "red
     kwargs = dict(kwargs)
     kwargs.pop("socket_connect_timeout", None)
     kwargs.pop("socket_timeout", None)
-    client = sentinel.master_for(spec["service"], db=spec["db"], username=spec["username"],
-                                 password=spec["password"], **kwargs)
-    client.queuectl_sentinel = (sentinel, spec["service"])  # type: ignore[attr-defined]
+    client: redis.Redis = sentinel.master_for(spec["service"], db=spec["db"], username=spec["username"],
+                                              password=spec["password"], **kwargs)
+    client.queuectl_sentinel = (sentinel, spec["service"])  # type: ignore[attr-defined]  # see ensure_current_master
     return client
 
 

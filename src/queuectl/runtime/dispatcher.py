@@ -35,7 +35,7 @@ from queuectl.runtime.registry import HelperRegistry
 from queuectl.runtime.worker_process import Job, Result
 from queuectl.store import dispatchers
 from queuectl.runtime.outcomes import PendingOutcomes
-from queuectl.store.scripts import Claimed, Outcome
+from queuectl.store.scripts import Claimed, ClaimRequest, Outcome
 
 if TYPE_CHECKING:
     from queuectl.infra.app import App
@@ -251,16 +251,16 @@ class Dispatcher:
             # look at a few more due executions than there are slots (priority among them, and
             # room to skip helpers that are still running), not at the whole backlog
             scan = min(SCAN, self.pool.free * 4 + 16)
-            request = dict(now=format_time(now), limit=self.pool.free, owner=self.id,
-                           lease_until=self.leases.lease_until(now), token_prefix=f"{self.id}:{self.token_counter}",
-                           scan=scan, keep=self.upkeep.keep, upto=format_time(now + 2 * LEAD),
-                           skip=sorted(self.registry.foreign))
+            request = ClaimRequest(now=format_time(now), limit=self.pool.free, owner=self.id,
+                                   lease_until=self.leases.lease_until(now),
+                                   token_prefix=f"{self.id}:{self.token_counter}", scan=scan, keep=self.upkeep.keep,
+                                   upto=format_time(now + 2 * LEAD), skip=sorted(self.registry.foreign))
             claim_mono = self.clock.monotonic()
             if first and self.pending:
                 result, requeued = self.pending.flush_with_claim(now, request)
                 self.claim_now |= requeued
             else:
-                result = self.app.scripts.claim(**request)
+                result = self.app.scripts.claim(request)
             first = False
             head = score_time(result.head_score) if result.head_score is not None else None
             self.next_due = float(head) if head is not None else None

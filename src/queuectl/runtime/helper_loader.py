@@ -114,7 +114,7 @@ def describe_import_error(exc: BaseException, path: str) -> str:
 def _descendants(cls: type) -> Iterator[type]:
     """Every subclass of `cls`, depth first, each once."""
     seen: set[int] = set()
-    stack = list(reversed(type.__subclasses__(cls)))
+    stack: list[type] = list(reversed(type.__subclasses__(cls)))
     while stack:
         sub = stack.pop()
         if id(sub) in seen:
@@ -148,7 +148,7 @@ def helper_classes(module: types.ModuleType) -> list[type[BaseHelper]]:
     for obj in list(vars(module).values()):
         if id(obj) not in seen and _is_helper_class(obj, module.__name__):
             seen.add(id(obj))
-            found.append(obj)  # type: ignore[arg-type]
+            found.append(obj)
     for sub in _descendants(BaseHelper):
         if id(sub) not in seen and _is_helper_class(sub, module.__name__):
             seen.add(id(sub))

@@ -8,11 +8,11 @@ is refused, and said so.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from queuectl.domain.clock import Clock
 from queuectl.domain.models import format_time
-from queuectl.store.scripts import ClaimResult, Outcome
+from queuectl.store.scripts import ClaimRequest, ClaimResult, Outcome
 
 if TYPE_CHECKING:
     from queuectl.store.scripts import Scripts
@@ -48,7 +48,7 @@ class PendingOutcomes:
             raise
         return self._report(batch, written)
 
-    def flush_with_claim(self, now: float, request: dict[str, Any]) -> tuple[ClaimResult, bool]:
+    def flush_with_claim(self, now: float, request: ClaimRequest) -> tuple[ClaimResult, bool]:
         """Write what is pending and claim in one round trip: (the claim, True when an outcome
         went back to the queue for a retry). What could not be written is kept."""
         batch, self.pending = self.pending, []
@@ -67,7 +67,6 @@ class PendingOutcomes:
             raise result
         if isinstance(written, Exception):
             raise written
-        assert result is not None
         return result, requeued
 
     @staticmethod

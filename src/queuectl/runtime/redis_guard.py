@@ -66,14 +66,16 @@ class RedisGuard:
         except rexc.ResponseError as exc:
             # Redis 7 raises OutOfMemoryError; 6.2 wraps OOM in a script error
             if not isinstance(exc, rexc.OutOfMemoryError) and "OOM command not allowed" not in str(exc):
-                return self._failed(what, exc)
+                self._failed(what, exc)
+                return None
             if self.oom_since is None:
                 self.oom_since = self.clock.time()
                 log.error("[DISPATCHER] Redis is out of memory and refuses writes (%s): %s; claims are paused and "
                           "outcomes kept until it has room", what, str(exc).splitlines()[0])
             return None
         except (rexc.RedisError, RedisUnavailable) as exc:
-            return self._failed(what, exc)
+            self._failed(what, exc)
+            return None
         except Exception:  # noqa: BLE001 - a bug or bad data in one step must not end the loop
             mono = self.clock.monotonic()
             if mono - self.last_crash_log.get(what, -1e9) > CRASH_LOG_EVERY:
@@ -111,7 +113,6 @@ class RedisGuard:
             self.last_probe_mono = self.clock.monotonic()
             message = str(exc) if isinstance(exc, RedisUnavailable) else describe_redis_error(exc, self.url)
             log.error("[DISPATCHER] Redis unavailable (%s): %s; retrying every second", what, message)
-        return None
 
     def _writes_again(self) -> bool:
         """During an OOM: try one write (at most once a second); True once Redis accepts it."""

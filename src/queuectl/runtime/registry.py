@@ -18,6 +18,7 @@ from queuectl.domain.models import DiscoveryResult, HelperRecord
 from queuectl.runtime.discovery import discover
 from queuectl.store import catalog, control
 from queuectl.store.control import SyncReport
+from queuectl.store.replies import maybe_text
 
 if TYPE_CHECKING:
     from queuectl.infra.app import App
@@ -101,7 +102,7 @@ class HelperRegistry:
     def refresh(self, force: bool = False) -> None:
         """Reload the catalog when another process changed it (and rescan our directory then, so
         a helper file synced from another shell is known, and preloaded, before it falls due)."""
-        version = self.app.client.get(keys.CATALOG_VERSION)
+        version = maybe_text(self.app.client.get(keys.CATALOG_VERSION))
         if not force and version == self.catalog_version:
             return
         self.records = catalog.read_all(self.app.client)

@@ -60,20 +60,20 @@ def _run(source: str, name: str, execution_id: str, execution_time: int, attempt
     global _calls, _when
     try:
         if _calls is None:
-            from queuectl.runtime.helper_loader import load_helper_class
             from queuectl.helper import ExecutionContext, call_run
+            from queuectl.runtime.helper_loader import load_helper_class
 
             _calls = (load_helper_class, ExecutionContext, call_run)
-        load_helper_class, ExecutionContext, call_run = _calls
-        cls = load_helper_class(source, name)
+        load_class, context, call = _calls
+        cls = load_class(source, name)
         helper = instances.get(cls)
         if helper is None:
             helper = instances[cls] = cls()
         if _when[0] != execution_time:
             _when = (execution_time, datetime.fromtimestamp(execution_time, tz=timezone.utc))
-        ctx = ExecutionContext(execution_id=execution_id, helper=name, execution_time=_when[1], attempt=attempt,
-                               dispatcher_id=dispatcher or None)
-        call_run(helper, ctx)
+        ctx = context(execution_id=execution_id, helper=name, execution_time=_when[1], attempt=attempt,
+                      dispatcher_id=dispatcher or None)
+        call(helper, ctx)
     except BaseException as exc:  # noqa: BLE001 - everything a helper raises is its error
         logging.getLogger(__name__).debug("helper failed:\n%s", traceback.format_exc())
         reason = "memory" if isinstance(exc, MemoryError) else None

@@ -15,6 +15,7 @@ from queuectl.domain.errors import ConcurrentChange, InvalidSchedule, UnknownHel
 from queuectl.domain.keys import AVAILABLE_HELPERS
 from queuectl.domain.models import HelperRecord
 from queuectl.domain.schedule import ScheduleConfig, parse_schedule
+from queuectl.store.replies import maybe_text, text_map
 
 if TYPE_CHECKING:
     import redis
@@ -43,13 +44,13 @@ def encode_entry(record: HelperRecord) -> str:
 
 
 def read_all(client: "redis.Redis") -> dict[str, HelperRecord]:
-    raw = client.hgetall(AVAILABLE_HELPERS)
+    raw = text_map(client.hgetall(AVAILABLE_HELPERS))
     return {name: decode_entry(name, value) for name, value in sorted(raw.items())}
 
 
 def read_one(client: "redis.Redis", name: str) -> HelperRecord:
     check_name(name)
-    raw = client.hget(AVAILABLE_HELPERS, name)
+    raw = maybe_text(client.hget(AVAILABLE_HELPERS, name))
     if raw is None:
         raise UnknownHelper(name)
     return decode_entry(name, raw)

@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 from queuectl.domain.errors import InvalidInput, InvalidSchedule
 from queuectl.domain.models import DiscoveryResult, HelperRecord, LoadError
 from queuectl.domain.schedule import ScheduleConfig, parse_schedule
+from queuectl.domain import keys
 from queuectl.store import catalog, planner
+from queuectl.store.replies import text
 
 if TYPE_CHECKING:
     from queuectl.infra.app import App
@@ -131,12 +133,12 @@ def register(app: "App", found: DiscoveryResult, helpers_dir: str | os.PathLike[
         if not conflicts:
             break
         pending = conflicts
-        fresh = app.client.hmget(catalog.AVAILABLE_HELPERS, sorted(conflicts))
+        fresh = app.client.hmget(keys.AVAILABLE_HELPERS, sorted(conflicts))
         for name, raw in zip(sorted(conflicts), fresh):
             if raw is None:
                 existing.pop(name, None)
             else:
-                existing[name] = catalog.decode_entry(name, raw)
+                existing[name] = catalog.decode_entry(name, text(raw))
     touched = set(report.registered) | set(report.updated)
     for name, record in sorted(final.items()):
         if name not in touched:
@@ -204,8 +206,9 @@ def _apply(app: "App", name: str, new_override: Callable[[HelperRecord], Overrid
         in_force = override if isinstance(override, ScheduleConfig) else None
         # a helper whose file is gone or fails to import stays so: an override cannot fix that
         keep = old.status == "missing" or (old.status == "broken" and old.default is not None)
+        patch = None if isinstance(override, ScheduleConfig) else override
         return catalog.with_schedule(old, default=old.default,
-                                     override=in_force.to_dict() if in_force is not None else override,
+                                     override=in_force.to_dict() if in_force is not None else patch,
                                      in_force=in_force, default_timezone=tz, now=app.clock.time(),
                                      status=old.status if keep else None, problem=old.problem if keep else None)
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from queuectl.domain import keys
 from queuectl.domain.models import format_time, iso
+from queuectl.store.replies import texts
 
 if TYPE_CHECKING:
     import redis
@@ -53,7 +54,7 @@ def deregister(client: "redis.Redis", dispatcher_id: str) -> None:
 
 def live(client: "redis.Redis", now: float) -> list[dict[str, Any]]:
     """Dispatchers whose heartbeat has not lapsed, with what they last reported."""
-    ids = client.zrangebyscore(keys.DISPATCHERS, now, "+inf")
+    ids = texts(client.zrangebyscore(keys.DISPATCHERS, now, "+inf"))
     if not ids:
         return []
     pipe = client.pipeline(transaction=False)

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 from queuectl.domain import keys
 from queuectl.domain.models import Execution
 from queuectl.store.queue import load_executions
+from queuectl.store.replies import texts
 
 if TYPE_CHECKING:
     import redis
@@ -20,7 +21,7 @@ def query(client: "redis.Redis", *, helper: str | None = None, status: str | Non
     found: list[Execution] = []
     offset, page = 0, max(100, limit * 2)
     while len(found) < limit:
-        ids = client.zrevrangebyscore(keys.EXECUTION_HISTORY, "+inf", low, start=offset, num=page)
+        ids = texts(client.zrevrangebyscore(keys.EXECUTION_HISTORY, "+inf", low, start=offset, num=page))
         if not ids:
             break
         offset += len(ids)

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 from queuectl.domain import keys
 from queuectl.domain.models import Execution, ExecutionStatus
 from queuectl.domain.score import decode_score
+from queuectl.store.replies import scored
 
 if TYPE_CHECKING:
     import redis
@@ -78,13 +79,13 @@ def _expiries(helpers: list[str], entries: list[str | None]) -> dict[str, int]:
 def show(client: "redis.Redis", *, limit: int = 50, helper: str | None = None) -> list[Execution]:
     """The next `limit` queued executions (optionally of one helper), earliest first."""
     if helper is None:
-        members = client.zrange(keys.EXECUTION_QUEUE, 0, max(limit, 1) - 1, withscores=True)
+        members = scored(client.zrange(keys.EXECUTION_QUEUE, 0, max(limit, 1) - 1, withscores=True))
         return load_queued(client, members)[:limit]
     found: list[Execution] = []
     start, page = 0, max(200, limit * 4)
     prefix = helper + ":"
     while len(found) < limit:
-        members = client.zrange(keys.EXECUTION_QUEUE, start, start + page - 1, withscores=True)
+        members = scored(client.zrange(keys.EXECUTION_QUEUE, start, start + page - 1, withscores=True))
         if not members:
             break
         mine = [(i, score) for i, score in members if i.startswith(prefix) and i.rpartition(":")[0] == helper]

@@ -67,19 +67,19 @@ class Scripts:
         return int(self._run("unplan", [keys.EXECUTION_QUEUE], [keys.EXECUTION_PREFIX, *ids]))
 
     # -- dispatching ----------------------------------------------------------------------
-    def claim(self, *, now: str, limit: int, owner: str, lease_until: str, token_prefix: str,
-              scan: int, keep: int, upto: str | None = None, skip: Sequence[str] = (),
-              client: Any = None) -> "ClaimResult":
+    def claim(self, request: "ClaimRequest") -> "ClaimResult":
         """Claim up to `limit` executions due by `upto` (default `now`), expiring on the way."""
-        reply = self._run(
+        return self._claim_result(self._run_claim(request, None), request.token_prefix)
+
+    def _run_claim(self, request: "ClaimRequest", client: Any) -> Any:
+        r = request
+        return self._run(
             "claim",
             [keys.EXECUTION_QUEUE, keys.RUNNING, keys.RUNNING_HELPERS, keys.EXECUTION_HISTORY, keys.AVAILABLE_HELPERS],
-            [keys.EXECUTION_PREFIX, now, limit, owner, lease_until, token_prefix, scan, keep, upto or now, *skip],
+            [keys.EXECUTION_PREFIX, r.now, r.limit, r.owner, r.lease_until, r.token_prefix, r.scan, r.keep,
+             r.upto or r.now, *r.skip],
             client,
         )
-        if client is not None:
-            return None  # type: ignore[return-value]  # queued in a pipeline
-        return self._claim_result(reply, token_prefix)
 
     def _claim_result(self, reply: Any, token_prefix: str) -> "ClaimResult":
         """The reply holds what the caller cannot work out: the helper and the time are the id's
@@ -107,29 +107,27 @@ class Scripts:
                               [keys.EXECUTION_PREFIX, execution_id, token]))
 
     def finish_and_claim(self, *, now: str, keep: int, outcomes: Sequence["Outcome"],
-                         claim: dict[str, Any] | None) -> tuple[list[int], "ClaimResult | None"]:
-        """Write outcomes and claim more in one round trip (two scripts in one pipeline)."""
-        if not outcomes and claim is None:
-            return [], None
+                         claim: "ClaimRequest") -> "tuple[list[int] | Exception, ClaimResult | Exception]":
+        """Write outcomes and claim more in one round trip (two scripts in one pipeline). Each
+        part succeeds or fails on its own: a part that failed is its exception, so the caller
+        keeps unwritten outcomes and raises."""
         if not outcomes:
-            return [], self.claim(**claim)  # type: ignore[arg-type]
-        if claim is None:
-            return self.finish(now=now, keep=keep, outcomes=outcomes), None
+            return [], self.claim(claim)
         import redis.exceptions as rexc
 
         pipe = self.client.pipeline(transaction=False)
         self.finish(now=now, keep=keep, outcomes=outcomes, client=pipe)
-        self.claim(**claim, client=pipe)
+        self._run_claim(claim, pipe)
         finished, claimed = pipe.execute(raise_on_error=False)
-        # each part succeeds or fails on its own: the caller keeps unwritten outcomes and raises
-        written: Any = finished if isinstance(finished, Exception) else [int(x) for x in finished]
-        result: Any = claimed if isinstance(claimed, Exception) else self._claim_result(claimed, claim["token_prefix"])
+        written: list[int] | Exception = finished if isinstance(finished, Exception) else [int(x) for x in finished]
+        result: ClaimResult | Exception = (claimed if isinstance(claimed, Exception)
+                                           else self._claim_result(claimed, claim.token_prefix))
         # NOSCRIPT means that script did not run (the other one did): run it again on its own,
         # where redis-py loads it first
         if isinstance(written, rexc.NoScriptError):
             written = _or_error(lambda: self.finish(now=now, keep=keep, outcomes=outcomes))
         if isinstance(result, rexc.NoScriptError):
-            result = _or_error(lambda: self.claim(**claim))
+            result = _or_error(lambda: self.claim(claim))
         return written, result
 
     def finish(self, *, now: str, keep: int, outcomes: Sequence["Outcome"], client: Any = None) -> list[int]:
@@ -193,6 +191,21 @@ class PlanGroup:
     #: (executionTime, executionExpiry, priority): the planner picks occurrences by their expiry;
     #: plan.lua takes the time and priority (a planned execution's expiry is its helper's)
     occurrences: list[tuple[int, int, int]]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClaimRequest:
+    """What one claim.lua call is asked (times as stored text)."""
+
+    now: str
+    limit: int  # free slots
+    owner: str  # the dispatcher's id
+    lease_until: str
+    token_prefix: str  # unique per call: the n-th claim's token is `<prefix>:<n>`
+    scan: int  # due queue members to look at, at most
+    keep: int  # seconds finished hashes are kept
+    upto: str | None = None  # claim what is due by then (a few ms ahead of now); None: now
+    skip: Sequence[str] = ()  # helpers this dispatcher cannot run
 
 
 @dataclass(frozen=True, kw_only=True)

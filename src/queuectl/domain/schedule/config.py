@@ -268,9 +268,7 @@ def _parse_int(key: str, value: object, low: int, high: int) -> int:
 
 def _parse_float(key: str, value: object, *, low: float, high: float, low_open: bool = False) -> float:
     """A finite number of seconds in its range, stored as float so round trips compare equal."""
-    ok = _is_number(value) and value <= high
-    ok = ok and (value > low if low_open else value >= low)
-    if not ok:
+    if not (_is_number(value) and value <= high and (value > low if low_open else value >= low)):
         bound = f"> {low:g}" if low_open else f">= {low:g}"
         raise InvalidSchedule(key, value, f"must be a finite number of seconds {bound} and <= {high:g}")
     assert _is_number(value)
