@@ -44,3 +44,21 @@ def test_quick_start_and_ci_use_the_same_test_command() -> None:
 
 def test_typer_is_not_shadowed() -> None:
     assert isinstance(app, typer.Typer)
+
+
+def test_every_setting_is_in_the_configuration_reference() -> None:
+    """docs/configuration.md's table names each declared setting with its variable and default."""
+    from queuectl.infra.config import SETTINGS
+
+    doc = (ROOT / "docs" / "configuration.md").read_text()
+    rows = {m.group(1): m.group(0) for m in re.finditer(r"^\| `(\w+)` \|.*$", doc, re.M)}
+    for spec in SETTINGS:
+        assert spec.name in rows, f"{spec.name} is missing from docs/configuration.md"
+        cells = [c.strip() for c in rows[spec.name].strip("|").split("|")]
+        assert cells[2] == f"`{spec.env}`", (spec.name, cells)
+        if spec.kind in ("int", "float"):
+            assert cells[3] == f"{spec.default:g}", (spec.name, cells)
+        if spec.command:
+            assert f"{spec.command} {spec.flag}" in cells[1], (spec.name, cells)
+        elif spec.command == "":
+            assert cells[1].startswith(f"`{spec.flag}`"), (spec.name, cells)
