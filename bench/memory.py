@@ -8,8 +8,8 @@
 Method: a private redis-server (no persistence); H interval helpers (every window*H/N seconds,
 so each has N/H occurrences in the window) are generated into a temp helpers dir, discovered
 and registered with queuectl's own code (control.register, plan=False); INFO used_memory is
-read; then the window is planned (control.plan_all: plan.lua, the code `queuectl run` and
-`queuectl helpers sync` use) and used_memory read again. bytes/execution = delta / ZCARD.
+read; then the window is planned (store.planner.plan on the records register wrote: plan.lua,
+the code `queuectl run` and `queuectl helpers sync` use) and used_memory read again. bytes/execution = delta / ZCARD.
 The catalog (one HASH field per helper) is registered before the first reading, so it is not
 in the figure; its own size is reported per helper. Also reported: MEMORY USAGE of the queue
 ZSET (its share per member) and its encoding, the keys planning added (a planned execution is
@@ -47,10 +47,11 @@ def _claimed_hash(app: Any, execution_id: str) -> dict[str, Any]:
     from queuectl.domain import keys
     from queuectl.store.planner import keep_seconds
     from queuectl.domain.models import format_time
+    from queuectl.store.scripts import ClaimRequest
 
     due = int(execution_id.rpartition(":")[2])
-    app.scripts.claim(now=format_time(due), limit=1, owner="bench", lease_until=format_time(due + 30),
-                      token_prefix="bench", scan=10, keep=keep_seconds(86400))
+    app.scripts.claim(ClaimRequest(now=format_time(due), limit=1, owner="bench", lease_until=format_time(due + 30),
+                      token_prefix="bench", scan=10, keep=keep_seconds(86400)))
     key = keys.execution_key(execution_id)
     fields = app.client.hgetall(key)
     return {"bytes": int(app.client.memory_usage(key, samples=0) or 0),
@@ -58,9 +59,9 @@ def _claimed_hash(app: Any, execution_id: str) -> dict[str, Any]:
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
-    from queuectl.store import control
     from queuectl.domain import keys
     from queuectl.runtime.discovery import discover
+    from queuectl.store import control, planner
 
     per_helper = max(1, args.n // args.helpers)
     interval = max(1, WINDOW // per_helper)
@@ -73,12 +74,13 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             app = open_app(url, helpers.path)
             r = app.client
             base0 = settle(r)
-            found = discover(helpers.path, timeout=120)
-            control.register(app, found, helpers.path, plan=False)
+            found = discover(helpers.path, default_timezone=app.default_timezone, timeout=120)
+            records = control.register(app, found, helpers.path, plan=False).records.values()
             base1 = settle(r)
             keys0 = r.dbsize()
             t0 = time.perf_counter()
-            report = control.plan_all(app, window=WINDOW)
+            report = planner.plan(app.scripts, records, now=app.clock.time(), window=WINDOW,
+                                  history_ttl=app.settings.history_ttl)
             plan_s = time.perf_counter() - t0
             after = settle(r)
             n = int(r.zcard(keys.EXECUTION_QUEUE))

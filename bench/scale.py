@@ -8,8 +8,8 @@
 (plan) H helpers (default 10,000; --plan-mix: `mixed` = a third each of daily (one occurrence
   in the window), interval every 15 min (8) and cron hourly (2); or all `daily`, `interval`,
   `cron`) are discovered and registered with queuectl's own code (plan=False); then the 2 h
-  window is planned with control.plan_all (what `queuectl run` does at start-up and every
-  expand_every): cold (everything new), then again (everything exists: the periodic re-plan).
+  window is planned with store.planner.plan on the records register wrote (what `queuectl run`
+  does at start-up and every expand_every with its copy of the catalog): cold (everything new), then again (everything exists: the periodic re-plan).
   Also `queuectl helpers sync` end to end on an empty database (discover + register + plan).
   Issue target: cold plan of 10k helpers' window <= 2 s.
 (tick) For each queue size (default 1k, 10k, 100k queued, none due for 10 min, from 1,000
@@ -46,13 +46,20 @@ from _common import (HelpersDir, base_result, bytecode_env, commands_processed, 
 WINDOW = 7200
 
 
-def register(app: Any, helpers_dir: str) -> int:
-    from queuectl.store import control
+def register(app: Any, helpers_dir: str) -> list[Any]:
+    """Discover and register (no planning); the records register wrote."""
     from queuectl.runtime.discovery import discover
+    from queuectl.store import control
 
-    found = discover(helpers_dir, timeout=300)
-    control.register(app, found, helpers_dir, plan=False)
-    return len(found.helpers)
+    found = discover(helpers_dir, default_timezone=app.default_timezone, timeout=300)
+    return list(control.register(app, found, helpers_dir, plan=False).records.values())
+
+
+def plan(app: Any, records: list[Any]) -> Any:
+    from queuectl.store import planner
+
+    return planner.plan(app.scripts, records, now=app.clock.time(), window=WINDOW,
+                        history_ttl=app.settings.history_ttl)
 
 
 def write_plan_helpers(h: HelpersDir, count: int, mix: str) -> dict[str, int]:
@@ -89,23 +96,23 @@ def part_plan(args: argparse.Namespace, url: str) -> dict[str, Any]:
         r = app.client
         r.flushdb()
         t0 = time.perf_counter()
-        register(app, h.path)
+        records = register(app, h.path)
         res["discover_register_s"] = round(time.perf_counter() - t0, 3)
         t0 = time.perf_counter()
-        rep = control.plan_all(app, window=WINDOW)
+        rep = plan(app, records)
         res["plan_cold_s"] = round(time.perf_counter() - t0, 3)
         res["executions_created"] = rep.created
         res["queued"] = int(r.zcard(keys.EXECUTION_QUEUE))
         t0 = time.perf_counter()
-        rep2 = control.plan_all(app, window=WINDOW)
+        rep2 = plan(app, records)
         res["plan_again_s"] = round(time.perf_counter() - t0, 3)
         res["plan_again_created"] = rep2.created
         if args.profile:  # a second cold plan under cProfile (its overhead stays out of the timings)
             r.flushdb()
-            register(app, h.path)
+            records = register(app, h.path)
             prof = cProfile.Profile()
             prof.enable()
-            control.plan_all(app, window=WINDOW)
+            plan(app, records)
             prof.disable()
             s = io.StringIO()
             pstats.Stats(prof, stream=s).sort_stats("cumulative").print_stats(18)
@@ -140,39 +147,36 @@ def fill(app: Any, h: HelpersDir, size: int, helpers: int) -> int:
                                  "enabled": True})
     register(app, h.path)
     records = catalog.read_all(app.client).values()
-    planner.plan(app.scripts, records, now=now, window=days * 86400 - 300, history_ttl=app.settings.history_ttl,
-                 cache=app.config_cache)
+    planner.plan(app.scripts, records, now=now, window=days * 86400 - 300, history_ttl=app.settings.history_ttl)
     return int(app.client.zcard(keys.EXECUTION_QUEUE))
 
 
 def tick_cost(app: Any, h: HelpersDir, ticks: int) -> dict[str, Any]:
     """One dispatcher tick's steps, on a real Dispatcher object, `ticks` times."""
-    from pathlib import Path
+    from queuectl.runtime.dispatcher import Dispatcher
 
-    from queuectl.store import control
-    from queuectl.runtime.dispatcher import Dispatcher, DispatcherOptions
-
-    d = Dispatcher(app, DispatcherOptions(helpers_dir=Path(h.path), concurrency=10))
+    d = Dispatcher(app)  # app's settings: helpers_dir = h.path, the default concurrency (10)
     try:
-        d.refresh_records(force=True)
-        d.epoch = control.ensure_epoch(app)
+        d.registry.refresh(force=True)
+        d.upkeep.start_epoch()
         r = app.client
-        steps = ("reap", "sweep", "heartbeat", "check_epoch", "refresh_records", "claim")
+        steps = {"reap": d.upkeep.reap, "sweep": d.upkeep.sweep, "heartbeat": d.heartbeat,
+                 "check_epoch": d.upkeep.data_lost, "refresh_records": d.registry.refresh, "claim": d.claim}
         per_step: dict[str, list[float]] = {s: [] for s in steps}
         totals = []
         c0, s0 = commands_processed(r), commandstats(r)
         for _ in range(ticks):
             t_tick = time.perf_counter()
-            for step in steps:
+            for name, step in steps.items():
                 t0 = time.perf_counter()
-                getattr(d, step)()
-                per_step[step].append(time.perf_counter() - t0)
+                step()
+                per_step[name].append(time.perf_counter() - t0)
             totals.append(time.perf_counter() - t_tick)
         c1, s1 = commands_processed(r), commandstats(r)
         delta = commandstats_delta(s0, s1)
-        started = len(d.running)
+        started = len(d.leases.running)
         t0 = time.perf_counter()
-        d.expand()  # the periodic window extension (rescan + prune + re-plan everything)
+        d.upkeep.expand()  # the periodic window extension (rescan + prune + re-plan everything)
         expand_s = time.perf_counter() - t0
         return {
             "tick_ms_p50": round(median(totals) * 1000, 3),

@@ -103,7 +103,16 @@ def register(app: Any, directory: Path, *, plan: bool = True) -> Any:
     from queuectl.store import control
     from queuectl.runtime import discovery
 
-    return control.register(app, discovery.discover_in_process(directory), directory, plan=plan)
+    return control.register(app, discovery.discover_in_process(directory, default_timezone="UTC"), directory, plan=plan)
+
+
+def plan_catalog(app: Any) -> Any:
+    """Plan the window of every helper in the catalog as it is in Redis now (what each
+    dispatcher does with its own copy of the catalog)."""
+    from queuectl.store import catalog, planner
+
+    return planner.plan(app.scripts, catalog.read_all(app.client).values(), now=app.clock.time(),
+                        window=app.settings.window, history_ttl=app.settings.history_ttl)
 
 
 def queued(client: Any, helper: str | None = None) -> list[str]:
@@ -181,16 +190,19 @@ def run_queuectl(*args: str, env: dict[str, str], timeout: float, **options: Any
 
 class QueuectlProcess:
     """One background `python -m queuectl ARGV`, its output in files (no pipe can fill up): stdout
-    to `out_path`, stderr to `err_path` (else into `out_path` too). Stopped by its own pid."""
+    to `out_path`, stderr to `err_path` (else into `out_path` too). Stopped by its own pid.
+    `program`: what runs queuectl instead of `python -m queuectl` (e.g. the `queuectl` script)."""
 
     def __init__(self, argv: list[str], env: dict[str, str], cwd: Path, out_path: Path,
-                 err_path: Path | None = None, *, append: bool = False, new_session: bool = False) -> None:
+                 err_path: Path | None = None, *, append: bool = False, new_session: bool = False,
+                 program: list[str] | None = None) -> None:
         self.argv = argv
         mode = "ab" if append else "wb"
         self._files = [open(out_path, mode)]
         if err_path is not None:
             self._files.append(open(err_path, mode))
-        self.popen = subprocess.Popen([sys.executable, "-m", "queuectl", *argv], env=env, cwd=cwd,
+        program = program or [sys.executable, "-m", "queuectl"]
+        self.popen = subprocess.Popen([*program, *argv], env=env, cwd=cwd,
                                       stdin=subprocess.DEVNULL, stdout=self._files[0],
                                       stderr=self._files[1] if err_path is not None else subprocess.STDOUT,
                                       start_new_session=new_session)

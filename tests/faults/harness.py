@@ -23,6 +23,7 @@ from typing import Any, Iterable
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: redis_server.py, support.py
 
+from queuectl.infra import process  # noqa: E402
 from redis_server import RedisServer, free_port, redis_server_binary  # noqa: E402
 from support import QueuectlProcess, helper_class, helper_class_name, helper_module, wait_until, write_file  # noqa: E402
 
@@ -87,16 +88,6 @@ def write_helpers(directory: Path, filename: str, log_path: Path,
 # ---------------------------------------------------------------------------------------------
 # Processes
 
-def proc_state(pid: int) -> str | None:
-    """The /proc state letter, or None when the process is gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read().decode(errors="replace")
-    except OSError:
-        return None
-    return data.rpartition(")")[2].split()[0]
-
-
 def alive(pid: int) -> bool:
     """os.kill(pid, 0) says so and it is not a zombie (where PID 1 does not reap, dead children
     stay as Z: they are dead)."""
@@ -106,26 +97,8 @@ def alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return proc_state(pid) not in (None, "Z", "X")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process (from /proc)."""
-    with open(f"/proc/{pid}/stat", "rb") as f:
-        fields = f.read().decode().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def children(pid: int) -> list[int]:
-    """Direct children of a process."""
-    out = []
-    try:
-        for task in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{task}/children") as f:
-                out += [int(x) for x in f.read().split()]
-    except OSError:
-        pass
-    return out
+    found = process.stat(pid)
+    return found is not None and not found.gone
 
 
 def thread_ids(pid: int) -> list[int]:
@@ -227,7 +200,7 @@ class Dispatcher(QueuectlProcess):
         self.signal(signal.SIGTERM)
 
     def worker_pids(self) -> list[int]:
-        return children(self.pid)
+        return process.children(self.pid)
 
     def close(self) -> None:
         if self.stopped and self.popen.poll() is None:

@@ -9,8 +9,9 @@ from collections import Counter
 import pytest
 import redis
 from conftest import LEASE
-from harness import (DUE_NOW, FailoverWatch, RedisServer, Sentinels, alive, cpu_seconds, every, stall_redis,
-                     used_memory, wait_until)
+from harness import (DUE_NOW, FailoverWatch, RedisServer, Sentinels, alive, every, stall_redis, used_memory,
+                     wait_until)
+from queuectl.infra.process import cpu_seconds
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(60)]
 
@@ -309,8 +310,8 @@ def test_f17_short_oom_pauses_claims_keeps_a_completion_and_writes_it_after(fx):
     assert start, d.describe()
     eid = start[0].execution_id
     assert fx.client.config_get("maxmemory-policy")["maxmemory-policy"] == "noeviction"
+    mark = d.mark()  # before the fill: the dispatcher may log the OOM before the fill returns
     _fill_to_the_limit(fx.client)  # now every write is refused
-    mark = d.mark()
     oom_at = time.time()
     cpu0 = cpu_seconds(d.pid)
     assert wait_until(lambda: [e for e in fx.log() if e.kind == "end" and e.execution_id == eid], seconds), \
@@ -349,8 +350,8 @@ def test_f17_long_oom_stops_helpers_whose_lease_runs_out_they_end_abandoned(fx):
     assert started, d.describe()
     long_ = fx.starts("long")[0]
     quick = fx.starts("quick")[0]
+    mark = d.mark()  # before the fill: the dispatcher may log the OOM before the fill returns
     _fill_to_the_limit(fx.client)
-    mark = d.mark()
     oom_at = time.time()
     cpu0 = cpu_seconds(d.pid)
     time.sleep(0.05)
@@ -400,8 +401,8 @@ def test_f17_oom_with_a_full_pool_is_logged_once(fx):
     fx.helpers("f17c.py", ("a", DUE_NOW, "beat"), ("b", DUE_NOW, "beat"))
     d = fx.dispatcher(lease=lease, concurrency=2)
     assert wait_until(lambda: fx.starts("a") and fx.starts("b"), 6), d.describe()
+    mark = d.mark()  # before the fill: the dispatcher may log the OOM before the fill returns
     _fill_to_the_limit(fx.client)
-    mark = d.mark()
     time.sleep(seconds)
     _restore_memory(fx.client)
     time.sleep(1)
