@@ -20,6 +20,7 @@ Environment (all optional):
   QUEUECTL_BENCH_KEEP_TMP=1    keep helper dirs, probe files and dispatcher logs after a run
   QUEUECTL_BENCH_CACHE         peer venvs etc. (default ~/.cache/queuectl-bench)
 """
+
 from __future__ import annotations
 
 import json
@@ -32,9 +33,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(BENCH_DIR)
@@ -78,8 +80,15 @@ def summarize(values: Iterable[float], scale: float = 1.0, ndigits: int = 3) -> 
     def r(x: float | None) -> float | None:
         return None if x is None else round(x, ndigits)
 
-    return {"n": len(s), "min": r(s[0]), "p50": r(percentile(s, 50)), "p95": r(percentile(s, 95)),
-            "p99": r(percentile(s, 99)), "max": r(s[-1]), "mean": r(sum(s) / len(s))}
+    return {
+        "n": len(s),
+        "min": r(s[0]),
+        "p50": r(percentile(s, 50)),
+        "p95": r(percentile(s, 95)),
+        "p99": r(percentile(s, 99)),
+        "max": r(s[-1]),
+        "mean": r(sum(s) / len(s)),
+    }
 
 
 def median(values: Iterable[float]) -> float | None:
@@ -163,15 +172,17 @@ class Proc(QueuectlProcess):
 
     def check_alive(self) -> None:
         if not self.alive():
-            raise RuntimeError(f"{self.name} (pid {self.pid}) exited early rc={self.popen.returncode}; "
-                               f"see {self.log_path}")
+            raise RuntimeError(
+                f"{self.name} (pid {self.pid}) exited early rc={self.popen.returncode}; see {self.log_path}"
+            )
 
     def cpu_seconds(self) -> float:
         """CPU of the process and of its live descendants (its helper worker processes)."""
         from queuectl.infra import process
 
-        return sum(process.cpu_seconds(p, with_reaped_children=True)
-                   for p in (self.pid, *process.descendants(self.pid)))
+        return sum(
+            process.cpu_seconds(p, with_reaped_children=True) for p in (self.pid, *process.descendants(self.pid))
+        )
 
     def log_text(self) -> str:
         try:
@@ -206,10 +217,15 @@ def private_redis(url: str | None = None) -> Iterator[tuple[str, RedisServer | N
     if url:
         yield url, None
         return
-    srv = RedisServer("--protected-mode", "yes", "--loglevel", "warning",
-                      port=free_port(int(os.environ.get("QUEUECTL_BENCH_REDIS_PORT", "6420"))),
-                      binary=os.environ.get("QUEUECTL_BENCH_REDIS_SERVER"),
-                      root=os.environ.get("QUEUECTL_BENCH_TMPDIR"))
+    srv = RedisServer(
+        "--protected-mode",
+        "yes",
+        "--loglevel",
+        "warning",
+        port=free_port(int(os.environ.get("QUEUECTL_BENCH_REDIS_PORT", "6420"))),
+        binary=os.environ.get("QUEUECTL_BENCH_REDIS_SERVER"),
+        root=os.environ.get("QUEUECTL_BENCH_TMPDIR"),
+    )
     try:
         log(f"redis-server {srv.version()} pid={srv.pid} port={srv.port}")
         yield srv.url, srv
@@ -237,8 +253,9 @@ def commandstats(r: Any) -> dict[str, dict[str, float]]:
     return out
 
 
-def commandstats_delta(before: dict[str, dict[str, float]], after: dict[str, dict[str, float]],
-                       ignore: Sequence[str] = ("info",)) -> dict[str, dict[str, float]]:
+def commandstats_delta(
+    before: dict[str, dict[str, float]], after: dict[str, dict[str, float]], ignore: Sequence[str] = ("info",)
+) -> dict[str, dict[str, float]]:
     out = {}
     for name, a in after.items():
         if name in ignore:
@@ -259,8 +276,9 @@ def queuectl_argv(*args: str) -> list[str]:
     return [sys.executable, "-m", "queuectl", *args]
 
 
-def queuectl_env(url: str, helpers_dir: str | None = None, probe: str | None = None,
-                 extra: dict[str, str] | None = None) -> dict[str, str]:
+def queuectl_env(
+    url: str, helpers_dir: str | None = None, probe: str | None = None, extra: dict[str, str] | None = None
+) -> dict[str, str]:
     env = dict(os.environ)
     env["REDIS_URL"] = url
     env["QUEUECTL_TIMEZONE"] = "UTC"
@@ -275,20 +293,36 @@ def queuectl_env(url: str, helpers_dir: str | None = None, probe: str | None = N
     return env
 
 
-def run_queuectl(args: Sequence[str], env: dict[str, str], timeout: float = 600,
-                 check: bool = True) -> tuple[subprocess.CompletedProcess[str], float]:
+def run_queuectl(
+    args: Sequence[str], env: dict[str, str], timeout: float = 600, check: bool = True
+) -> tuple[subprocess.CompletedProcess[str], float]:
     """Run one queuectl command to completion; (process, wall seconds)."""
     t0 = time.perf_counter()
-    p = subprocess.run(queuectl_argv(*args), env=env, capture_output=True, text=True, timeout=timeout,
-                       stdin=subprocess.DEVNULL, cwd=env.get("QUEUECTL_HELPERS_DIR") or None)
+    p = subprocess.run(
+        queuectl_argv(*args),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        cwd=env.get("QUEUECTL_HELPERS_DIR") or None,
+    )
     dt = time.perf_counter() - t0
     if check and p.returncode != 0:
         raise RuntimeError(f"queuectl {' '.join(args)} failed rc={p.returncode}: {p.stderr.strip()[-2000:]}")
     return p, dt
 
 
-def start_dispatcher(url: str, helpers_dir: str, probe: str | None, logdir: str, *, concurrency: int = 10,
-                     extra_args: Sequence[str] = (), name: str = "queuectl-run") -> Proc:
+def start_dispatcher(
+    url: str,
+    helpers_dir: str,
+    probe: str | None,
+    logdir: str,
+    *,
+    concurrency: int = 10,
+    extra_args: Sequence[str] = (),
+    name: str = "queuectl-run",
+) -> Proc:
     """`queuectl run --concurrency C` against our Redis and helpers dir, logging to logdir."""
     args = ["run", "--concurrency", str(concurrency), *extra_args]
     return Proc(name, args, queuectl_env(url, helpers_dir, probe, {"PYTHONUNBUFFERED": "1"}), logdir)
@@ -299,8 +333,11 @@ def open_app(url: str, helpers_dir: str | None = None):
     from queuectl.infra.app import open_app as _open
     from queuectl.infra.config import resolve
 
-    settings = resolve({"redis_url": url, **({"helpers_dir": Path(helpers_dir)} if helpers_dir else {})},
-                       environ={"QUEUECTL_TIMEZONE": "UTC"}, file_path=False)
+    settings = resolve(
+        {"redis_url": url, **({"helpers_dir": Path(helpers_dir)} if helpers_dir else {})},
+        environ={"QUEUECTL_TIMEZONE": "UTC"},
+        file_path=False,
+    )
     return _open(settings)
 
 
@@ -364,8 +401,9 @@ class HelpersDir:
         self.files.append(path)
         return path
 
-    def daily(self, stem: str, prefix: str, dues: Sequence[float], *, priority: int = 3,
-              expiry: int = 3600) -> list[tuple[str, int]]:
+    def daily(
+        self, stem: str, prefix: str, dues: Sequence[float], *, priority: int = 3, expiry: int = 3600
+    ) -> list[tuple[str, int]]:
         """One daily helper (UTC) per due second; returns [(helper name, executionTime)]."""
         rows, out = [], []
         for i, due in enumerate(dues):
@@ -373,15 +411,21 @@ class HelpersDir:
             name = f"{prefix}{i:06d}"
             rows.append((name, {"time": hms(t)}))
             out.append((name, t))
-        self.write(stem, rows, {"type": "daily", "timezone": "UTC", "priority": priority, "expiry": expiry,
-                                "enabled": True})
+        self.write(
+            stem, rows, {"type": "daily", "timezone": "UTC", "priority": priority, "expiry": expiry, "enabled": True}
+        )
         return out
 
-    def interval(self, stem: str, prefix: str, count: int, seconds: int, *, priority: int = 3,
-                 expiry: int | None = None) -> list[str]:
+    def interval(
+        self, stem: str, prefix: str, count: int, seconds: int, *, priority: int = 3, expiry: int | None = None
+    ) -> list[str]:
         names = [f"{prefix}{i:06d}" for i in range(count)]
-        base: dict[str, Any] = {"type": "interval", "interval_seconds": int(seconds), "priority": priority,
-                                "enabled": True}
+        base: dict[str, Any] = {
+            "type": "interval",
+            "interval_seconds": int(seconds),
+            "priority": priority,
+            "enabled": True,
+        }
         if expiry is not None:
             base["expiry"] = expiry
         self.write(stem, [(n, {}) for n in names], base)
@@ -469,8 +513,7 @@ def execution_ids(jobs: Sequence[tuple[str, int]]) -> list[str]:
 
 
 # -------------------------------------------------------------------------------- run helpers
-def warm_up(url: str, helpers: HelpersDir, reader: ProbeReader, proc: Proc, n: int = 20,
-            timeout: float = 60) -> float:
+def warm_up(url: str, helpers: HelpersDir, reader: ProbeReader, proc: Proc, n: int = 20, timeout: float = 60) -> float:
     """Sync `n` helpers due within ~2 s and wait until the dispatcher ran them all; returns
     the sync wall time. Loads the dispatcher's and the workers' code paths before measuring."""
     if n <= 0:
@@ -507,10 +550,12 @@ def _pkg_version(name: str) -> str | None:
 
 def git_commit() -> str | None:
     try:
-        rev = subprocess.run(["git", "-C", REPO, "rev-parse", "--short=12", "HEAD"], capture_output=True,
-                             text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "-C", REPO, "status", "--porcelain", "--", "src"], capture_output=True,
-                               text=True, timeout=10).stdout.strip()
+        rev = subprocess.run(
+            ["git", "-C", REPO, "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", REPO, "status", "--porcelain", "--", "src"], capture_output=True, text=True, timeout=10
+        ).stdout.strip()
         return (rev + ("+dirty-src" if dirty else "")) or None
     except (OSError, subprocess.SubprocessError):
         return None
@@ -533,20 +578,30 @@ def machine_info(redis_version: str | None = None) -> dict[str, Any]:
     except (OSError, ValueError, IndexError):
         pass
     return {
-        "cpus": os.cpu_count(), "cpu_model": cpu, "mem_gib": mem_gib,
+        "cpus": os.cpu_count(),
+        "cpu_model": cpu,
+        "mem_gib": mem_gib,
         "loadavg_1m": round(os.getloadavg()[0], 2),
-        "python": platform.python_version(), "platform": platform.platform(terse=True),
+        "python": platform.python_version(),
+        "platform": platform.platform(terse=True),
         "redis_server": redis_version,
-        "queuectl": _pkg_version("queuectl"), "queuectl_commit": git_commit(),
-        "redis_py": _pkg_version("redis"), "hiredis": _pkg_version("hiredis"),
+        "queuectl": _pkg_version("queuectl"),
+        "queuectl_commit": git_commit(),
+        "redis_py": _pkg_version("redis"),
+        "hiredis": _pkg_version("hiredis"),
     }
 
 
 def base_result(metric: str, **extra: Any) -> dict[str, Any]:
     """The result's first keys; the commit is read at the start too (src may change during a run:
     machine_info() at the end records it again)."""
-    return {"metric": metric, "target": "queuectl", "ts": round(time.time(), 3),
-            "queuectl_commit_at_start": git_commit(), **extra}
+    return {
+        "metric": metric,
+        "target": "queuectl",
+        "ts": round(time.time(), 3),
+        "queuectl_commit_at_start": git_commit(),
+        **extra,
+    }
 
 
 class DispatcherSession:
@@ -560,15 +615,16 @@ class DispatcherSession:
     QUEUECTL_BENCH_KEEP_TMP=1.
     """
 
-    def __init__(self, *, concurrency: int = 10, warmup: int = 20, extra_args: Sequence[str] = (),
-                 redis_url: str | None = None):
+    def __init__(
+        self, *, concurrency: int = 10, warmup: int = 20, extra_args: Sequence[str] = (), redis_url: str | None = None
+    ):
         self.concurrency = concurrency
         self.warmup = warmup
         self.extra_args = list(extra_args)
         self.redis_url = redis_url
         self.ok = False
 
-    def __enter__(self) -> "DispatcherSession":
+    def __enter__(self) -> DispatcherSession:
         self._redis_cm = private_redis(self.redis_url)
         self.url, self.server = self._redis_cm.__enter__()
         try:
@@ -576,8 +632,14 @@ class DispatcherSession:
             self.helpers = HelpersDir()
             self.probe = os.path.join(self.tmp, "probe.log")
             self.reader = ProbeReader(self.probe)
-            self.proc = start_dispatcher(self.url, self.helpers.path, self.probe, self.tmp,
-                                         concurrency=self.concurrency, extra_args=self.extra_args)
+            self.proc = start_dispatcher(
+                self.url,
+                self.helpers.path,
+                self.probe,
+                self.tmp,
+                concurrency=self.concurrency,
+                extra_args=self.extra_args,
+            )
             wait_dispatcher_ready(self.proc)
             self.warmup_sync_s = warm_up(self.url, self.helpers, self.reader, self.proc, self.warmup)
         except BaseException:
@@ -620,7 +682,7 @@ def wait_until_wall(t: float) -> None:
         time.sleep(min(left, 0.05))
 
 
-def stop_popen(popen: "subprocess.Popen[Any]", sig: int, timeout: float) -> None:
+def stop_popen(popen: subprocess.Popen[Any], sig: int, timeout: float) -> None:
     """Signal a process we started, give it `timeout` seconds to end, then kill it."""
     if popen.poll() is None:
         popen.send_signal(sig)
@@ -639,12 +701,22 @@ class PySpy:
         if not os.path.exists(exe):
             raise RuntimeError("py-spy not found: `pip install py-spy` into the venv")
         self.out_path = out_path
-        argv = [exe, "record", "--pid", str(pid), "--rate", str(rate), "--format", "raw", "--output", out_path,
-                "--nonblocking"]
+        argv = [
+            exe,
+            "record",
+            "--pid",
+            str(pid),
+            "--rate",
+            str(rate),
+            "--format",
+            "raw",
+            "--output",
+            out_path,
+            "--nonblocking",
+        ]
         if subprocesses:
             argv.append("--subprocesses")
-        self.popen = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                      stdin=subprocess.DEVNULL)
+        self.popen = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
         log(f"py-spy pid={self.popen.pid} recording pid {pid} -> {out_path}")
 
     def stop(self) -> None:
@@ -675,8 +747,11 @@ class PySpy:
         def share(d: dict[str, int]) -> list[list[Any]]:
             return [[k, round(100.0 * v / total, 1)] for k, v in sorted(d.items(), key=lambda kv: -kv[1])[:top]]
 
-        return {"samples": total, "self_pct": share(self_counts) if total else [],
-                "inclusive_pct": share(incl) if total else []}
+        return {
+            "samples": total,
+            "self_pct": share(self_counts) if total else [],
+            "inclusive_pct": share(incl) if total else [],
+        }
 
 
 def _frame_name(frame: str) -> str:
@@ -688,8 +763,15 @@ def _frame_name(frame: str) -> str:
 
 
 # ------------------------------------------------------------------------------ command timing
-def time_commands(commands: dict[str, str], *, runs: int = 10, warmup: int = 2, env: dict[str, str] | None = None,
-                  cwd: str | None = None, use_hyperfine: bool = True) -> tuple[str, dict[str, dict[str, Any]]]:
+def time_commands(
+    commands: dict[str, str],
+    *,
+    runs: int = 10,
+    warmup: int = 2,
+    env: dict[str, str] | None = None,
+    cwd: str | None = None,
+    use_hyperfine: bool = True,
+) -> tuple[str, dict[str, dict[str, Any]]]:
     """Wall time of shell command lines, each a fresh process: hyperfine if on PATH (and
     allowed), else a python timer. Returns (tool, {name: {median_ms, mean_ms, stddev_ms, min_ms,
     max_ms, runs}}). A failing command raises (its stderr is shown)."""
@@ -698,8 +780,9 @@ def time_commands(commands: dict[str, str], *, runs: int = 10, warmup: int = 2, 
     env = env or dict(os.environ)
     # one untimed run each first: a command that fails should fail loudly, not be timed
     for name, cmd in commands.items():
-        p = subprocess.run(cmd, shell=True, executable="/bin/bash", env=env, cwd=cwd, capture_output=True,
-                           text=True, timeout=300)
+        p = subprocess.run(
+            cmd, shell=True, executable="/bin/bash", env=env, cwd=cwd, capture_output=True, text=True, timeout=300
+        )
         if p.returncode != 0:
             raise RuntimeError(f"{name} failed rc={p.returncode}: {cmd}\n{p.stderr.strip()[-1500:]}")
     hf = shutil.which("hyperfine") if use_hyperfine else None
@@ -707,8 +790,18 @@ def time_commands(commands: dict[str, str], *, runs: int = 10, warmup: int = 2, 
     if hf:
         tmp = new_tmpdir("qcbench-hf-")
         path = os.path.join(tmp, "hf.json")
-        argv = [hf, "--shell=bash", "--warmup", str(warmup), "--runs", str(runs), "--export-json", path,
-                "--style", "basic"]
+        argv = [
+            hf,
+            "--shell=bash",
+            "--warmup",
+            str(warmup),
+            "--runs",
+            str(runs),
+            "--export-json",
+            path,
+            "--style",
+            "basic",
+        ]
         for name, cmd in commands.items():
             argv += ["-n", name, cmd]
         subprocess.run(argv, env=env, cwd=cwd, check=True, stdout=sys.stderr, stdin=subprocess.DEVNULL)
@@ -716,23 +809,39 @@ def time_commands(commands: dict[str, str], *, runs: int = 10, warmup: int = 2, 
             data = json.load(f)
         shutil.rmtree(tmp, ignore_errors=True)
         for r in data["results"]:
-            out[r["command"]] = {"median_ms": round(r["median"] * 1000, 1), "mean_ms": round(r["mean"] * 1000, 1),
-                                 "stddev_ms": round((r["stddev"] or 0) * 1000, 1),
-                                 "min_ms": round(r["min"] * 1000, 1), "max_ms": round(r["max"] * 1000, 1),
-                                 "runs": len(r["times"])}
+            out[r["command"]] = {
+                "median_ms": round(r["median"] * 1000, 1),
+                "mean_ms": round(r["mean"] * 1000, 1),
+                "stddev_ms": round((r["stddev"] or 0) * 1000, 1),
+                "min_ms": round(r["min"] * 1000, 1),
+                "max_ms": round(r["max"] * 1000, 1),
+                "runs": len(r["times"]),
+            }
         return "hyperfine", out
     for name, cmd in commands.items():
         ts = []
         for i in range(warmup + runs):
             t0 = time.perf_counter()
-            subprocess.run(cmd, shell=True, executable="/bin/bash", env=env, cwd=cwd, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL, check=True)
+            subprocess.run(
+                cmd,
+                shell=True,
+                executable="/bin/bash",
+                env=env,
+                cwd=cwd,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                check=True,
+            )
             if i >= warmup:
                 ts.append(time.perf_counter() - t0)
-        out[name] = {"median_ms": round(statistics.median(ts) * 1000, 1),
-                     "mean_ms": round(statistics.mean(ts) * 1000, 1),
-                     "stddev_ms": round(statistics.pstdev(ts) * 1000, 1), "min_ms": round(min(ts) * 1000, 1),
-                     "max_ms": round(max(ts) * 1000, 1), "runs": len(ts)}
+        out[name] = {
+            "median_ms": round(statistics.median(ts) * 1000, 1),
+            "mean_ms": round(statistics.mean(ts) * 1000, 1),
+            "stddev_ms": round(statistics.pstdev(ts) * 1000, 1),
+            "min_ms": round(min(ts) * 1000, 1),
+            "max_ms": round(max(ts) * 1000, 1),
+            "runs": len(ts),
+        }
     return "python-timer", out
 
 

@@ -11,6 +11,7 @@ the newest line). Left: dispatch rate (N / (last start - due), jobs/s) with the 
 target; right: lateness p50 and p99 (ms, log scale) with the 2 ms p50 target. Prints what it
 drew, then ONE JSON line last.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -83,8 +84,15 @@ def main() -> int:
         peer_vals = [v for n, v in bars if n != "queuectl"]
         if peer_vals:
             ax.axhline(4 * max(peer_vals), color="#d62728", ls="--", lw=1)
-            ax.text(len(bars) - 0.5, 4 * max(peer_vals), "target: 4x fastest peer", color="#d62728", ha="right",
-                    va="bottom", fontsize=8)
+            ax.text(
+                len(bars) - 0.5,
+                4 * max(peer_vals),
+                "target: 4x fastest peer",
+                color="#d62728",
+                ha="right",
+                va="bottom",
+                fontsize=8,
+            )
         ax.set_ylabel("jobs/s  (N / (last start - due))")
         ax.set_title(f"(1) dispatch rate: {disp['n']:,} due in the same second", fontsize=10)
         ax.tick_params(axis="x", labelrotation=20)
@@ -101,10 +109,20 @@ def main() -> int:
         groups.sort(key=lambda g: g[2] or 1e9)
         xs = range(len(groups))
         w = 0.38
-        ax.bar([x - w / 2 for x in xs], [g[1] for g in groups], w, label="p50",
-               color=["#1f77b4" if g[0] == "queuectl" else "#bdbdbd" for g in groups])
-        ax.bar([x + w / 2 for x in xs], [g[2] for g in groups], w, label="p99",
-               color=["#0b3c61" if g[0] == "queuectl" else "#616161" for g in groups])
+        ax.bar(
+            [x - w / 2 for x in xs],
+            [g[1] for g in groups],
+            w,
+            label="p50",
+            color=["#1f77b4" if g[0] == "queuectl" else "#bdbdbd" for g in groups],
+        )
+        ax.bar(
+            [x + w / 2 for x in xs],
+            [g[2] for g in groups],
+            w,
+            label="p99",
+            color=["#0b3c61" if g[0] == "queuectl" else "#616161" for g in groups],
+        )
         for x, g in zip(xs, groups):
             ax.text(x - w / 2, g[1], f"{g[1]:.3g}", ha="center", va="bottom", fontsize=8)
             ax.text(x + w / 2, g[2], f"{g[2]:.3g}", ha="center", va="bottom", fontsize=8)
@@ -120,18 +138,23 @@ def main() -> int:
     src = disp or late
     m = (src or {}).get("machine") or {}
     when = time.strftime("%Y-%m-%d", time.gmtime((src or {}).get("ts", time.time())))
-    fig.suptitle(f"queuectl vs peers, same machine, same run ({when}; {m.get('cpus')} vCPU {m.get('cpu_model') or ''}, "
-                 f"Python {m.get('python')}, Redis {m.get('redis_server')}; queuectl {m.get('queuectl_commit')})",
-                 fontsize=9)
+    fig.suptitle(
+        f"queuectl vs peers, same machine, same run ({when}; {m.get('cpus')} vCPU {m.get('cpu_model') or ''}, "
+        f"Python {m.get('python')}, Redis {m.get('redis_server')}; queuectl {m.get('queuectl_commit')})",
+        fontsize=9,
+    )
     fig.tight_layout()
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     fig.savefig(args.out, dpi=110)
+
     def when_utc(res: dict[str, Any] | None) -> str:
         return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime((res or {}).get("ts", 0)))
 
-    print_table(["chart", "source run (UTC)", "systems"],
-                [(k, when_utc(disp if k == "dispatch" else late), ", ".join(v)) for k, v in drawn.items()],
-                title=f"wrote {args.out}")
+    print_table(
+        ["chart", "source run (UTC)", "systems"],
+        [(k, when_utc(disp if k == "dispatch" else late), ", ".join(v)) for k, v in drawn.items()],
+        title=f"wrote {args.out}",
+    )
     emit({"metric": "chart", "out": args.out, "files": files, "drawn": drawn})
     return 0
 

@@ -17,6 +17,7 @@ Target (issue 10): the medians of `status --json` and `helpers list --json` with
 `import redis, typer` baseline's, measured in the same run.
 Prints a table, then ONE JSON line last.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,9 +30,22 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import (HelpersDir, base_result, bytecode_env, emit, hms, install_sigterm,  # noqa: E402
-                     machine_info, print_table, private_redis, queuectl_argv, queuectl_env, shell_join, sync,
-                     time_commands)
+from _common import (  # noqa: E402
+    HelpersDir,
+    base_result,
+    bytecode_env,
+    emit,
+    hms,
+    install_sigterm,
+    machine_info,
+    print_table,
+    private_redis,
+    queuectl_argv,
+    queuectl_env,
+    shell_join,
+    sync,
+    time_commands,
+)
 
 QUEUECTL_COMMANDS = ("helpers list --json", "status --json")
 #: other read commands, timed for information
@@ -67,8 +81,9 @@ def main() -> int:
     ap.add_argument("--redis-url", default=None)
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
-    result = base_result("cli", runs=args.runs,
-                         command="python bench/cli_coldstart.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
+    result = base_result(
+        "cli", runs=args.runs, command="python bench/cli_coldstart.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    )
     redis_version = None
     try:
         with private_redis(args.redis_url) as (url, srv):
@@ -86,8 +101,9 @@ def main() -> int:
                 for c in QUEUECTL_COMMANDS + OTHER_READS:
                     cmds["queuectl " + c] = shell_join(queuectl_argv(*c.split()))
                 env = bytecode_env(queuectl_env(url, h.path))
-                tool, times = time_commands(cmds, runs=args.runs, warmup=args.warmup, env=env,
-                                            cwd=h.path, use_hyperfine=not args.no_hyperfine)
+                tool, times = time_commands(
+                    cmds, runs=args.runs, warmup=args.warmup, env=env, cwd=h.path, use_hyperfine=not args.no_hyperfine
+                )
                 result["tool"] = tool
                 result["commands"] = {k: {"cmd": cmds[k], **v} for k, v in times.items()}
             finally:
@@ -116,19 +132,25 @@ def main() -> int:
         result["peers"] = pr.get("commands")
         result["peer_errors"] = pr.get("errors")
         result["peer_versions"] = peers_mod.versions()
-        inspect = {k: v for k, v in (pr.get("commands") or {}).items()
-                   if v.get("kind") != "baseline" and v.get("median_ms")}
+        inspect = {
+            k: v for k, v in (pr.get("commands") or {}).items() if v.get("kind") != "baseline" and v.get("median_ms")
+        }
         for k, v in (pr.get("commands") or {}).items():
             rows.append((f"peer: {k}", v.get("median_ms"), v.get("min_ms"), v.get("stddev_ms"), v.get("runs")))
         if inspect:
             fastest = min(inspect.items(), key=lambda kv: kv[1]["median_ms"])
             result["fastest_peer_command"] = fastest[0]
             result["fastest_peer_median_ms"] = fastest[1]["median_ms"]
-    print_table(["command", "median ms", "min ms", "stddev ms", "runs"], rows,
-                title=f"CLI cold start ({result.get('tool')}, {args.runs} runs, {args.warmup} warm-up)")
-    print(f"target (status --json and helpers list --json within {ALLOWANCE_MS:g} ms of {BASELINE}, "
-          f"{baseline} ms): {'PASS' if result['target_within_80ms_of_import_redis_typer'] else 'FAIL'} "
-          f"(+{result.get('status_over_baseline_ms')} / +{result.get('helpers_list_over_baseline_ms')} ms)")
+    print_table(
+        ["command", "median ms", "min ms", "stddev ms", "runs"],
+        rows,
+        title=f"CLI cold start ({result.get('tool')}, {args.runs} runs, {args.warmup} warm-up)",
+    )
+    print(
+        f"target (status --json and helpers list --json within {ALLOWANCE_MS:g} ms of {BASELINE}, "
+        f"{baseline} ms): {'PASS' if result['target_within_80ms_of_import_redis_typer'] else 'FAIL'} "
+        f"(+{result.get('status_over_baseline_ms')} / +{result.get('helpers_list_over_baseline_ms')} ms)"
+    )
     if result.get("error"):
         print(f"error: {result['error']}")
     emit(result, args.out)

@@ -18,6 +18,7 @@ MEMORY USAGE of a claimed execution's hash (one execution claimed after the read
 plan rate.
 Issue target 3: <= 250 bytes per queued execution. Prints a table, then ONE JSON line last.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,8 +31,19 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import (HelpersDir, base_result, emit, install_sigterm, keep_tmp, log, machine_info, median,  # noqa: E402
-                     open_app, print_table, private_redis)
+from _common import (  # noqa: E402
+    HelpersDir,
+    base_result,
+    emit,
+    install_sigterm,
+    keep_tmp,
+    log,
+    machine_info,
+    median,
+    open_app,
+    print_table,
+    private_redis,
+)
 
 WINDOW = 7200
 
@@ -45,17 +57,29 @@ def _claimed_hash(app: Any, execution_id: str) -> dict[str, Any]:
     """Claim the queue's head (after the readings) and report its hash: what each execution
     costs from its claim on, until its history TTL runs out."""
     from queuectl.domain import keys
-    from queuectl.store.planner import keep_seconds
     from queuectl.domain.models import format_time
+    from queuectl.store.planner import keep_seconds
     from queuectl.store.scripts import ClaimRequest
 
     due = int(execution_id.rpartition(":")[2])
-    app.scripts.claim(ClaimRequest(now=format_time(due), limit=1, owner="bench", lease_until=format_time(due + 30),
-                      token_prefix="bench", scan=10, keep=keep_seconds(86400)))
+    app.scripts.claim(
+        ClaimRequest(
+            now=format_time(due),
+            limit=1,
+            owner="bench",
+            lease_until=format_time(due + 30),
+            token_prefix="bench",
+            scan=10,
+            keep=keep_seconds(86400),
+        )
+    )
     key = keys.execution_key(execution_id)
     fields = app.client.hgetall(key)
-    return {"bytes": int(app.client.memory_usage(key, samples=0) or 0),
-            "encoding": app.client.object("encoding", key), "fields": sorted(fields)}
+    return {
+        "bytes": int(app.client.memory_usage(key, samples=0) or 0),
+        "encoding": app.client.object("encoding", key),
+        "fields": sorted(fields),
+    }
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
@@ -79,8 +103,9 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             base1 = settle(r)
             keys0 = r.dbsize()
             t0 = time.perf_counter()
-            report = planner.plan(app.scripts, records, now=app.clock.time(), window=WINDOW,
-                                  history_ttl=app.settings.history_ttl)
+            report = planner.plan(
+                app.scripts, records, now=app.clock.time(), window=WINDOW, history_ttl=app.settings.history_ttl
+            )
             plan_s = time.perf_counter() - t0
             after = settle(r)
             n = int(r.zcard(keys.EXECUTION_QUEUE))
@@ -90,24 +115,30 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             per_exec = (after - base1) / n if n else None
             head = r.zrange(keys.EXECUTION_QUEUE, 0, 0)
             claimed_hash = _claimed_hash(app, head[0]) if head else {}
-            res.update({
-                "n": n, "executions_created": report.created, "keys_added": keys_added,
-                "hashes_per_queued_execution": round((keys_added - 1) / n, 3) if n else None,
-                "used_memory_before": base1, "used_memory_after": after,
-                "bytes_per_execution": round(per_exec, 1) if per_exec else None,
-                "execution_id_len": len(head[0]) if head else None,
-                "zset_memory_usage_bytes": zset_bytes,
-                "zset_bytes_per_member": round(zset_bytes / n, 1) if n else None,
-                "zset_encoding": r.object("encoding", keys.EXECUTION_QUEUE),
-                "claimed_hash_memory_usage_bytes": claimed_hash.get("bytes"),
-                "claimed_hash_encoding": claimed_hash.get("encoding"),
-                "claimed_hash_fields": claimed_hash.get("fields"),
-                "catalog_bytes_per_helper": round(catalog_bytes / args.helpers, 1),
-                "register_used_memory_delta_per_helper": round((base1 - base0) / args.helpers, 1),
-                "catalog_memory_usage_bytes": catalog_bytes,
-                "plan_s": round(plan_s, 3), "plan_executions_per_s": round(n / plan_s, 1) if plan_s else None,
-                "mem_allocator": r.info("memory").get("mem_allocator"),
-            })
+            res.update(
+                {
+                    "n": n,
+                    "executions_created": report.created,
+                    "keys_added": keys_added,
+                    "hashes_per_queued_execution": round((keys_added - 1) / n, 3) if n else None,
+                    "used_memory_before": base1,
+                    "used_memory_after": after,
+                    "bytes_per_execution": round(per_exec, 1) if per_exec else None,
+                    "execution_id_len": len(head[0]) if head else None,
+                    "zset_memory_usage_bytes": zset_bytes,
+                    "zset_bytes_per_member": round(zset_bytes / n, 1) if n else None,
+                    "zset_encoding": r.object("encoding", keys.EXECUTION_QUEUE),
+                    "claimed_hash_memory_usage_bytes": claimed_hash.get("bytes"),
+                    "claimed_hash_encoding": claimed_hash.get("encoding"),
+                    "claimed_hash_fields": claimed_hash.get("fields"),
+                    "catalog_bytes_per_helper": round(catalog_bytes / args.helpers, 1),
+                    "register_used_memory_delta_per_helper": round((base1 - base0) / args.helpers, 1),
+                    "catalog_memory_usage_bytes": catalog_bytes,
+                    "plan_s": round(plan_s, 3),
+                    "plan_executions_per_s": round(n / plan_s, 1) if plan_s else None,
+                    "mem_allocator": r.info("memory").get("mem_allocator"),
+                }
+            )
             del names
         finally:
             if keep_tmp():
@@ -139,18 +170,27 @@ def main() -> int:
     result["bytes_per_execution"] = q.get("bytes_per_execution")
     result["target_le_250_bytes"] = bool(q.get("bytes_per_execution") and q["bytes_per_execution"] <= 250)
     result["machine"] = machine_info(q.get("redis_version"))
-    print_table(["measure", "value"], [
-        ("queued executions (N)", q.get("n")), ("helpers", q.get("helpers")),
-        ("used_memory delta / N, bytes", q.get("bytes_per_execution")),
-        ("queue ZSET share per member, bytes", q.get("zset_bytes_per_member")),
-        ("  ZSET encoding", q.get("zset_encoding")),
-        ("hashes written per queued execution", q.get("hashes_per_queued_execution")),
-        ("MEMORY USAGE of a claimed execution's hash, bytes", q.get("claimed_hash_memory_usage_bytes")),
-        ("  its encoding / fields", f"{q.get('claimed_hash_encoding')} / {len(q.get('claimed_hash_fields') or [])}"),
-        ("execution id length, chars", q.get("execution_id_len")),
-        ("catalog HASH bytes per helper (MEMORY USAGE / H)", q.get("catalog_bytes_per_helper")),
-        ("plan time for N, s", q.get("plan_s")), ("plan rate, executions/s", q.get("plan_executions_per_s")),
-    ], title="queuectl: Redis memory per queued execution")
+    print_table(
+        ["measure", "value"],
+        [
+            ("queued executions (N)", q.get("n")),
+            ("helpers", q.get("helpers")),
+            ("used_memory delta / N, bytes", q.get("bytes_per_execution")),
+            ("queue ZSET share per member, bytes", q.get("zset_bytes_per_member")),
+            ("  ZSET encoding", q.get("zset_encoding")),
+            ("hashes written per queued execution", q.get("hashes_per_queued_execution")),
+            ("MEMORY USAGE of a claimed execution's hash, bytes", q.get("claimed_hash_memory_usage_bytes")),
+            (
+                "  its encoding / fields",
+                f"{q.get('claimed_hash_encoding')} / {len(q.get('claimed_hash_fields') or [])}",
+            ),
+            ("execution id length, chars", q.get("execution_id_len")),
+            ("catalog HASH bytes per helper (MEMORY USAGE / H)", q.get("catalog_bytes_per_helper")),
+            ("plan time for N, s", q.get("plan_s")),
+            ("plan rate, executions/s", q.get("plan_executions_per_s")),
+        ],
+        title="queuectl: Redis memory per queued execution",
+    )
     if q.get("error"):
         print(f"error: {q['error']}")
     if args.peers:
@@ -158,18 +198,26 @@ def main() -> int:
 
         targets = peers_mod.parse_targets(args.peer_targets, "enqueue")
         pr = peers_mod.run_many("enqueue", targets, n=args.peer_n or args.n)
-        ps = {t: {"bytes_per_job": median(x.get("mem_bytes_per_job") for x in runs if not x.get("error")),
-                  "n": runs[0].get("n"), "errors": [x.get("error") for x in runs if x.get("error")]}
-              for t, runs in pr.items()}
+        ps = {
+            t: {
+                "bytes_per_job": median(x.get("mem_bytes_per_job") for x in runs if not x.get("error")),
+                "n": runs[0].get("n"),
+                "errors": [x.get("error") for x in runs if x.get("error")],
+            }
+            for t, runs in pr.items()
+        }
         result["peers"] = ps
         result["peer_runs"] = pr
         result["peer_versions"] = peers_mod.versions()
         rows = [("queuectl", q.get("n"), q.get("bytes_per_execution"))]
-        rows += [(t, p["n"], p["bytes_per_job"])
-                 for t, p in sorted(ps.items(), key=lambda kv: kv[1]["bytes_per_job"] or 1e9)]
+        rows += [
+            (t, p["n"], p["bytes_per_job"]) for t, p in sorted(ps.items(), key=lambda kv: kv[1]["bytes_per_job"] or 1e9)
+        ]
         print_table(["system", "n", "bytes per pending job"], rows, title="against peers (same machine, same run)")
-    print(f"target 3 (<= 250 bytes per queued execution): {'PASS' if result['target_le_250_bytes'] else 'FAIL'}"
-          f" ({q.get('bytes_per_execution')} bytes)")
+    print(
+        f"target 3 (<= 250 bytes per queued execution): {'PASS' if result['target_le_250_bytes'] else 'FAIL'}"
+        f" ({q.get('bytes_per_execution')} bytes)"
+    )
     emit(result, args.out)
     return 0 if "error" not in q else 1
 

@@ -20,6 +20,7 @@ Venvs live in $QUEUECTL_BENCH_CACHE (default ~/.cache/queuectl-bench), outside t
 redis-py >= 6.1 while arq 0.28 needs < 6. The harness is found at $QUEUECTL_BENCH_PEERS_DIR, else
 ../shared/bench-peers next to the repository, else /work/shared/bench-peers.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,14 +47,26 @@ DEFAULT_TARGETS = {
     "lateness": ["apscheduler", "celery-eta", "huey", "arq-tuned"],
     "enqueue": ["huey", "arq", "rq", "apscheduler", "celery-eta"],
 }
-ALL_TARGETS = ["rq", "rq-simple", "rq-scheduler", "rq-scheduler-simple", "arq", "arq-tuned", "huey",
-               "apscheduler", "celery-eta", "celery-eta-solo"]
+ALL_TARGETS = [
+    "rq",
+    "rq-simple",
+    "rq-scheduler",
+    "rq-scheduler-simple",
+    "arq",
+    "arq-tuned",
+    "huey",
+    "apscheduler",
+    "celery-eta",
+    "celery-eta-solo",
+]
 
 
 def harness_dir() -> str:
-    for cand in (os.environ.get("QUEUECTL_BENCH_PEERS_DIR"),
-                 os.path.join(os.path.dirname(REPO), "shared", "bench-peers"),
-                 "/work/shared/bench-peers"):
+    for cand in (
+        os.environ.get("QUEUECTL_BENCH_PEERS_DIR"),
+        os.path.join(os.path.dirname(REPO), "shared", "bench-peers"),
+        "/work/shared/bench-peers",
+    ):
         if cand and os.path.exists(os.path.join(cand, "run.py")):
             return cand
     raise SystemExit("peer harness not found: set QUEUECTL_BENCH_PEERS_DIR to the bench-peers directory")
@@ -107,8 +120,15 @@ def last_json(stdout: str) -> dict[str, Any] | None:
     return None
 
 
-def run_peer(metric: str, target: str, *, n: int | None = None, span: float | None = None,
-             extra: list[str] | None = None, timeout: float = 900) -> dict[str, Any]:
+def run_peer(
+    metric: str,
+    target: str,
+    *,
+    n: int | None = None,
+    span: float | None = None,
+    extra: list[str] | None = None,
+    timeout: float = 900,
+) -> dict[str, Any]:
     """One shared-harness run (`run.py --target T --metric M`) with the right venv; its JSON."""
     ensure_venvs()
     hd = harness_dir()
@@ -127,23 +147,37 @@ def run_cli(runs: int = 10, warmup: int = 2, timeout: float = 900) -> dict[str, 
     ensure_venvs()
     hd = harness_dir()
     script = os.path.join(hd, "cli_coldstart.py")
-    main = _run([python_for("huey"), script, "--runs", str(runs), "--warmup", str(warmup)], hd, timeout,
-                {"metric": "cli", "target": "peers"})
-    cel = _run([python_for("celery-eta"), script, "--runs", str(runs), "--warmup", str(warmup),
-                "--only", "celery-report"], hd, timeout, {"metric": "cli", "target": "celery"})
+    main = _run(
+        [python_for("huey"), script, "--runs", str(runs), "--warmup", str(warmup)],
+        hd,
+        timeout,
+        {"metric": "cli", "target": "peers"},
+    )
+    cel = _run(
+        [python_for("celery-eta"), script, "--runs", str(runs), "--warmup", str(warmup), "--only", "celery-report"],
+        hd,
+        timeout,
+        {"metric": "cli", "target": "celery"},
+    )
     commands = dict(main.get("commands") or {})
     for name, row in (cel.get("commands") or {}).items():
         if name == "celery-report":
             commands[name] = row
-    return {"metric": "cli", "target": "peers", "tool": main.get("tool"), "commands": commands,
-            "errors": [x["error"] for x in (main, cel) if x.get("error")]}
+    return {
+        "metric": "cli",
+        "target": "peers",
+        "tool": main.get("tool"),
+        "commands": commands,
+        "errors": [x["error"] for x in (main, cel) if x.get("error")],
+    }
 
 
 def _run(argv: list[str], cwd: str, timeout: float, ident: dict[str, Any]) -> dict[str, Any]:
     log("peer: " + " ".join(argv))
     t0 = time.time()
-    p = subprocess.Popen(argv, cwd=cwd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         stdin=subprocess.DEVNULL)
+    p = subprocess.Popen(
+        argv, cwd=cwd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL
+    )
     try:
         out, err = p.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -168,8 +202,15 @@ def _run(argv: list[str], cwd: str, timeout: float, ident: dict[str, Any]) -> di
     return res
 
 
-def run_many(metric: str, targets: list[str], *, n: int | None = None, span: float | None = None,
-             repeat: int = 1, extra: list[str] | None = None) -> dict[str, list[dict[str, Any]]]:
+def run_many(
+    metric: str,
+    targets: list[str],
+    *,
+    n: int | None = None,
+    span: float | None = None,
+    repeat: int = 1,
+    extra: list[str] | None = None,
+) -> dict[str, list[dict[str, Any]]]:
     out: dict[str, list[dict[str, Any]]] = {}
     for _ in range(repeat):
         for t in targets:
@@ -194,8 +235,18 @@ def versions() -> dict[str, Any]:
         p = subprocess.run([py, "-m", "pip", "list", "--format=json"], capture_output=True, text=True)
         try:
             for row in json.loads(p.stdout):
-                if row["name"].lower() in ("rq", "rq-scheduler", "arq", "huey", "apscheduler", "celery", "kombu",
-                                           "redis", "hiredis", "celery-redbeat"):
+                if row["name"].lower() in (
+                    "rq",
+                    "rq-scheduler",
+                    "arq",
+                    "huey",
+                    "apscheduler",
+                    "celery",
+                    "kombu",
+                    "redis",
+                    "hiredis",
+                    "celery-redbeat",
+                ):
                     out.setdefault(os.path.basename(venv), {})[row["name"]] = row["version"]
         except ValueError:
             pass
@@ -210,8 +261,11 @@ def main() -> int:
     sub.add_parser("status", help="show harness dir, venvs and versions")
     r = sub.add_parser("run", help="run one metric for some peers")
     r.add_argument("metric", choices=["throughput", "lateness", "enqueue", "cli"])
-    r.add_argument("--targets", default=None, help="comma-separated peer targets, or 'all' "
-                   f"(default per metric: {DEFAULT_TARGETS})")
+    r.add_argument(
+        "--targets",
+        default=None,
+        help=f"comma-separated peer targets, or 'all' (default per metric: {DEFAULT_TARGETS})",
+    )
     r.add_argument("-n", type=int, default=None)
     r.add_argument("--span", type=float, default=None)
     r.add_argument("--repeat", type=int, default=1)
@@ -229,8 +283,10 @@ def main() -> int:
         return 0
     if args.metric == "cli":
         res = run_cli(runs=args.runs)
-        print_table(["command", "median ms", "min ms", "stddev ms"],
-                    [(k, v.get("median_ms"), v.get("min_ms"), v.get("stddev_ms")) for k, v in res["commands"].items()])
+        print_table(
+            ["command", "median ms", "min ms", "stddev ms"],
+            [(k, v.get("median_ms"), v.get("min_ms"), v.get("stddev_ms")) for k, v in res["commands"].items()],
+        )
         emit(res, args.out)
         return 0
     targets = parse_targets(args.targets, args.metric)
@@ -239,17 +295,27 @@ def main() -> int:
     for t, runs in results.items():
         for res in runs:
             if args.metric == "throughput":
-                rows.append((t, res.get("n"), res.get("throughput_jobs_per_s"), res.get("last_start_after_due_s"),
-                             res.get("error")))
+                rows.append(
+                    (
+                        t,
+                        res.get("n"),
+                        res.get("throughput_jobs_per_s"),
+                        res.get("last_start_after_due_s"),
+                        res.get("error"),
+                    )
+                )
             elif args.metric == "lateness":
                 lat = res.get("lateness_ms") or {}
                 rows.append((t, res.get("n"), lat.get("p50"), lat.get("p99"), res.get("error")))
             else:
-                rows.append((t, res.get("n"), res.get("mem_bytes_per_job"), res.get("enqueue_us_per_job"),
-                             res.get("error")))
-    heads = {"throughput": ["peer", "n", "jobs/s", "last start s", "error"],
-             "lateness": ["peer", "n", "p50 ms", "p99 ms", "error"],
-             "enqueue": ["peer", "n", "bytes/job", "µs/job", "error"]}[args.metric]
+                rows.append(
+                    (t, res.get("n"), res.get("mem_bytes_per_job"), res.get("enqueue_us_per_job"), res.get("error"))
+                )
+    heads = {
+        "throughput": ["peer", "n", "jobs/s", "last start s", "error"],
+        "lateness": ["peer", "n", "p50 ms", "p99 ms", "error"],
+        "enqueue": ["peer", "n", "bytes/job", "µs/job", "error"],
+    }[args.metric]
     print_table(heads, rows)
     emit({"metric": args.metric, "target": "peers", "peers": results, "versions": versions()}, args.out)
     return 0

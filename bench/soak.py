@@ -14,6 +14,7 @@ kill their helpers (worker watchdog), it logs `lease of X could not be renewed i
 thawed, and a peer records them `abandoned`. Such lines from a dispatcher that was never frozen
 are counted as `lease_stops_unexplained` (Redis is never faulted here, so there should be none).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,8 +50,12 @@ def build_helpers(rng: random.Random, directory: Path, log: Path, count: int = 2
         if roll < 0.55:
             spec = (f"h{i:02d}", {"type": "interval", "interval_seconds": interval}, "ok")
         elif roll < 0.9:  # slow: some longer than their interval (no overlap: later ones expire)
-            spec = (f"h{i:02d}", {"type": "interval", "interval_seconds": interval}, "sleep",
-                    round(rng.uniform(0.3, 3.0), 2))
+            spec = (
+                f"h{i:02d}",
+                {"type": "interval", "interval_seconds": interval},
+                "sleep",
+                round(rng.uniform(0.3, 3.0), 2),
+            )
         else:
             spec = (f"h{i:02d}", {"type": "interval", "interval_seconds": interval}, "raise")
         specs.append(spec)
@@ -74,7 +79,7 @@ class Soak:
         self.slots: list[Dispatcher] = []
         self.all: list[Dispatcher] = []
         self.faults: Counter[str] = Counter()
-        self.kills: list[tuple[str, float]] = []    # (dispatcher id, time of SIGKILL)
+        self.kills: list[tuple[str, float]] = []  # (dispatcher id, time of SIGKILL)
         self.freezes: list[tuple[str, float, float]] = []  # (dispatcher id, from, to)
         self.terms: list[tuple[str, float]] = []
         self.events: list[str] = []
@@ -82,16 +87,39 @@ class Soak:
     # -- dispatchers ---------------------------------------------------------------------------
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
-        env.update({"REDIS_URL": self.redis.url, "QUEUECTL_HELPERS_DIR": str(self.helpers_dir),
-                    "QUEUECTL_TIMEZONE": "UTC", "NO_COLOR": "1", "PYTHONUNBUFFERED": "1",
-                    "QUEUECTL_HOME": str(self.root / "qhome")})
+        env.update(
+            {
+                "REDIS_URL": self.redis.url,
+                "QUEUECTL_HELPERS_DIR": str(self.helpers_dir),
+                "QUEUECTL_TIMEZONE": "UTC",
+                "NO_COLOR": "1",
+                "PYTHONUNBUFFERED": "1",
+                "QUEUECTL_HOME": str(self.root / "qhome"),
+            }
+        )
         return env
 
     def spawn(self) -> Dispatcher:
         n = len(self.all)
-        d = Dispatcher(["--lease", str(LEASE), "--tick", str(TICK), "--concurrency", "4", "--window", "30",
-                        "--expand-every", "5", "--grace", str(GRACE)], self.env(), self.cwd,
-                       self.root / f"dispatcher{n}.log")
+        d = Dispatcher(
+            [
+                "--lease",
+                str(LEASE),
+                "--tick",
+                str(TICK),
+                "--concurrency",
+                "4",
+                "--window",
+                "30",
+                "--expand-every",
+                "5",
+                "--grace",
+                str(GRACE),
+            ],
+            self.env(),
+            self.cwd,
+            self.root / f"dispatcher{n}.log",
+        )
         self.all.append(d)
         d.wait_ready(30)
         return d
@@ -160,19 +188,22 @@ class Soak:
         snap_rows = {}
         for key in self.client.scan_iter("execution:*", count=1000):
             if "#" not in key and self.client.type(key) == "hash":
-                snap_rows[key[len("execution:"):]] = self.client.hgetall(key)
+                snap_rows[key[len("execution:") :]] = self.client.hgetall(key)
         abandoned = {eid: r for eid, r in snap_rows.items() if r.get("reason") == "abandoned"}
         # how long after a kill -9 its executions were finalised as abandoned
         kill_delays = []
         killed = dict(self.kills)
-        for eid, r in abandoned.items():
+        for r in abandoned.values():
             owner = r.get("dispatcher")
             # running when its owner was killed (not already abandoned during an earlier freeze)
             if owner in killed and float(r["finishedAt"]) >= killed[owner] - 0.01:
                 kill_delays.append(float(r["finishedAt"]) - killed[owner])
         frozen = {d for d, _, _ in self.freezes}
-        unexplained = [eid for eid, r in abandoned.items()
-                       if r.get("dispatcher") not in killed and r.get("dispatcher") not in frozen]
+        unexplained = [
+            eid
+            for eid, r in abandoned.items()
+            if r.get("dispatcher") not in killed and r.get("dispatcher") not in frozen
+        ]
         starts = Counter(e.execution_id for e in read_log(self.log_path) if e.kind == "start")
         lease_stops = {self.did(d): d.text.count("could not be renewed in time") for d in self.all}
         lease_stops_unexplained = sum(n for did, n in lease_stops.items() if did not in frozen)
@@ -202,20 +233,30 @@ class Soak:
             "wall_s": round(time.time() - started, 1),
         }
         print("queuectl soak")
-        print(f"  seed {self.args.seed}, {self.args.minutes} min, {self.args.dispatchers} dispatchers, "
-              f"{len(specs)} helpers, lease {LEASE:g}s, tick {TICK:g}s; data in {self.root}")
+        print(
+            f"  seed {self.args.seed}, {self.args.minutes} min, {self.args.dispatchers} dispatchers, "
+            f"{len(specs)} helpers, lease {LEASE:g}s, tick {TICK:g}s; data in {self.root}"
+        )
         print(f"  faults: {dict(self.faults)}")
         for line in self.events:
             print(f"    {line}")
-        print(f"  executions {figures['executions']} ({figures['status']}), {len(starts)} started, "
-              f"{figures['old_enough']} old enough to judge, accounted {figures['accounted_pct']}%")
-        print(f"  duplicates {summary['duplicates']}, stuck {figures['stuck']}, orphans {figures['orphans']}, "
-              f"abandoned {len(abandoned)} ({len(unexplained)} not explained by a kill or a freeze)")
-        print(f"  helpers stopped because a lease could not be renewed: {sum(lease_stops.values())} "
-              f"({lease_stops_unexplained} by a dispatcher that was never frozen)")
+        print(
+            f"  executions {figures['executions']} ({figures['status']}), {len(starts)} started, "
+            f"{figures['old_enough']} old enough to judge, accounted {figures['accounted_pct']}%"
+        )
+        print(
+            f"  duplicates {summary['duplicates']}, stuck {figures['stuck']}, orphans {figures['orphans']}, "
+            f"abandoned {len(abandoned)} ({len(unexplained)} not explained by a kill or a freeze)"
+        )
+        print(
+            f"  helpers stopped because a lease could not be renewed: {sum(lease_stops.values())} "
+            f"({lease_stops_unexplained} by a dispatcher that was never frozen)"
+        )
         if kill_delays:
-            print(f"  abandoned finalised {min(kill_delays):.2f}-{max(kill_delays):.2f}s after the kill -9 "
-                  f"(bound: lease {LEASE:g}s + reap)")
+            print(
+                f"  abandoned finalised {min(kill_delays):.2f}-{max(kill_delays):.2f}s after the kill -9 "
+                f"(bound: lease {LEASE:g}s + reap)"
+            )
         print(f"  invariant violations: {len(violations)}")
         for v in violations[:30]:
             print(f"    {v}")
@@ -246,6 +287,7 @@ def main() -> int:
 
     def on_alarm(*_: object) -> None:
         raise TimeoutError(f"soak did not finish within {deadline:.0f}s")
+
     signal.signal(signal.SIGALRM, on_alarm)
     signal.alarm(int(deadline))
     try:

@@ -1,9 +1,10 @@
 """Example helper: a check-in every 5 minutes. It logs one line and appends to a small file
 under the system temp dir so you can watch it work from another terminal."""
+
 import logging
 import os
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from queuectl import BaseHelper, ExecutionContext
 
@@ -19,5 +20,5 @@ class CheckIn(BaseHelper):
     def run(self, ctx: ExecutionContext) -> None:
         path = os.path.join(tempfile.gettempdir(), "queuectl-checkin.log")
         with open(path, "a", encoding="utf-8") as f:
-            f.write(f"{datetime.now(timezone.utc).isoformat()} {ctx.execution_id}\n")
+            f.write(f"{datetime.now(UTC).isoformat()} {ctx.execution_id}\n")
         log.info("checkIn: still here (attempt %d), noted in %s", ctx.attempt, path)

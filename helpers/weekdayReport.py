@@ -1,4 +1,5 @@
 """Example helper: a weekday-morning report on a cron schedule, written as an async helper."""
+
 import asyncio
 import logging
 

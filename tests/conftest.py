@@ -1,21 +1,21 @@
 """Shared fixtures: a real redis-server per test session, a clean database per test, isolated env."""
+
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
+from queuectl.domain.clock import ManualClock  # noqa: E402
+from queuectl.infra.app import App  # noqa: E402
+from queuectl.infra.config import Settings  # noqa: E402
 from redis_server import RedisServer  # noqa: E402
 from support import NOW  # noqa: E402
-
-from queuectl.infra.app import App  # noqa: E402
-from queuectl.domain.clock import ManualClock  # noqa: E402
-from queuectl.infra.config import Settings  # noqa: E402
 
 
 @pytest.fixture(scope="session")

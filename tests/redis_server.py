@@ -3,6 +3,7 @@
 Never touches the machine's Redis on 6379. The binary comes from QUEUECTL_TEST_REDIS_SERVER or
 PATH. The benchmarks (bench/_common.py) use this server too, on a port range of their own.
 """
+
 from __future__ import annotations
 
 import functools
@@ -55,7 +56,7 @@ def redis_server_binary() -> str:
     return server_binary()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def server_version(binary: str) -> tuple[int, int]:
     out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10).stdout
     match = re.search(r"v=(\d+)\.(\d+)", out)
@@ -78,13 +79,28 @@ class RedisServer:
     redis-server instead of redis_server_binary(). `root`: where its temporary directory goes.
     """
 
-    def __init__(self, *extra: str, persist: bool = False, port: int | None = None, binary: str | None = None,
-                 root: str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self,
+        *extra: str,
+        persist: bool = False,
+        port: int | None = None,
+        binary: str | None = None,
+        root: str | os.PathLike[str] | None = None,
+    ) -> None:
         self.port = port or free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="queuectl-redis-", dir=root))
         binary = binary or redis_server_binary()
-        args = [binary, "--port", str(self.port), "--bind", "127.0.0.1",
-                "--dir", str(self.dir), "--logfile", str(self.dir / "redis.log")]
+        args = [
+            binary,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.dir),
+            "--logfile",
+            str(self.dir / "redis.log"),
+        ]
         if server_version(binary) >= (7, 0):
             args += ["--enable-debug-command", "local"]  # 6.2 has DEBUG always on and no such option
         if not persist:
@@ -108,8 +124,7 @@ class RedisServer:
     def start(self) -> None:
         # what it says before its log file is open (a bad argument) goes to console.log
         with open(self.dir / "console.log", "ab") as console:
-            self.proc = subprocess.Popen(self.args, stdout=console, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL)
+            self.proc = subprocess.Popen(self.args, stdout=console, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and self.proc.poll() is None:
             try:
@@ -152,7 +167,7 @@ class RedisServer:
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
 
-    def __enter__(self) -> "RedisServer":
+    def __enter__(self) -> RedisServer:
         return self
 
     def __exit__(self, *exc: object) -> None:

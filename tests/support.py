@@ -5,6 +5,7 @@ Imported as `support` (tests/ is on sys.path, as for redis_server.py): test fold
 conftest.py, and whichever pytest imported last owns the module name `conftest`, so nothing is
 imported from a conftest by name. Only 127.0.0.1 is ever used, never port 6379.
 """
+
 from __future__ import annotations
 
 import os
@@ -13,8 +14,9 @@ import sys
 import textwrap
 import threading
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 #: The `clock` fixture's start: Monday 2026-11-30 10:00:00 UTC.
 NOW = 1796032800
@@ -23,7 +25,7 @@ NOW = 1796032800
 # Helper files
 
 #: Defines `_note(text)`: one O_APPEND write of a line to the log file LOG.
-_NOTE_FUNCTION = '''\
+_NOTE_FUNCTION = """\
 LOG = {log!r}
 
 
@@ -33,7 +35,7 @@ def _note(text):
         os.write(fd, (text + "\\n").encode())
     finally:
         os.close(fd)
-'''
+"""
 
 
 def write_file(directory: Path, filename: str, text: str, *, atomic: bool = False) -> Path:
@@ -60,15 +62,16 @@ def helper_class_name(name: str, prefix: str = "H_") -> str:
     return prefix + "".join(ch if ch.isalnum() else "_" for ch in name)
 
 
-def helper_class(cls: str, name: str, schedule: dict[str, Any], run_body: str, *,
-                 run_params: str = "self, ctx") -> str:
+def helper_class(cls: str, name: str, schedule: dict[str, Any], run_body: str, *, run_params: str = "self, ctx") -> str:
     """The source of one BaseHelper subclass; `run_body` is run()'s code, already indented 8 spaces."""
-    return (f"class {cls}(BaseHelper):\n"
-            f"    name = {name!r}\n\n"
-            "    def get_schedule_config(self):\n"
-            f"        return {schedule!r}\n\n"
-            f"    def run({run_params}):\n"
-            f"{run_body}\n")
+    return (
+        f"class {cls}(BaseHelper):\n"
+        f"    name = {name!r}\n\n"
+        "    def get_schedule_config(self):\n"
+        f"        return {schedule!r}\n\n"
+        f"    def run({run_params}):\n"
+        f"{run_body}\n"
+    )
 
 
 def helper_module(*classes: str, imports: Iterable[str] = (), log: str | os.PathLike[str] | None = None) -> str:
@@ -100,8 +103,8 @@ def add_helper(directory: Path, name: str, config: dict, class_name: str = "H") 
 
 def register(app: Any, directory: Path, *, plan: bool = True) -> Any:
     """Discover (in process) and register a helpers dir, as `helpers sync` does."""
-    from queuectl.store import control
     from queuectl.runtime import discovery
+    from queuectl.store import control
 
     return control.register(app, discovery.discover_in_process(directory, default_timezone="UTC"), directory, plan=plan)
 
@@ -111,8 +114,13 @@ def plan_catalog(app: Any) -> Any:
     dispatcher does with its own copy of the catalog)."""
     from queuectl.store import catalog, planner
 
-    return planner.plan(app.scripts, catalog.read_all(app.client).values(), now=app.clock.time(),
-                        window=app.settings.window, history_ttl=app.settings.history_ttl)
+    return planner.plan(
+        app.scripts,
+        catalog.read_all(app.client).values(),
+        now=app.clock.time(),
+        window=app.settings.window,
+        history_ttl=app.settings.history_ttl,
+    )
 
 
 def queued(client: Any, helper: str | None = None) -> list[str]:
@@ -156,8 +164,9 @@ def start_and_join(threads: list[threading.Thread], timeout: float) -> None:
 # Processes
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0.05,
-               proc: QueuectlProcess | None = None) -> Any:
+def wait_until(
+    predicate: Callable[[], Any], timeout: float, interval: float = 0.05, proc: QueuectlProcess | None = None
+) -> Any:
     """Poll until predicate() is truthy (returned) or the timeout passes (its last value). With
     `proc`, fail as soon as that process has ended."""
     deadline = time.monotonic() + timeout
@@ -176,16 +185,24 @@ def queuectl_env(redis_url: str, helpers_dir: Path, root: Path) -> dict[str, str
     """This process's environment for a `queuectl` subprocess: the given Redis and helpers dir,
     UTC, no colour, unbuffered output, its data home under `root`."""
     env = dict(os.environ)
-    env.update({"REDIS_URL": redis_url, "QUEUECTL_HELPERS_DIR": str(helpers_dir),
-                "QUEUECTL_TIMEZONE": "UTC", "NO_COLOR": "1", "PYTHONUNBUFFERED": "1",
-                "QUEUECTL_HOME": str(root / "qhome")})
+    env.update(
+        {
+            "REDIS_URL": redis_url,
+            "QUEUECTL_HELPERS_DIR": str(helpers_dir),
+            "QUEUECTL_TIMEZONE": "UTC",
+            "NO_COLOR": "1",
+            "PYTHONUNBUFFERED": "1",
+            "QUEUECTL_HOME": str(root / "qhome"),
+        }
+    )
     return env
 
 
 def run_queuectl(*args: str, env: dict[str, str], timeout: float, **options: Any) -> subprocess.CompletedProcess[str]:
     """Run one `python -m queuectl ARGS` to completion, its output captured as text."""
-    return subprocess.run([sys.executable, "-m", "queuectl", *args], env=env, capture_output=True, text=True,
-                          timeout=timeout, **options)
+    return subprocess.run(
+        [sys.executable, "-m", "queuectl", *args], env=env, capture_output=True, text=True, timeout=timeout, **options
+    )
 
 
 class QueuectlProcess:
@@ -193,19 +210,33 @@ class QueuectlProcess:
     to `out_path`, stderr to `err_path` (else into `out_path` too). Stopped by its own pid.
     `program`: what runs queuectl instead of `python -m queuectl` (e.g. the `queuectl` script)."""
 
-    def __init__(self, argv: list[str], env: dict[str, str], cwd: Path, out_path: Path,
-                 err_path: Path | None = None, *, append: bool = False, new_session: bool = False,
-                 program: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        argv: list[str],
+        env: dict[str, str],
+        cwd: Path,
+        out_path: Path,
+        err_path: Path | None = None,
+        *,
+        append: bool = False,
+        new_session: bool = False,
+        program: list[str] | None = None,
+    ) -> None:
         self.argv = argv
         mode = "ab" if append else "wb"
         self._files = [open(out_path, mode)]
         if err_path is not None:
             self._files.append(open(err_path, mode))
         program = program or [sys.executable, "-m", "queuectl"]
-        self.popen = subprocess.Popen([*program, *argv], env=env, cwd=cwd,
-                                      stdin=subprocess.DEVNULL, stdout=self._files[0],
-                                      stderr=self._files[1] if err_path is not None else subprocess.STDOUT,
-                                      start_new_session=new_session)
+        self.popen = subprocess.Popen(
+            [*program, *argv],
+            env=env,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=self._files[0],
+            stderr=self._files[1] if err_path is not None else subprocess.STDOUT,
+            start_new_session=new_session,
+        )
 
     @property
     def pid(self) -> int:

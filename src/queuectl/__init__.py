@@ -3,6 +3,7 @@
 Helper authors need only `from queuectl import BaseHelper` (and `ExecutionContext` for type
 hints). They are loaded on first use so the CLI does not pay for them.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any

@@ -1,4 +1,5 @@
 """`python -m queuectl` is the CLI."""
+
 from queuectl.cli import main
 
 main()

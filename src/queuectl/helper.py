@@ -4,15 +4,17 @@ Helpers are plain user code: `run()` may be sync or `async def`, and may or may 
 execution context. `call_run` hides those differences from the worker so the worker has one
 call to make and one place to catch exceptions.
 """
+
 from __future__ import annotations
 
 import asyncio
 import inspect
 import threading
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Callable, ClassVar
+from datetime import UTC, datetime
+from typing import Any, ClassVar
 
 __all__ = ["BaseHelper", "ExecutionContext", "call_run"]
 
@@ -31,8 +33,8 @@ class ExecutionContext:
         # A naive time would be silently misread as local time by helper code; refuse it here.
         if self.execution_time.tzinfo is None or self.execution_time.utcoffset() is None:
             raise ValueError("ExecutionContext.execution_time must be timezone-aware")
-        if self.execution_time.utcoffset() != timezone.utc.utcoffset(None):
-            object.__setattr__(self, "execution_time", self.execution_time.astimezone(timezone.utc))
+        if self.execution_time.utcoffset() != UTC.utcoffset(None):
+            object.__setattr__(self, "execution_time", self.execution_time.astimezone(UTC))
         if self.attempt < 1:
             raise ValueError(f"ExecutionContext.attempt must be >= 1, got {self.attempt}")
 
@@ -59,9 +61,7 @@ class BaseHelper:
 
 # Per `run` function: (accepts a positional argument, is `async def`). Inspecting a signature
 # is slow compared with a call, and a worker calls the same helper many times.
-_run_shapes: weakref.WeakKeyDictionary[Callable[..., Any], tuple[bool, bool]] = (
-    weakref.WeakKeyDictionary()
-)
+_run_shapes: weakref.WeakKeyDictionary[Callable[..., Any], tuple[bool, bool]] = weakref.WeakKeyDictionary()
 _run_shapes_lock = threading.Lock()
 
 

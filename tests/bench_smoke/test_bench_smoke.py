@@ -5,6 +5,7 @@ throw-away redis-server and `queuectl run`) and checks that each prints a JSON l
 the keys the docs and bench/chart.py read. Figures are not asserted: a smoke run on a busy
 2-core machine measures nothing; see docs/benchmarks.md for the real runs.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,8 +21,14 @@ def _start(script: str, args: list[str], port: int) -> subprocess.Popen[str]:
     env = dict(os.environ)
     env["QUEUECTL_BENCH_REDIS_PORT"] = str(port)  # distinct first ports: the two runs never race for one
     env.pop("REDIS_URL", None)
-    return subprocess.Popen([sys.executable, str(BENCH / script), *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env, cwd=str(BENCH.parent))
+    return subprocess.Popen(
+        [sys.executable, str(BENCH / script), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=str(BENCH.parent),
+    )
 
 
 def _last_json(proc: subprocess.Popen[str], name: str) -> dict:
@@ -43,14 +50,25 @@ def _last_json(proc: subprocess.Popen[str], name: str) -> dict:
 
 def test_dispatch_and_lateness_smoke() -> None:
     dispatch = _start("dispatch.py", ["-n", "200", "--warmup", "5", "--margin", "3", "--timeout", "30"], 16470)
-    lateness = _start("lateness.py", ["-n", "20", "--span", "3", "--warmup", "5", "--margin", "3",
-                                      "--timeout", "30"], 16490)
+    lateness = _start(
+        "lateness.py", ["-n", "20", "--span", "3", "--warmup", "5", "--margin", "3", "--timeout", "30"], 16490
+    )
     d = _last_json(dispatch, "dispatch.py")
     lt = _last_json(lateness, "lateness.py")
 
     assert d["metric"] == "dispatch" and d["n"] == 200
-    for key in ("throughput_jobs_per_s", "steady_jobs_per_s", "last_start_after_due_s", "lateness_p50_ms",
-                "lateness_p99_ms", "complete", "last_start_within_1s", "queuectl", "queuectl_runs", "machine"):
+    for key in (
+        "throughput_jobs_per_s",
+        "steady_jobs_per_s",
+        "last_start_after_due_s",
+        "lateness_p50_ms",
+        "lateness_p99_ms",
+        "complete",
+        "last_start_within_1s",
+        "queuectl",
+        "queuectl_runs",
+        "machine",
+    ):
         assert key in d, key
     assert d["complete"] is True
     run = d["queuectl_runs"][0]

@@ -3,6 +3,7 @@
 Only loopback addresses are ever used: the test Redis on its free port, or a free loopback port
 with nothing listening.
 """
+
 from __future__ import annotations
 
 import json
@@ -10,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from redis_server import free_port
 
 SECRET = "s3cretpw"
@@ -102,8 +104,11 @@ def test_flag_wins_over_env(with_helper, dead_port, redis_url):
 # passwords
 
 
-@pytest.mark.parametrize("argv", REDIS_COMMANDS + [["config"], ["config", "--json"]],
-                         ids=_ids(REDIS_COMMANDS + [["config"], ["config", "--json"]]))
+@pytest.mark.parametrize(
+    "argv",
+    REDIS_COMMANDS + [["config"], ["config", "--json"]],
+    ids=_ids(REDIS_COMMANDS + [["config"], ["config", "--json"]]),
+)
 @pytest.mark.parametrize("how", ["env", "flag"])
 def test_password_never_printed_unreachable(with_helper, dead_port, argv, how):
     url = f"redis://:{SECRET}@127.0.0.1:{dead_port}/0"
@@ -119,11 +124,14 @@ def test_password_never_printed_unreachable(with_helper, dead_port, argv, how):
         assert f"127.0.0.1:{dead_port}" in result.stderr
 
 
-@pytest.mark.parametrize("url_template", [
-    "redis://:{secret}@127.0.0.1:{port}/0",
-    "redis://default:{secret}@127.0.0.1:{port}/0",
-    "redis://127.0.0.1:{port}/0?password={secret}",
-])
+@pytest.mark.parametrize(
+    "url_template",
+    [
+        "redis://:{secret}@127.0.0.1:{port}/0",
+        "redis://default:{secret}@127.0.0.1:{port}/0",
+        "redis://127.0.0.1:{port}/0?password={secret}",
+    ],
+)
 def test_password_never_printed_debug_and_verbose(with_helper, dead_port, url_template, restore_process_state):
     url = url_template.format(secret=SECRET, port=dead_port)
     for argv in (["--debug", "status"], ["-v", "--debug", "helpers", "list", "--json"], ["-v", "run"]):
@@ -142,12 +150,17 @@ def test_password_never_printed_by_status_of_reachable_server(with_helper, redis
 
 
 # A password in a malformed URL is masked too (anything before an '@' may be a password).
-@pytest.mark.parametrize("argv", [["status"], ["config"], ["config", "--json"]], ids=_ids([["status"], ["config"], ["config", "--json"]]))
-@pytest.mark.parametrize("url_template", [
-    "redis:/:{secret}@127.0.0.1:{port}/0",
-    "redis//:{secret}@127.0.0.1:{port}/0",
-    "redis:{secret}@127.0.0.1:{port}/0",
-])
+@pytest.mark.parametrize(
+    "argv", [["status"], ["config"], ["config", "--json"]], ids=_ids([["status"], ["config"], ["config", "--json"]])
+)
+@pytest.mark.parametrize(
+    "url_template",
+    [
+        "redis:/:{secret}@127.0.0.1:{port}/0",
+        "redis//:{secret}@127.0.0.1:{port}/0",
+        "redis:{secret}@127.0.0.1:{port}/0",
+    ],
+)
 def test_password_never_printed_for_malformed_url(with_helper, dead_port, argv, url_template):
     url = url_template.format(secret=SECRET, port=dead_port)
     result = with_helper(*argv, env=with_helper.env(REDIS_URL=url))
@@ -155,11 +168,14 @@ def test_password_never_printed_for_malformed_url(with_helper, dead_port, argv, 
     assert "Traceback" not in result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("url_template", [
-    "http://:{secret}@127.0.0.1:{port}/0",
-    "redis://:{secret}@127.0.0.1:notaport/0",
-    "redis://:{secret}@127.0.0.1:99999/0",
-])
+@pytest.mark.parametrize(
+    "url_template",
+    [
+        "http://:{secret}@127.0.0.1:{port}/0",
+        "redis://:{secret}@127.0.0.1:notaport/0",
+        "redis://:{secret}@127.0.0.1:99999/0",
+    ],
+)
 def test_invalid_url_exit_2_one_line(with_helper, dead_port, url_template):
     url = url_template.format(secret=SECRET, port=dead_port)
     result = with_helper("status", env=with_helper.env(REDIS_URL=url))
@@ -184,8 +200,9 @@ def test_unparseable_url_is_bad_input(with_helper, dead_port):
 # no Redis configured: the embedded default (commit 068eb52 replaced "exit 2" with this)
 
 
-def test_no_redis_url_uses_the_embedded_default_never_a_network_redis(with_helper, tmp_path: Path, redis_server,
-                                                                       client):
+def test_no_redis_url_uses_the_embedded_default_never_a_network_redis(
+    with_helper, tmp_path: Path, redis_server, client
+):
     home = tmp_path / "qhome"
     env = with_helper.env(REDIS_URL=None, QUEUECTL_HOME=str(home), QUEUECTL_EMBEDDED_IDLE="5")
     client.set("marker-on-the-test-server", "1")

@@ -1,4 +1,5 @@
 """Every command has help; --version; user errors never print a traceback."""
+
 from __future__ import annotations
 
 import json
@@ -30,8 +31,22 @@ COMMANDS = all_commands()
 
 def test_the_walk_finds_the_documented_commands():
     paths = {" ".join(p) for p, _ in COMMANDS}
-    expected = {"", "run", "status", "history", "helpers", "queue", "queue show", "helpers sync", "helpers list",
-                "helpers show", "helpers enable", "helpers disable", "helpers update", "helpers reset"}
+    expected = {
+        "",
+        "run",
+        "status",
+        "history",
+        "helpers",
+        "queue",
+        "queue show",
+        "helpers sync",
+        "helpers list",
+        "helpers show",
+        "helpers enable",
+        "helpers disable",
+        "helpers update",
+        "helpers reset",
+    }
     assert expected <= paths, expected - paths
 
 
@@ -49,8 +64,11 @@ def test_every_command_has_help(cli, path, command):
         assert path[-1] in result.stdout
 
 
-@pytest.mark.parametrize("path", [p for p, c in COMMANDS if getattr(c, "commands", None)],
-                         ids=[" ".join(p) or "queuectl" for p, c in COMMANDS if getattr(c, "commands", None)])
+@pytest.mark.parametrize(
+    "path",
+    [p for p, c in COMMANDS if getattr(c, "commands", None)],
+    ids=[" ".join(p) or "queuectl" for p, c in COMMANDS if getattr(c, "commands", None)],
+)
 def test_groups_without_a_command_show_usage(cli, path):
     result = cli(*path)
     assert result.exit_code in (0, 2)
@@ -108,8 +126,12 @@ def test_user_errors_exit_2_without_traceback(registered, argv):
 
 
 def test_json_outputs_are_plain_json(registered):
-    for argv in (["helpers", "list", "--json"], ["queue", "show", "--json"], ["history", "--json"],
-                 ["helpers", "show", "pulse", "--json"]):
+    for argv in (
+        ["helpers", "list", "--json"],
+        ["queue", "show", "--json"],
+        ["history", "--json"],
+        ["helpers", "show", "pulse", "--json"],
+    ):
         result = registered(*argv, check=0)
         json.loads(result.stdout)
         assert "\x1b" not in result.stdout

@@ -1,4 +1,5 @@
 """`queuectl helpers sync|list|show|enable|disable|update|reset` through the Typer app."""
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """`queuectl queue show`, `queuectl history` and `queuectl status`."""
+
 from __future__ import annotations
 
 import time
@@ -6,8 +7,16 @@ from datetime import datetime
 
 import pytest
 
-EXECUTION_KEYS = {"execution_id", "helper", "execution_time", "priority", "status", "started_at", "finished_at",
-                  "error"}
+EXECUTION_KEYS = {
+    "execution_id",
+    "helper",
+    "execution_time",
+    "priority",
+    "status",
+    "started_at",
+    "finished_at",
+    "error",
+}
 
 
 def ts(text: str) -> float:
@@ -112,8 +121,9 @@ def history(cli, make_helper, register, seeder):
     base = int(now) - 6 * 3600
     ids = {
         "old": seeder.finished("alpha", base, "success", finished_at=now - 3 * 3600),
-        "err": seeder.finished("alpha", base + 10, "error", finished_at=now - 60, error="ValueError: boom",
-                               reason="raised"),
+        "err": seeder.finished(
+            "alpha", base + 10, "error", finished_at=now - 60, error="ValueError: boom", reason="raised"
+        ),
         "exp": seeder.finished("beta", base + 20, "expired", finished_at=now - 30),
         "new": seeder.finished("beta", base + 30, "success", finished_at=now - 10),
     }
@@ -149,7 +159,11 @@ def test_history_filters(history):
     assert [r["execution_id"] for r in cli.json("history", "--since", "45s")] == [ids["new"], ids["exp"]]
     assert [r["execution_id"] for r in cli.json("history", "--since", "1h30m")] == [ids["new"], ids["exp"], ids["err"]]
     assert [r["execution_id"] for r in cli.json("history", "--since", "4h")] == [
-        ids["new"], ids["exp"], ids["err"], ids["old"]]
+        ids["new"],
+        ids["exp"],
+        ids["err"],
+        ids["old"],
+    ]
     assert [r["execution_id"] for r in cli.json("history", "--limit", "2")] == [ids["new"], ids["exp"]]
     assert [r["execution_id"] for r in cli.json("history", "--helper", "beta", "--status", "success")] == [ids["new"]]
     assert cli.json("history", "--helper", "nobody") == []
@@ -171,11 +185,20 @@ def test_history_empty(cli):
     assert cli.json("history") == []
 
 
-@pytest.mark.parametrize("args", [
-    ["--status", "bogus"], ["--status", "queued"], ["--status", "running"],
-    ["--since", "xyz"], ["--since", "2 hours"], ["--since", "-5m"], ["--since", ""],
-    ["--limit", "0"], ["--helper", "bad name!"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--status", "bogus"],
+        ["--status", "queued"],
+        ["--status", "running"],
+        ["--since", "xyz"],
+        ["--since", "2 hours"],
+        ["--since", "-5m"],
+        ["--since", ""],
+        ["--limit", "0"],
+        ["--helper", "bad name!"],
+    ],
+)
 def test_history_invalid_options_exit_2(history, args):
     cli, _ = history
     result = cli("history", *args)
@@ -207,8 +230,7 @@ def status_json(cli):
 
 def test_status_json_shape(queued, client, redis_url):
     data = status_json(queued)
-    for key in ("system_status", "available_helpers", "total_queued_executions", "dispatcher", "timestamp",
-                "backend"):
+    for key in ("system_status", "available_helpers", "total_queued_executions", "dispatcher", "timestamp", "backend"):
         assert key in data, key
     assert set(data["dispatcher"]) >= {"registered_helpers", "running_executions", "dispatcher_running"}
     assert data["system_status"] == "stopped"
@@ -233,9 +255,19 @@ def test_status_without_check_exits_0_when_no_dispatcher(queued, args):
 def test_status_sees_a_live_dispatcher(queued, client):
     now = time.time()
     client.zadd("internalDispatchers", {"testhost-1-abcd": now + 30})
-    client.hset("internalDispatcher:testhost-1-abcd", mapping={
-        "id": "testhost-1-abcd", "host": "testhost", "pid": 1, "version": "0", "startedAt": now - 5,
-        "beat": now, "running": 0, "concurrency": 4})
+    client.hset(
+        "internalDispatcher:testhost-1-abcd",
+        mapping={
+            "id": "testhost-1-abcd",
+            "host": "testhost",
+            "pid": 1,
+            "version": "0",
+            "startedAt": now - 5,
+            "beat": now,
+            "running": 0,
+            "concurrency": 4,
+        },
+    )
     data = queued.json("status")
     assert data["system_status"] == "running"
     assert data["dispatcher"]["dispatcher_running"] is True

@@ -4,6 +4,7 @@ one stderr line when Redis is unreachable or refuses, and no import of what they
 Each command runs as `queuectl ARGS` in a child Python; the runner records the modules loaded at
 exit, so a command that starts pulling in rich, the dispatcher or a web stack fails here.
 """
+
 from __future__ import annotations
 
 import json
@@ -11,11 +12,13 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
+
 from redis_server import RedisServer, free_port
 
 RUNNER = """
@@ -48,8 +51,13 @@ class Ran:
 
 def run(args: list[str], env: dict[str, str], tmp_path: Path) -> Ran:
     modules = tmp_path / f"modules-{time.monotonic_ns()}.txt"
-    p = subprocess.run([sys.executable, "-c", RUNNER, *args], env={**env, "QUEUECTL_TEST_MODULES": str(modules)},
-                       capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
+    p = subprocess.run(
+        [sys.executable, "-c", RUNNER, *args],
+        env={**env, "QUEUECTL_TEST_MODULES": str(modules)},
+        capture_output=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
     return Ran(p.returncode, p.stdout, p.stderr, frozenset(modules.read_text().split()))
 
 
@@ -73,14 +81,20 @@ def populated(cli, make_helper, register, seeder, core_app, client) -> Any:
     now = time.time()
     base = int(now) - 6 * 3600
     seeder.finished("pulse", base, "success", finished_at=now - 3 * 3600)
-    seeder.finished("pulse", base + 10, "error", finished_at=now - 60, error="ValueError: bööm\nline 2",
-                    reason="raised")
+    seeder.finished(
+        "pulse", base + 10, "error", finished_at=now - 60, error="ValueError: bööm\nline 2", reason="raised"
+    )
     seeder.finished("morning", base + 20, "expired", finished_at=now - 30)
     return cli
 
 
-JSON_READS = [["helpers", "list", "--json"], ["status", "--json"], ["queue", "show", "--json"],
-              ["history", "--json"], ["history", "--json", "--since", "2h", "--status", "error"]]
+JSON_READS = [
+    ["helpers", "list", "--json"],
+    ["status", "--json"],
+    ["queue", "show", "--json"],
+    ["history", "--json"],
+    ["history", "--json", "--since", "2h", "--status", "error"],
+]
 
 
 @pytest.mark.parametrize("args", JSON_READS, ids=[" ".join(a) for a in JSON_READS])
@@ -117,9 +131,18 @@ def test_json_is_the_documented_data(populated, env, tmp_path) -> None:
 def test_status_with_a_live_dispatcher(populated, env, client, tmp_path) -> None:
     now = time.time()
     client.zadd("internalDispatchers", {"testhost-1-abcd": now + 60})
-    client.hset("internalDispatcher:testhost-1-abcd", mapping={
-        "id": "testhost-1-abcd", "host": "testhost", "pid": 1, "startedAt": now - 5, "beat": now,
-        "running": 0, "concurrency": 4})
+    client.hset(
+        "internalDispatcher:testhost-1-abcd",
+        mapping={
+            "id": "testhost-1-abcd",
+            "host": "testhost",
+            "pid": 1,
+            "startedAt": now - 5,
+            "beat": now,
+            "running": 0,
+            "concurrency": 4,
+        },
+    )
     for args in (["status"], ["status", "--check"], ["status", "--json", "--check"]):
         ran = run(args, env, tmp_path)
         assert ran.code == 0 and b"testhost-1-abcd" in ran.out
@@ -148,8 +171,12 @@ def test_settings_file_and_bad_settings(populated, env, redis_url, tmp_path) -> 
     assert ran.code == 2 and b"Mars/Olympus" in ran.err and ran.out == b""
 
 
-BAD_INPUT = [["queue", "show", "--helper", "bad name!", "--json"], ["history", "--status", "bogus", "--json"],
-             ["history", "--since", "5x", "--json"], ["history", "--helper", "a/b", "--json"]]
+BAD_INPUT = [
+    ["queue", "show", "--helper", "bad name!", "--json"],
+    ["history", "--status", "bogus", "--json"],
+    ["history", "--since", "5x", "--json"],
+    ["history", "--helper", "a/b", "--json"],
+]
 
 
 @pytest.mark.parametrize("args", BAD_INPUT, ids=[" ".join(a) for a in BAD_INPUT])
@@ -175,14 +202,23 @@ def locked_server() -> Iterator[RedisServer]:
         server.close()
 
 
-READS = [["helpers", "list", "--json"], ["status", "--json"], ["status"], ["queue", "show", "--json"],
-         ["history", "--json", "--since", "2h"]]
+READS = [
+    ["helpers", "list", "--json"],
+    ["status", "--json"],
+    ["status"],
+    ["queue", "show", "--json"],
+    ["history", "--json", "--since", "2h"],
+]
 
 
 @pytest.mark.parametrize("args", READS, ids=[" ".join(a) for a in READS])
 def test_unreachable_redis_is_one_line(cli, env, tmp_path, locked_server, args) -> None:
-    urls = [f"redis://:s3cret@127.0.0.1:{free_port()}/0", f"unix://{tmp_path}/absent.sock",
-            f"redis://127.0.0.1:{locked_server.port}/0", f"redis://:wrong@127.0.0.1:{locked_server.port}/0"]
+    urls = [
+        f"redis://:s3cret@127.0.0.1:{free_port()}/0",
+        f"unix://{tmp_path}/absent.sock",
+        f"redis://127.0.0.1:{locked_server.port}/0",
+        f"redis://:wrong@127.0.0.1:{locked_server.port}/0",
+    ]
     for url in urls:
         ran = run(args, {**env, "REDIS_URL": url}, tmp_path)
         assert ran.code == 1 and ran.out == b""
@@ -207,12 +243,12 @@ def test_refused_command_is_one_line(cli, env, client, tmp_path) -> None:
 def test_running_embedded_server(tmp_path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
     env.update(QUEUECTL_HOME=str(tmp_path / "qh"), QUEUECTL_EMBEDDED_IDLE="30")
-    start = subprocess.run([sys.executable, "-m", "queuectl", "server", "start"], env=env, capture_output=True,
-                           timeout=60)
+    start = subprocess.run(
+        [sys.executable, "-m", "queuectl", "server", "start"], env=env, capture_output=True, timeout=60
+    )
     try:
         assert start.returncode == 0, start.stderr
         ran = run(["status", "--json"], env, tmp_path)
         assert json.loads(ran.out)["backend"]["kind"] == "embedded"
     finally:
-        subprocess.run([sys.executable, "-m", "queuectl", "server", "stop"], env=env, capture_output=True,
-                       timeout=60)
+        subprocess.run([sys.executable, "-m", "queuectl", "server", "stop"], env=env, capture_output=True, timeout=60)

@@ -1,5 +1,6 @@
 """Refused `helpers update` calls: exit 2, one stderr line naming the key and value, empty
 stdout, and Redis byte-identical before and after."""
+
 from __future__ import annotations
 
 import json
@@ -26,8 +27,11 @@ CASES = [
     ("morning", ["--config", json.dumps({"schedule": {"type": "daily", "time": "08:00", "foo": 1}})], ["foo", "1"]),
     ("morning", ["--config", "not json"], ["--config"]),
     ("morning", ["--config", json.dumps({"schedule": {"type": "daily"}})], ["time"]),
-    ("morning", ["--config", json.dumps({"schedule": {"type": "daily", "time": "08:00"}}), "--priority", "2"],
-     ["--config"]),
+    (
+        "morning",
+        ["--config", json.dumps({"schedule": {"type": "daily", "time": "08:00"}}), "--priority", "2"],
+        ["--config"],
+    ),
     ("ghost", ["--priority", "2"], ["ghost"]),
     ("morning", [], []),
     # a few more of the same family
@@ -41,8 +45,11 @@ CASES = [
     ("morning", ["--expiry", "99999999"], ["expiry", "99999999"]),
     ("morning", ["--config", json.dumps({"schedule": {"type": "daily", "time": "08:00"}, "extra": 1})], ["extra"]),
     ("morning", ["--config", json.dumps({"schedule": "daily"})], ["schedule"]),
-    ("morning", ["--config", json.dumps({"schedule": {"type": "daily", "time": "08:00", "priority": True}})],
-     ["priority", "True"]),
+    (
+        "morning",
+        ["--config", json.dumps({"schedule": {"type": "daily", "time": "08:00", "priority": True}})],
+        ["priority", "True"],
+    ),
     ("morning", ["--config", '{"schedule": {"type": "daily", "time": "08:00", "expiry": NaN}}'], ["NaN"]),
     ("morning", ["--config", '{"schedule": {"type": "daily", "type": "cron", "time": "08:00"}}'], ["type"]),
     ("morning", ["--config", "[]"], ["schedule"]),

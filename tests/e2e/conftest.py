@@ -4,34 +4,45 @@ Helpers written here append `start <execution_id> <time.time()>` / `end <executi
 file (O_APPEND, path baked into the helper file), so a test can see what really ran and when.
 Every process a test starts is killed (by its own pid) when the test ends.
 """
+
 from __future__ import annotations
 
 import json
 import subprocess
 import textwrap
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
+
 from redis_server import redis_cli_binary
-from support import (QueuectlProcess, helper_class, helper_class_name, helper_module, queuectl_env, run_queuectl,
-                     wait_until, write_file)
+from support import (
+    QueuectlProcess,
+    helper_class,
+    helper_class_name,
+    helper_module,
+    queuectl_env,
+    run_queuectl,
+    wait_until,
+    write_file,
+)
 
 #: run() of a helper: `start <execution_id> <time.time()>`, the body, `end <execution_id>`.
-RUN_BODY = '''\
+RUN_BODY = """\
         _note("start %s %r" % (ctx.execution_id, time.time()))
 {body}
-        _note("end %s" % ctx.execution_id)'''
+        _note("end %s" % ctx.execution_id)"""
 
 
 @dataclass
 class LogLine:
-    kind: str            # "start" | "end"
+    kind: str  # "start" | "end"
     execution_id: str
-    at: float | None     # time.time() when the helper started (start lines only)
+    at: float | None  # time.time() when the helper started (start lines only)
 
     @property
     def helper(self) -> str:
@@ -112,8 +123,9 @@ class E2E:
             raise AssertionError("dispatcher did not get ready\n" + proc.describe())
         return proc
 
-    def qctl(self, *args: str, timeout: float = 15.0, env: dict[str, str] | None = None
-             ) -> subprocess.CompletedProcess[str]:
+    def qctl(
+        self, *args: str, timeout: float = 15.0, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         """Run one `queuectl ARGS` to completion."""
         return run_queuectl(*args, env=env or self.env(), timeout=timeout, cwd=self.cwd, stdin=subprocess.DEVNULL)
 
@@ -126,8 +138,12 @@ class E2E:
         return self.qjson("history", "--limit", "1000", *args)
 
     def redis_cli(self, *args: str) -> str:
-        result = subprocess.run([redis_cli_binary(), "-h", "127.0.0.1", "-p", str(self.redis_port), *args],
-                                capture_output=True, text=True, timeout=10)
+        result = subprocess.run(
+            [redis_cli_binary(), "-h", "127.0.0.1", "-p", str(self.redis_port), *args],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
         assert result.returncode == 0, result.stderr
         return result.stdout
 
@@ -136,12 +152,22 @@ class E2E:
             proc.kill()
 
     # -- helpers and their log ---------------------------------------------------------------
-    def helper(self, name: str, schedule: dict[str, Any], *, body: str = "", filename: str | None = None,
-               directory: Path | None = None) -> Path:
+    def helper(
+        self,
+        name: str,
+        schedule: dict[str, Any],
+        *,
+        body: str = "",
+        filename: str | None = None,
+        directory: Path | None = None,
+    ) -> Path:
         """Write a helper that logs start/end; `body` runs between them (Python, any indent)."""
         code = textwrap.indent(textwrap.dedent(body).strip("\n"), " " * 8) if body.strip() else ""
-        text = helper_module(helper_class(helper_class_name(name), name, schedule, RUN_BODY.format(body=code)),
-                             imports=("os", "sys", "time"), log=self.log_path)
+        text = helper_module(
+            helper_class(helper_class_name(name), name, schedule, RUN_BODY.format(body=code)),
+            imports=("os", "sys", "time"),
+            log=self.log_path,
+        )
         return write_file(directory or self.helpers_dir, filename or f"{name}.py", text, atomic=True)
 
     def log(self) -> list[LogLine]:
@@ -161,8 +187,9 @@ class E2E:
     def starts(self, helper: str | None = None) -> list[LogLine]:
         return [line for line in self.log() if line.kind == "start" and (helper is None or line.helper == helper)]
 
-    def wait_until(self, predicate: Callable[[], Any], timeout: float, interval: float = 0.05,
-                   proc: Proc | None = None) -> Any:
+    def wait_until(
+        self, predicate: Callable[[], Any], timeout: float, interval: float = 0.05, proc: Proc | None = None
+    ) -> Any:
         return wait_until(predicate, timeout, interval, proc)
 
 
@@ -179,7 +206,7 @@ def e2e(redis_server, client, tmp_path: Path) -> Iterator[E2E]:
 
 def daily_time(at_epoch: int) -> str:
     """HH:MM:SS in UTC of an instant, for a daily schedule with timezone UTC."""
-    return datetime.fromtimestamp(at_epoch, tz=timezone.utc).strftime("%H:%M:%S")
+    return datetime.fromtimestamp(at_epoch, tz=UTC).strftime("%H:%M:%S")
 
 
 @pytest.fixture()

@@ -1,4 +1,5 @@
 """The documented Redis keys, read back with redis-cli after the real CLI wrote them."""
+
 from __future__ import annotations
 
 import json

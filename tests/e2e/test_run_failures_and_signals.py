@@ -1,10 +1,12 @@
 """Failing helpers, `run --once` exit codes, SIGTERM/SIGINT, and an unreachable Redis."""
+
 from __future__ import annotations
 
 import signal
 import time
 
 import pytest
+
 from redis_server import free_port
 
 pytestmark = pytest.mark.e2e
@@ -26,8 +28,10 @@ def test_failing_helpers_end_in_error_and_the_dispatcher_goes_on(e2e):
 
         def two_each_after_start():
             rows = e2e.history()
-            per = {n: [r for r in rows if r["helper"] == n and r["execution_id"].rpartition(":")[2] > str(int(started))]
-                   for n in names}
+            per = {
+                n: [r for r in rows if r["helper"] == n and r["execution_id"].rpartition(":")[2] > str(int(started))]
+                for n in names
+            }
             return all(len(v) >= 2 for v in per.values()) and per
 
         per = e2e.wait_until(two_each_after_start, timeout=9, interval=0.2, proc=proc)

@@ -1,4 +1,5 @@
 """Changes made by other processes while `queuectl run` is up, the lookahead window, pruning."""
+
 from __future__ import annotations
 
 import time
@@ -57,12 +58,12 @@ def test_new_helper_file_plus_sync_runs_without_restart(e2e):
         assert runs[0].at - synced < 3
         # the dispatcher first rescans its directory to find the new file (a discovery child
         # process), so an occurrence due around the sync may expire; later ones run on time
-        later = e2e.wait_until(lambda: [s for s in e2e.starts("newcomer") if s.scheduled >= synced + 1.5],
-                               timeout=4, proc=proc)
+        later = e2e.wait_until(
+            lambda: [s for s in e2e.starts("newcomer") if s.scheduled >= synced + 1.5], timeout=4, proc=proc
+        )
         assert later, (e2e.log(), proc.stderr)
         assert all(s.at - s.scheduled < 0.5 for s in later), later
-        e2e.wait_until(lambda: {s.execution_id for s in later} <= {h["execution_id"] for h in e2e.history()},
-                       timeout=3)
+        e2e.wait_until(lambda: {s.execution_id for s in later} <= {h["execution_id"] for h in e2e.history()}, timeout=3)
         rows = e2e.history("--helper", "newcomer")
         statuses = {r["execution_id"]: r["status"] for r in rows}
         assert all(statuses[s.execution_id] == "success" for s in later), statuses
@@ -83,8 +84,9 @@ def test_short_window_is_kept_full(e2e):
     """
     window, expand_every, interval = 12, 2, 2
     e2e.helper("tick", {"type": "interval", "interval_seconds": interval})
-    proc = e2e.run_dispatcher("--window", str(window), "--expand-every", str(expand_every), "--tick", "0.2",
-                              "--concurrency", "2")
+    proc = e2e.run_dispatcher(
+        "--window", str(window), "--expand-every", str(expand_every), "--tick", "0.2", "--concurrency", "2"
+    )
     samples = []
     try:
         end = time.time() + 8
@@ -123,11 +125,13 @@ def test_short_window_is_kept_full(e2e):
     assert not problems, "\n".join(problems) + f"\nlatest - now per sample: {[round(x, 2) for x in lows]}"
     assert max(lows) >= window - 1, "right after an expansion the window reaches ~now + window"
 
+
 def test_history_is_pruned_with_its_hashes(e2e):
     ttl, expand_every = 3, 1
     e2e.helper("tick", EVERY_1S)
-    proc = e2e.run_dispatcher("--history-ttl", str(ttl), "--expand-every", str(expand_every), "--tick", "0.2",
-                              "--concurrency", "2")
+    proc = e2e.run_dispatcher(
+        "--history-ttl", str(ttl), "--expand-every", str(expand_every), "--tick", "0.2", "--concurrency", "2"
+    )
     try:
         time.sleep(7)
         assert proc.poll() is None, proc.stderr
@@ -154,5 +158,6 @@ def test_history_is_pruned_with_its_hashes(e2e):
     for execution_id in ran - known:
         assert not e2e.client.exists(f"execution:{execution_id}")
     rows = e2e.history()
-    assert all(time.time() - datetime.fromisoformat(r["finished_at"]).timestamp() <= ttl + expand_every + 3
-               for r in rows)
+    assert all(
+        time.time() - datetime.fromisoformat(r["finished_at"]).timestamp() <= ttl + expand_every + 3 for r in rows
+    )

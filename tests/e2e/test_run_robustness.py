@@ -1,4 +1,5 @@
 """Never twice, never stuck: two dispatchers, restarts, timeouts, helper shapes."""
+
 from __future__ import annotations
 
 import signal
@@ -64,8 +65,9 @@ def test_helper_timeout_is_enforced(e2e):
         assert "timeout" in rows[0]["error"]
         started = time.time()
         assert e2e.wait_until(lambda: [s for s in e2e.starts("fine") if s.at > started], timeout=3, proc=proc)
-        duration = (datetime.fromisoformat(rows[0]["finished_at"])
-                    - datetime.fromisoformat(rows[0]["started_at"])).total_seconds()
+        duration = (
+            datetime.fromisoformat(rows[0]["finished_at"]) - datetime.fromisoformat(rows[0]["started_at"])
+        ).total_seconds()
         assert 0.9 <= duration <= 3, duration
     finally:
         proc.kill()
@@ -75,7 +77,7 @@ def test_helper_timeout_is_enforced(e2e):
 def test_async_and_context_free_helpers_run(e2e):
     e2e.helpers_dir.mkdir(exist_ok=True)
     log = e2e.log_path
-    (e2e.helpers_dir / "shapes.py").write_text(f'''\
+    (e2e.helpers_dir / "shapes.py").write_text(f"""\
 import asyncio
 import os
 
@@ -109,9 +111,8 @@ class NoCtx(BaseHelper):
 
     def run(self):
         note("start noCtx:0 0")
-''')
+""")
     result = e2e.qctl("run", "--once", "--concurrency", "2", timeout=20)
     assert result.returncode == 0, result.stderr
     assert sorted(s.helper for s in e2e.starts()) == ["asyncOne", "noCtx"]
-    assert sorted((h["helper"], h["status"]) for h in e2e.history()) == [("asyncOne", "success"),
-                                                                        ("noCtx", "success")]
+    assert sorted((h["helper"], h["status"]) for h in e2e.history()) == [("asyncOne", "success"), ("noCtx", "success")]

@@ -1,4 +1,5 @@
 """`queuectl run` really runs helpers on time, in priority order, and expires what waited too long."""
+
 from __future__ import annotations
 
 import signal
@@ -24,8 +25,7 @@ def test_runs_every_two_seconds_on_time(e2e):
             lateness = run.at - run.scheduled
             assert -0.01 <= lateness <= 0.1, f"{run.execution_id} started {lateness * 1000:.0f} ms after its time"
         # let the last one finish and be recorded
-        e2e.wait_until(lambda: {r.execution_id for r in runs} <= {h["execution_id"] for h in e2e.history()},
-                       timeout=3)
+        e2e.wait_until(lambda: {r.execution_id for r in runs} <= {h["execution_id"] for h in e2e.history()}, timeout=3)
         history = {h["execution_id"]: h for h in e2e.history("--helper", "tick")}
         for run in runs:
             assert history[run.execution_id]["status"] == "success", history.get(run.execution_id)
@@ -49,23 +49,32 @@ def test_priority_order_with_concurrency_1(e2e, daily_at):
     due = int(time.time()) + 6
     at = daily_at(due)
     for name, priority in (("third", 3), ("first", 1), ("second", 2)):
-        e2e.helper(name, {"type": "daily", "time": at, "timezone": "UTC", "priority": priority},
-                   body="time.sleep(0.2)")
+        e2e.helper(name, {"type": "daily", "time": at, "timezone": "UTC", "priority": priority}, body="time.sleep(0.2)")
     proc = e2e.run_dispatcher("--tick", "0.2", "--concurrency", "1")
     try:
         assert time.time() < due - 0.5, "the dispatcher took too long to start for this test"
-        starts = e2e.wait_until(lambda: len(e2e.starts()) >= 3 and e2e.starts(), timeout=due - time.time() + 6,
-                                proc=proc)
+        starts = e2e.wait_until(
+            lambda: len(e2e.starts()) >= 3 and e2e.starts(), timeout=due - time.time() + 6, proc=proc
+        )
         assert starts and [s.helper for s in starts] == ["first", "second", "third"], e2e.log()
         assert [s.scheduled for s in starts] == [due, due, due]
         assert all(s.at >= due for s in starts)
         e2e.wait_until(lambda: len(e2e.history()) >= 3, timeout=3)
         assert {h["helper"]: h["status"] for h in e2e.history()} == {
-            "first": "success", "second": "success", "third": "success"}
+            "first": "success",
+            "second": "success",
+            "third": "success",
+        }
         # concurrency 1: each starts after the previous one ended
         order = [(line.kind, line.helper) for line in e2e.log()]
-        assert order == [("start", "first"), ("end", "first"), ("start", "second"), ("end", "second"),
-                         ("start", "third"), ("end", "third")], order
+        assert order == [
+            ("start", "first"),
+            ("end", "first"),
+            ("start", "second"),
+            ("end", "second"),
+            ("start", "third"),
+            ("end", "third"),
+        ], order
     finally:
         proc.kill()
 

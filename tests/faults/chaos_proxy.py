@@ -8,6 +8,7 @@ client never learns it: the ambiguous-write case). In blackhole mode the proxy
 records, per link, how long the client waited for an answer before it gave up and closed the link:
 that is how long one Redis call blocked (`blackhole_waits`).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -58,6 +59,7 @@ class ChaosProxy:
         async def stop() -> None:
             if self._server is not None:
                 self._server.close()
+
         asyncio.run_coroutine_threadsafe(stop(), self.loop).result(5)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
@@ -69,6 +71,7 @@ class ChaosProxy:
         async def start() -> None:
             self._server = await asyncio.start_server(self._handle, self.host, self.listen_port)
             self._ready.set()
+
         self.loop.run_until_complete(start())
         self.loop.run_forever()
 

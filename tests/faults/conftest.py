@@ -3,14 +3,16 @@ subprocesses, the chaos proxy, and the invariant checker wired to the side-effec
 
 Everything a test starts is stopped by its own pid when the test ends, helper processes included.
 """
+
 from __future__ import annotations
 
 import json
 import os
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -53,8 +55,7 @@ class Faults:
         import redis
 
         if self._client is None:
-            self._client = redis.Redis(host="127.0.0.1", port=self.redis.port, decode_responses=True,
-                                       socket_timeout=5)
+            self._client = redis.Redis(host="127.0.0.1", port=self.redis.port, decode_responses=True, socket_timeout=5)
         return self._client
 
     def use_redis(self, server: RedisServer) -> RedisServer:
@@ -80,8 +81,11 @@ class Faults:
         return read_log(self.log_path)
 
     def starts(self, helper: str | None = None, after: float = 0.0) -> list[Any]:
-        return [e for e in self.log() if e.kind == "start" and (helper is None or e.helper == helper)
-                and (e.at or 0) >= after]
+        return [
+            e
+            for e in self.log()
+            if e.kind == "start" and (helper is None or e.helper == helper) and (e.at or 0) >= after
+        ]
 
     def beats(self, pid: int) -> list[float]:
         """When the `beat` helper running in process `pid` proved it was alive."""
@@ -97,19 +101,47 @@ class Faults:
         env.update(extra)
         return env
 
-    def dispatcher(self, *args: str, url: str | None = None, lease: float = LEASE, tick: float = TICK,
-                   concurrency: int = 4, window: float = 20, ready: bool = True, **env: str) -> Dispatcher:
+    def dispatcher(
+        self,
+        *args: str,
+        url: str | None = None,
+        lease: float = LEASE,
+        tick: float = TICK,
+        concurrency: int = 4,
+        window: float = 20,
+        ready: bool = True,
+        **env: str,
+    ) -> Dispatcher:
         """Start `queuectl run` with shrunk timings (override with args) and wait until ready."""
-        base = ["--lease", str(lease), "--tick", str(tick), "--concurrency", str(concurrency),
-                "--window", str(window), "--expand-every", "5", "--grace", "1"]
-        d = Dispatcher([*base, *args], self.env(url, **env), self.cwd,
-                       self.root / f"dispatcher{len(self.dispatchers)}.log")
+        base = [
+            "--lease",
+            str(lease),
+            "--tick",
+            str(tick),
+            "--concurrency",
+            str(concurrency),
+            "--window",
+            str(window),
+            "--expand-every",
+            "5",
+            "--grace",
+            "1",
+        ]
+        d = Dispatcher(
+            [*base, *args], self.env(url, **env), self.cwd, self.root / f"dispatcher{len(self.dispatchers)}.log"
+        )
         self.dispatchers.append(d)
         return d.wait_ready() if ready else d
 
     # -- checks --------------------------------------------------------------------------------
-    def check(self, lease: float = LEASE, reap_slack: float = 2.0, client: Any = None,
-              now: float | None = None, **options: Any) -> dict[str, Any]:
+    def check(
+        self,
+        lease: float = LEASE,
+        reap_slack: float = 2.0,
+        client: Any = None,
+        now: float | None = None,
+        **options: Any,
+    ) -> dict[str, Any]:
         figures = assert_invariants(client or self.client, self.log_path, now, lease, reap_slack, **options)
         print("invariant figures:", json.dumps(figures, sort_keys=True))
         return figures

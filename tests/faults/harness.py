@@ -9,6 +9,7 @@
   replica, 3 sentinels) on free loopback ports.
 Only 127.0.0.1 is ever used, never port 6379.
 """
+
 from __future__ import annotations
 
 import os
@@ -18,8 +19,9 @@ import sys
 import tempfile
 import textwrap
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: redis_server.py, support.py
 
@@ -35,10 +37,10 @@ HOST = "127.0.0.1"
 _IMPORTS = ("ctypes", "os", "signal", "sys", "time")
 
 #: run() of a helper: `start <id> <pid> <time>`, the body, `end <id> 0`.
-_RUN_BODY = '''\
+_RUN_BODY = """\
         _note("start %s %d %r" % (ctx.execution_id, os.getpid(), time.time()))
 {body}
-        _note("end %s 0" % ctx.execution_id)'''
+        _note("end %s 0" % ctx.execution_id)"""
 
 #: Helper bodies by kind; `{seconds}` is filled from the spec.
 BODIES: dict[str, str] = {
@@ -47,7 +49,7 @@ BODIES: dict[str, str] = {
     "hang": "while True:\n    time.sleep(3600)",
     # runs until killed and proves it is alive: `beat <id> <pid> <time>` every 0.1 s
     "beat": "while True:\n    _note('beat %s %d %r' % (ctx.execution_id, os.getpid(), time.time()))\n"
-            "    time.sleep(0.1)",
+    "    time.sleep(0.1)",
     "raise": "raise RuntimeError('boom from %s' % ctx.execution_id)",
     "exit": "sys.exit(3)",
     "os_exit": "os._exit(7)",
@@ -72,8 +74,12 @@ def every(seconds: int, **extra: Any) -> dict[str, Any]:
     return {"type": "interval", "interval_seconds": seconds, **extra}
 
 
-def write_helpers(directory: Path, filename: str, log_path: Path,
-                  specs: Iterable[tuple[str, dict[str, Any], str] | tuple[str, dict[str, Any], str, float]]) -> Path:
+def write_helpers(
+    directory: Path,
+    filename: str,
+    log_path: Path,
+    specs: Iterable[tuple[str, dict[str, Any], str] | tuple[str, dict[str, Any], str, float]],
+) -> Path:
     """Write one file with a helper class per spec: (name, schedule, kind[, seconds])."""
     classes = []
     for n, spec in enumerate(specs):
@@ -87,6 +93,7 @@ def write_helpers(directory: Path, filename: str, log_path: Path,
 
 # ---------------------------------------------------------------------------------------------
 # Processes
+
 
 def alive(pid: int) -> bool:
     """os.kill(pid, 0) says so and it is not a zombie (where PID 1 does not reap, dead children
@@ -175,7 +182,7 @@ class Dispatcher(QueuectlProcess):
     def wait_for(self, text: str, timeout: float, mark: int = 0) -> bool:
         return self.wait_for_text(lambda: self.since(mark), text, timeout)
 
-    def wait_ready(self, timeout: float = 20.0) -> "Dispatcher":
+    def wait_ready(self, timeout: float = 20.0) -> Dispatcher:
         if not self.wait_for("dispatcher ready", timeout):
             raise AssertionError(f"dispatcher did not get ready\n{self.describe()}")
         return self
@@ -211,6 +218,7 @@ class Dispatcher(QueuectlProcess):
 # ---------------------------------------------------------------------------------------------
 # Redis
 
+
 def redis_pid(server: RedisServer) -> int:
     assert server.proc is not None
     return server.proc.pid
@@ -244,22 +252,41 @@ class Sentinels:
         self.sentinel_ports: list[int] = []
         for port, extra in ((self.master_port, []), (self.replica_port, ["--replicaof", HOST, str(self.master_port)])):
             d = Path(tempfile.mkdtemp(prefix=f"redis-{port}-", dir=root))
-            self._spawn([binary, "--port", str(port), "--bind", HOST, "--dir", str(d), "--save", "",
-                         "--appendonly", "no", "--logfile", str(d / "redis.log"), *extra], port)
+            self._spawn(
+                [
+                    binary,
+                    "--port",
+                    str(port),
+                    "--bind",
+                    HOST,
+                    "--dir",
+                    str(d),
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--logfile",
+                    str(d / "redis.log"),
+                    *extra,
+                ],
+                port,
+            )
         for _ in range(3):
             port = free_port()
             d = Path(tempfile.mkdtemp(prefix=f"sentinel-{port}-", dir=root))
             conf = d / "sentinel.conf"
-            conf.write_text(textwrap.dedent(f"""\
+            conf.write_text(
+                textwrap.dedent(f"""\
                 port {port}
                 bind {HOST}
                 dir {d}
-                logfile {d / 'sentinel.log'}
+                logfile {d / "sentinel.log"}
                 sentinel monitor {self.SERVICE} {HOST} {self.master_port} 2
                 sentinel down-after-milliseconds {self.SERVICE} 1000
                 sentinel failover-timeout {self.SERVICE} 4000
                 sentinel parallel-syncs {self.SERVICE} 1
-                """))
+                """)
+            )
             self._spawn([binary, str(conf), "--sentinel"], port)
             self.sentinel_ports.append(port)
 
@@ -298,6 +325,7 @@ class Sentinels:
 
     def wait_healthy(self, timeout: float = 15) -> bool:
         """Every sentinel sees the master, the replica (link up) and the two other sentinels."""
+
         def ok() -> bool:
             for i in range(3):
                 try:
@@ -308,10 +336,12 @@ class Sentinels:
                     return False
                 if int(master.get("num-other-sentinels", 0)) < 2:
                     return False
-                if not any(r.get("master-link-status") == "ok" and "s_down" not in str(r.get("flags"))
-                           for r in replicas):
+                if not any(
+                    r.get("master-link-status") == "ok" and "s_down" not in str(r.get("flags")) for r in replicas
+                ):
                     return False
             return True
+
         return bool(wait_until(ok, timeout, 0.2))
 
     def sentinel_pid(self, i: int = 0) -> int:
@@ -346,11 +376,14 @@ class FailoverWatch:
 
         self.sentinels = sentinels
         self.ports = {"old": sentinels.master_port, "new": sentinels.replica_port}
-        self.clients = {name: redis.Redis(host=HOST, port=port, decode_responses=True, socket_timeout=1)
-                        for name, port in self.ports.items()}
+        self.clients = {
+            name: redis.Redis(host=HOST, port=port, decode_responses=True, socket_timeout=1)
+            for name, port in self.ports.items()
+        }
         # not sentinel 0: a test may hold that one (the leader of a failover it asks for)
-        self.sentinel = redis.Redis(host=HOST, port=sentinels.sentinel_ports[1], decode_responses=True,
-                                    socket_timeout=0.5)
+        self.sentinel = redis.Redis(
+            host=HOST, port=sentinels.sentinel_ports[1], decode_responses=True, socket_timeout=0.5
+        )
         self.events: list[tuple[float, str, Any]] = []
         self.last: dict[str, Any] = {}
         self.promoted_at: float | None = None
@@ -393,8 +426,9 @@ class FailoverWatch:
             time.sleep(0.005)
 
     def timeline(self, since: float) -> str:
-        return "\n".join(f"    {t - since:+7.3f}s {what} -> {value}"
-                         for t, what, value in self.events if t >= since - 1)
+        return "\n".join(
+            f"    {t - since:+7.3f}s {what} -> {value}" for t, what, value in self.events if t >= since - 1
+        )
 
     def close(self) -> None:
         self._stop.set()

@@ -10,14 +10,16 @@ that a run was still alive at that time, used to find real overlaps).
 `check_invariants` returns (figures, violations); `assert_invariants` raises on any violation and
 returns the figures so tests and bench/soak.py can print them.
 """
+
 from __future__ import annotations
 
 import math
 import time
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 QUEUE = "internalExecutionQueue"
 HISTORY = "internalExecutionHistory"
@@ -25,6 +27,7 @@ RUNNING = "internalExecutionRunning"
 RUNNING_HELPERS = "internalRunningHelpers"
 PREFIX = "execution:"
 TERMINAL = frozenset({"success", "error", "expired"})
+
 
 # One atomic, read-only snapshot of everything the invariants look at.
 def _snapshot_script(client) -> str:
@@ -56,10 +59,10 @@ return {out, z(ARGV[2]), z(ARGV[3]), z(ARGV[4]), rh}
 
 @dataclass(frozen=True)
 class LogEntry:
-    kind: str             # "start" | "end" | "child" | "beat"
+    kind: str  # "start" | "end" | "child" | "beat"
     execution_id: str
-    pid: int | None       # start/child lines
-    at: float | None      # start and beat lines: time.time() in the helper
+    pid: int | None  # start/child lines
+    at: float | None  # start and beat lines: time.time() in the helper
     line_no: int
 
     @property
@@ -112,7 +115,7 @@ def snapshot(client: Any) -> dict[str, Any]:
     wrongtype: dict[str, str] = {}
     for key, typ, fields in keys:
         key, typ = s(key), s(typ)
-        eid = key[len(PREFIX):]
+        eid = key[len(PREFIX) :]
         if typ == "hash":
             executions[eid] = {s(k): s(v) for k, v in _pairs(fields)}
         else:
@@ -131,15 +134,27 @@ def terminal_states(client: Any) -> dict[str, tuple[str, str]]:
     """{id: (status, finishedAt)} of every terminal execution: pass it back as `before=` to check
     that no terminal state changes later (I4)."""
     snap = snapshot(client)
-    return {eid: (h.get("status", ""), h.get("finishedAt", "")) for eid, h in snap["executions"].items()
-            if h.get("status") in TERMINAL}
+    return {
+        eid: (h.get("status", ""), h.get("finishedAt", ""))
+        for eid, h in snap["executions"].items()
+        if h.get("status") in TERMINAL
+    }
 
 
-def check_invariants(client: Any, log_path: str | Path, now: float | None = None, lease: float = 2.0,
-                     reap_slack: float = 2.0, *, max_starts: int = 1, retries_ok: bool = False,
-                     ignore: Iterable[str] = (), lost_ok_before: float | None = None,
-                     dup_ok_before: float | None = None,
-                     before: dict[str, tuple[str, str]] | None = None) -> tuple[dict[str, Any], list[str]]:
+def check_invariants(
+    client: Any,
+    log_path: str | Path,
+    now: float | None = None,
+    lease: float = 2.0,
+    reap_slack: float = 2.0,
+    *,
+    max_starts: int = 1,
+    retries_ok: bool = False,
+    ignore: Iterable[str] = (),
+    lost_ok_before: float | None = None,
+    dup_ok_before: float | None = None,
+    before: dict[str, tuple[str, str]] | None = None,
+) -> tuple[dict[str, Any], list[str]]:
     """Check I1-I6; returns (figures, violations).
 
     - `now`: the instant to judge deadlines against (default: time.time()).
@@ -211,8 +226,7 @@ def check_invariants(client: Any, log_path: str | Path, now: float | None = None
                 bad("I2", f"{eid} started {len(ss)} times (allowed {allowed}) by pids {[s.pid for s in ss]}")
         # overlap: a later start while an earlier run was provably alive (it beat after it), or
         # had neither ended nor been finalised in Redis before it
-        finals = sorted(_num(a.get("finishedAt")) or 0.0 for aid, a in attempts.items()
-                        if aid.split("#")[0] == eid)
+        finals = sorted(_num(a.get("finishedAt")) or 0.0 for aid, a in attempts.items() if aid.split("#")[0] == eid)
         for prev, nxt in zip(ss, ss[1:]):
             ended = any(prev.line_no < e.line_no < nxt.line_no for e in ends.get(eid, []))
             finalised = any((prev.at or 0) <= f <= (nxt.at or 0) + 0.05 for f in finals)
@@ -221,14 +235,20 @@ def check_invariants(client: Any, log_path: str | Path, now: float | None = None
                 if dup_ok_before is not None and (prev.at or 0) < dup_ok_before:
                     continue
                 overlaps.append(eid)
-                bad("I2", f"{eid}: run by pid {prev.pid} was still alive {beat_after:.2f}s after pid {nxt.pid} "
-                          f"started it again")
+                bad(
+                    "I2",
+                    f"{eid}: run by pid {prev.pid} was still alive {beat_after:.2f}s after pid {nxt.pid} "
+                    f"started it again",
+                )
             elif not ended and not finalised:
                 if dup_ok_before is not None and (prev.at or 0) < dup_ok_before:
                     continue
                 overlaps.append(eid)
-                bad("I2", f"{eid}: start by pid {nxt.pid} at {nxt.at:.3f} overlaps the run by pid {prev.pid} "
-                          f"started at {prev.at:.3f} (no end, no recorded outcome in between)")
+                bad(
+                    "I2",
+                    f"{eid}: start by pid {nxt.pid} at {nxt.at:.3f} overlaps the run by pid {prev.pid} "
+                    f"started at {prev.at:.3f} (no end, no recorded outcome in between)",
+                )
 
     # ---- I3: old enough => exactly one terminal state ------------------------------------------
     stuck: list[str] = []
@@ -285,8 +305,11 @@ def check_invariants(client: Any, log_path: str | Path, now: float | None = None
             continue  # pruned or expired by TTL: not a transition
         if (h.get("status"), h.get("finishedAt", "")) != (status, finished):
             changed += 1
-            bad("I4", f"{eid} left its terminal state: was {status} at {finished}, now {h.get('status')} "
-                      f"at {h.get('finishedAt')}")
+            bad(
+                "I4",
+                f"{eid} left its terminal state: was {status} at {finished}, now {h.get('status')} "
+                f"at {h.get('finishedAt')}",
+            )
 
     # ---- I5: index membership, no orphans ------------------------------------------------------
     for eid, score in queue.items():
@@ -319,8 +342,9 @@ def check_invariants(client: Any, log_path: str | Path, now: float | None = None
         if home is None or eid not in home:
             orphans.append(eid)
             bad("I5", f"orphan hash {eid} (status {status!r}) outside queue/running/history")
-    stale_markers = sum(1 for helper, eid in snap["running_helpers"].items()
-                        if executions.get(eid, {}).get("status") != "running")
+    stale_markers = sum(
+        1 for helper, eid in snap["running_helpers"].items() if executions.get(eid, {}).get("status") != "running"
+    )
 
     # ---- I6: a logged start implies running/success/error; success implies an end ---------------
     lost: list[str] = []
@@ -371,8 +395,14 @@ def check_invariants(client: Any, log_path: str | Path, now: float | None = None
     return figures, violations
 
 
-def assert_invariants(client: Any, log_path: str | Path, now: float | None = None, lease: float = 2.0,
-                      reap_slack: float = 2.0, **options: Any) -> dict[str, Any]:
+def assert_invariants(
+    client: Any,
+    log_path: str | Path,
+    now: float | None = None,
+    lease: float = 2.0,
+    reap_slack: float = 2.0,
+    **options: Any,
+) -> dict[str, Any]:
     """Check I1-I6 and raise AssertionError listing every violation; returns the figures."""
     figures, violations = check_invariants(client, log_path, now, lease, reap_slack, **options)
     if violations:

@@ -1,12 +1,13 @@
 """Crashes and concurrency: F01, F02/F04, F06, F09 (reliability.md §5 A)."""
+
 from __future__ import annotations
 
-import signal
 import time
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
+
 from conftest import LEASE
 from harness import DUE_NOW, alive, every, thread_ids, voluntary_switches, wait_until
 
@@ -26,8 +27,10 @@ def test_f01_kill9_sole_dispatcher_helper_dies_and_is_abandoned_not_rerun(fx):
     killed_at = time.time()
     gone = wait_until(lambda: not alive(helper_pid) and not alive(grandchild_pid), 1.0, 0.02)
     took = time.time() - killed_at
-    assert gone, f"helper {helper_pid} alive={alive(helper_pid)}, grandchild {grandchild_pid} " \
-                 f"alive={alive(grandchild_pid)} {took:.2f}s after kill -9"
+    assert gone, (
+        f"helper {helper_pid} alive={alive(helper_pid)}, grandchild {grandchild_pid} "
+        f"alive={alive(grandchild_pid)} {took:.2f}s after kill -9"
+    )
 
     second = fx.dispatcher()
     row = wait_until(lambda: (r := fx.execution(start.execution_id)).get("status") == "error" and r, LEASE + 6)
@@ -51,8 +54,13 @@ def test_f01_kill9_sole_dispatcher_helper_dies_and_is_abandoned_not_rerun(fx):
 
 
 def _daily(at: int, **extra):
-    return {"type": "daily", "time": datetime.fromtimestamp(at, tz=timezone.utc).strftime("%H:%M:%S"),
-            "timezone": "UTC", "expiry": 60, **extra}
+    return {
+        "type": "daily",
+        "time": datetime.fromtimestamp(at, tz=UTC).strftime("%H:%M:%S"),
+        "timezone": "UTC",
+        "expiry": 60,
+        **extra,
+    }
 
 
 def test_f02_f04_three_dispatchers_race_then_one_is_killed(fx):
@@ -69,6 +77,7 @@ def test_f02_f04_three_dispatchers_race_then_one_is_killed(fx):
         running = fx.client.zrange("internalExecutionRunning", 0, -1)
         mine = [eid for eid in running if fx.execution(eid).get("dispatcher") == victim.dispatcher_id]
         return mine if len(fx.starts()) > 40 else None
+
     mine = wait_until(victim_running, 20, 0.02)
     assert mine, "the victim never had running executions"
     victim.kill9()
@@ -77,6 +86,7 @@ def test_f02_f04_three_dispatchers_race_then_one_is_killed(fx):
     def all_final():
         rows = [fx.execution(f"r{i:03d}:{due}") for i in range(200)]
         return all(r.get("status") in ("success", "error", "expired") for r in rows) and rows
+
     rows = wait_until(all_final, 30, 0.2)
     assert rows, Counter(fx.execution(f"r{i:03d}:{due}").get("status") for i in range(200))
     fx.stop_all()
@@ -94,14 +104,19 @@ def test_f02_f04_three_dispatchers_race_then_one_is_killed(fx):
     figures = fx.check(now=time.time())
     assert figures["executions"] == 200, figures
     assert figures["status"].get("success", 0) + len(abandoned) == 200, figures
-    print(f"per dispatcher {dict(per)}; {len(abandoned)} abandoned, reaped within "
-          f"{max(float(r['finishedAt']) - killed_at for r in abandoned):.2f}s of the kill")
+    print(
+        f"per dispatcher {dict(per)}; {len(abandoned)} abandoned, reaped within "
+        f"{max(float(r['finishedAt']) - killed_at for r in abandoned):.2f}s of the kill"
+    )
 
 
 def _lease_lines(eid: str) -> tuple[str, ...]:
     """What a dispatcher that lost an execution to the reaper logs about it (it writes no outcome)."""
-    return (f"lease of {eid} could not be renewed in time; its helper was stopped and its outcome is left "
-            f"to the reaper", f"lease lost for {eid}", f"outcome of {eid} not recorded: it is no longer ours")
+    return (
+        f"lease of {eid} could not be renewed in time; its helper was stopped and its outcome is left to the reaper",
+        f"lease lost for {eid}",
+        f"outcome of {eid} not recorded: it is no longer ours",
+    )
 
 
 def test_f06_frozen_dispatcher_helper_stopped_before_the_peer_reaps_and_no_late_outcome(fx):
@@ -121,12 +136,15 @@ def test_f06_frozen_dispatcher_helper_stopped_before_the_peer_reaps_and_no_late_
     died = wait_until(lambda: not alive(pid) and time.time(), LEASE + 2, 0.01)
     assert died, f"helper {pid} still alive {time.time() - stopped_at:.2f}s after its dispatcher froze"
     beats = fx.beats(pid)
-    print(f"frozen at {stopped_at:.3f}, lease until {lease_until:.3f}: helper died {died - stopped_at:.3f}s after "
-          f"the freeze ({died - lease_until:+.3f}s vs its lease), last beat {max(beats) - lease_until:+.3f}s")
+    print(
+        f"frozen at {stopped_at:.3f}, lease until {lease_until:.3f}: helper died {died - stopped_at:.3f}s after "
+        f"the freeze ({died - lease_until:+.3f}s vs its lease), last beat {max(beats) - lease_until:+.3f}s"
+    )
     # a freeze shorter than one renewal period (lease/3) never costs the helper
     assert died - stopped_at >= LEASE / 3 - 0.02, f"helper killed {died - stopped_at:.3f}s after the freeze"
-    assert died <= lease_until + 0.03 and max(beats) < lease_until, \
+    assert died <= lease_until + 0.03 and max(beats) < lease_until, (
         f"helper alive {died - lease_until:+.3f}s after its lease ran out"
+    )
 
     # the peer reaps it once the lease has lapsed: the helper is already dead by then
     row = wait_until(lambda: (r := fx.execution(eid)).get("status") == "error" and r, LEASE + 4)
@@ -143,8 +161,9 @@ def test_f06_frozen_dispatcher_helper_stopped_before_the_peer_reaps_and_no_late_
     # thawed, it writes no outcome for it and says so, once; then it goes on working
     lines = _lease_lines(eid)
     assert wait_until(lambda: any(t in frozen.since(mark) for t in lines), 5), frozen.describe()
-    assert frozen.wait_for("[DISPATCHER] started", 6, mark), \
+    assert frozen.wait_for("[DISPATCHER] started", 6, mark), (
         "the frozen dispatcher must keep working\n" + frozen.describe()
+    )
     assert frozen.alive()
     text = frozen.since(mark)
     assert sum(text.count(t) for t in lines) == 1, text
@@ -193,7 +212,7 @@ def test_f06b_frozen_just_before_a_renewal_the_helper_still_dies_before_its_leas
     start = wait_until(lambda: fx.starts("idem"), 10)
     assert start, frozen.describe()
     eid, pid = start[0].execution_id, start[0].pid
-    peer = fx.dispatcher(lease=lease)
+    fx.dispatcher(lease=lease)  # the peer that will reap the frozen one's execution
     found = _watchdog_thread(pid)
     assert found, f"no watchdog thread with a steady period in worker {pid}: {thread_ids(pid)}"
     tid, period = found
@@ -231,13 +250,16 @@ def test_f06b_frozen_just_before_a_renewal_the_helper_still_dies_before_its_leas
     beats = fx.beats(pid)
     rerun = wait_until(lambda: [e for e in fx.starts("idem") if e.pid != pid], lease + 3, 0.01)
     frozen.cont()
-    print(f"watchdog looks every {period:.3f}s; frozen {lease_until - stopped_at:.3f}s before its lease ran out "
-          f"(watchdog looked {stopped_at - looked:.3f}s before): helper died {died and died - lease_until:+.3f}s after "
-          f"the lease ran out, last beat {max(beats) - lease_until:+.3f}s; peer re-ran it "
-          f"{rerun and rerun[0].at - lease_until:+.3f}s after it")
+    print(
+        f"watchdog looks every {period:.3f}s; frozen {lease_until - stopped_at:.3f}s before its lease ran out "
+        f"(watchdog looked {stopped_at - looked:.3f}s before): helper died {died and died - lease_until:+.3f}s after "
+        f"the lease ran out, last beat {max(beats) - lease_until:+.3f}s; peer re-ran it "
+        f"{rerun and rerun[0].at - lease_until:+.3f}s after it"
+    )
     assert died, f"helper {pid} never stopped"
-    assert died <= lease_until + 0.02 and max(beats) < lease_until, \
+    assert died <= lease_until + 0.02 and max(beats) < lease_until, (
         f"helper alive {died - lease_until:+.3f}s after its lease ran out (beat {max(beats) - lease_until:+.3f}s)"
+    )
     assert rerun and rerun[0].at >= died, "re-run while the first run was alive"
     fx.stop_all()
     fx.check(retries_ok=True)

@@ -1,9 +1,11 @@
 """Misbehaving helpers (F25) and bad data in Redis (F30), reliability.md §5 D and F."""
+
 from __future__ import annotations
 
 import time
 
 import pytest
+
 from harness import DUE_NOW, alive, every, wait_until
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(60)]
@@ -23,8 +25,11 @@ BAD_HELPERS = {
 
 
 def test_f25_misbehaving_helpers_fail_alone_and_leave_no_process(fx):
-    fx.helpers("f25.py", *[(name, schedule, kind, secs) for name, (schedule, kind, secs, _, _) in BAD_HELPERS.items()],
-               ("steady", every(1), "ok"))
+    fx.helpers(
+        "f25.py",
+        *[(name, schedule, kind, secs) for name, (schedule, kind, secs, _, _) in BAD_HELPERS.items()],
+        ("steady", every(1), "ok"),
+    )
     d = fx.dispatcher("--memory-limit", "200", concurrency=8)
 
     def finished():
@@ -36,14 +41,18 @@ def test_f25_misbehaving_helpers_fail_alone_and_leave_no_process(fx):
                     return None
                 rows[entry.helper] = row
         return rows if len(rows) == len(BAD_HELPERS) else None
+
     rows = wait_until(finished, 12, 0.1)
     assert rows, ({e.helper for e in fx.starts()}, d.describe())
     all_done = time.time()
     problems = []
     for name, (_, _, _, reason, texts) in BAD_HELPERS.items():
         row = rows[name]
-        if row["status"] != "error" or (row.get("reason") or None) != reason or \
-                not all(t in row.get("error", "") for t in texts):
+        if (
+            row["status"] != "error"
+            or (row.get("reason") or None) != reason
+            or not all(t in row.get("error", "") for t in texts)
+        ):
             problems.append(f"{name}: status={row['status']} reason={row.get('reason')!r} error={row.get('error')!r}")
     assert not problems, "\n".join(problems)
 
@@ -56,6 +65,7 @@ def test_f25_misbehaving_helpers_fail_alone_and_leave_no_process(fx):
     def strays():
         pool = set(d.worker_pids())
         return {p: i for p, i in pids.items() if alive(p) and p not in pool}
+
     wait_until(lambda: not strays(), 2)
     assert not strays(), f"processes left behind: {strays()}"
 
@@ -88,9 +98,18 @@ def _plant_bad_data(client, now: int) -> dict[str, str]:
     bad[badscore] = "badscore"
     # a hash with a non-numeric executionTime
     nonnum = f"steady:{now - 8}"
-    client.hset("execution:" + nonnum, mapping={"executionId": nonnum, "helper": "steady", "executionTime": "soon",
-                                                "executionExpiry": "60", "priority": "3", "status": "queued",
-                                                "attempt": "1"})
+    client.hset(
+        "execution:" + nonnum,
+        mapping={
+            "executionId": nonnum,
+            "helper": "steady",
+            "executionTime": "soon",
+            "executionExpiry": "60",
+            "priority": "3",
+            "status": "queued",
+            "attempt": "1",
+        },
+    )
     client.zadd(QUEUE, {nonnum: (now - 8) * 10 + 3})
     bad[nonnum] = "badfields"
     # a STRING where an execution hash should be
@@ -103,9 +122,19 @@ def _plant_bad_data(client, now: int) -> dict[str, str]:
 
 def _valid_queued(client, helper: str, t: int, expiry: int) -> str:
     eid = f"{helper}:{t}"
-    client.hset("execution:" + eid, mapping={"executionId": eid, "helper": helper, "executionTime": str(t),
-                                             "executionExpiry": str(expiry), "priority": "3", "status": "queued",
-                                             "createdAt": str(t), "attempt": "1"})
+    client.hset(
+        "execution:" + eid,
+        mapping={
+            "executionId": eid,
+            "helper": helper,
+            "executionTime": str(t),
+            "executionExpiry": str(expiry),
+            "priority": "3",
+            "status": "queued",
+            "createdAt": str(t),
+            "attempt": "1",
+        },
+    )
     return eid
 
 
@@ -132,7 +161,7 @@ def test_f30_bad_queue_entries_are_quarantined_and_good_work_goes_on(fx):
     planted = time.time()
 
     for eid, why in bad.items():
-        assert wait_until(lambda: fx.client.zscore(QUEUE, eid) is None, 3), f"{eid} ({why}) still queued"
+        assert wait_until(lambda eid=eid: fx.client.zscore(QUEUE, eid) is None, 3), f"{eid} ({why}) still queued"
         assert d.wait_for(f"removed unusable queue entry {eid!r} ({why})", 2), d.describe()
     # +inf never falls due: the expiry sweep (every tick) takes it out and records it as an error
     assert wait_until(lambda: fx.client.zscore(QUEUE, inf_id) is None, 2), f"{inf_id} still queued"

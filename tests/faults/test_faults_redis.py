@@ -1,4 +1,5 @@
 """Redis faults: F10, F11, F12, F14, F15, F16, F17, F19 (reliability.md §5 B)."""
+
 from __future__ import annotations
 
 import os
@@ -8,9 +9,9 @@ from collections import Counter
 
 import pytest
 import redis
+
 from conftest import LEASE
-from harness import (DUE_NOW, FailoverWatch, RedisServer, Sentinels, alive, every, stall_redis, used_memory,
-                     wait_until)
+from harness import DUE_NOW, FailoverWatch, RedisServer, Sentinels, alive, every, stall_redis, used_memory, wait_until
 from queuectl.infra.process import cpu_seconds
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(60)]
@@ -131,8 +132,10 @@ def test_f14_proxy_kills_every_100ms_for_5s(fx):
     assert d.alive()
     outages = d.count("Redis unavailable", mark)
     backs = d.count("Redis is back", mark)
-    print(f"{kills} kill_all() calls aborted {aborted} links, {proxy.cuts} replies cut: "
-          f"{outages} 'Redis unavailable', {backs} 'Redis is back'")
+    print(
+        f"{kills} kill_all() calls aborted {aborted} links, {proxy.cuts} replies cut: "
+        f"{outages} 'Redis unavailable', {backs} 'Redis is back'"
+    )
     assert outages <= kills + proxy.cuts, "at most one 'Redis unavailable' per outage"
     assert abs(outages - backs) <= 1
     assert "Traceback" not in d.text
@@ -171,7 +174,8 @@ def _blackhole_the_owner(fx, filename: str, *specs):
 
 def test_f15_blackhole_3x_lease_calls_bounded_helper_stopped_peer_reaps_no_stale_write(fx):
     proxy, holed, peer, start, mark, hole_at, lease_until = _blackhole_the_owner(
-        fx, "f15.py", ("held", DUE_NOW, "beat"), ("t1", every(1), "ok"), ("t2", every(1), "ok"))
+        fx, "f15.py", ("held", DUE_NOW, "beat"), ("t1", every(1), "ok"), ("t2", every(1), "ok")
+    )
     eid, pid = start[0].execution_id, start[0].pid
     # cut off, the owner stops its helper before the lease can lapse (local lease: 2/3 of it)
     died = wait_until(lambda: not alive(pid) and time.time(), LEASE + 1, 0.01)
@@ -183,10 +187,13 @@ def test_f15_blackhole_3x_lease_calls_bounded_helper_stopped_peer_reaps_no_stale
     beats = fx.beats(pid)
 
     assert died, f"helper {pid} of the cut-off dispatcher still alive\n{holed.describe()}"
-    print(f"lease until {lease_until:.3f}: the owner's helper died {died - lease_until:+.3f}s after it "
-          f"(last beat {max(beats) - lease_until:+.3f}s)")
-    assert died <= lease_until + 0.03 and max(beats) < lease_until, \
+    print(
+        f"lease until {lease_until:.3f}: the owner's helper died {died - lease_until:+.3f}s after it "
+        f"(last beat {max(beats) - lease_until:+.3f}s)"
+    )
+    assert died <= lease_until + 0.03 and max(beats) < lease_until, (
         f"helper alive {died - lease_until:+.3f}s after its lease ran out"
+    )
     # a peer connected directly reaps the stuck execution once its lease lapsed
     assert row and row["reason"] == "abandoned", (fx.execution(eid), peer.describe())
     assert row["dispatcher"] == holed.dispatcher_id, row
@@ -195,8 +202,7 @@ def test_f15_blackhole_3x_lease_calls_bounded_helper_stopped_peer_reaps_no_stale
     assert died <= finished
     # no Redis call of the black-holed dispatcher blocked longer than ~lease/3
     waits = sorted(proxy.blackhole_waits)
-    print(f"black hole {hole_end - hole_at:.1f}s: {holed_links} links gave up after "
-          f"{[round(w, 2) for w in waits]}s")
+    print(f"black hole {hole_end - hole_at:.1f}s: {holed_links} links gave up after {[round(w, 2) for w in waits]}s")
     assert waits and max(waits) <= LEASE / 3 + 0.25, waits
     assert holed_links >= 3, "the dispatcher kept trying (probing) through the hole"
     # after the hole: one outage, logged once; the helper's stop logged once; no stale outcome
@@ -224,17 +230,21 @@ def test_f15_blackholed_owner_stops_its_helper_before_a_peer_reruns_it(fx):
     stopped its own run before the lease ran out (local lease 2/3 of it, checked before every
     Redis step, each step bounded by lease/3), or one id would run twice at the same time."""
     proxy, holed, peer, start, mark, _hole_at, lease_until = _blackhole_the_owner(
-        fx, "f15b.py", ("idem", {**DUE_NOW, "retry_on_abandon": 1}, "beat"), ("t1", every(1), "ok"))
+        fx, "f15b.py", ("idem", {**DUE_NOW, "retry_on_abandon": 1}, "beat"), ("t1", every(1), "ok")
+    )
     eid, pid = start[0].execution_id, start[0].pid
     died = wait_until(lambda: not alive(pid) and time.time(), 3 * LEASE, 0.01)
     rerun = wait_until(lambda: fx.starts("idem", after=start[0].at + 0.01), 3 * LEASE)
     proxy.set_mode("pass")
     assert rerun, f"the peer did not re-run {eid}\n{peer.describe()}"
     beats = fx.beats(pid)
-    print(f"lease until {lease_until:.3f}; owner's helper died {died and died - lease_until:+.3f}s after it "
-          f"(last beat {max(beats) - lease_until:+.3f}s); peer re-ran it {rerun[0].at - lease_until:+.3f}s after it")
-    assert died and died <= lease_until + 0.03 and max(beats) < lease_until, \
+    print(
+        f"lease until {lease_until:.3f}; owner's helper died {died and died - lease_until:+.3f}s after it "
+        f"(last beat {max(beats) - lease_until:+.3f}s); peer re-ran it {rerun[0].at - lease_until:+.3f}s after it"
+    )
+    assert died and died <= lease_until + 0.03 and max(beats) < lease_until, (
         f"helper alive {died and died - lease_until:+.3f}s after its lease ran out"
+    )
     assert died <= rerun[0].at and max(beats) < rerun[0].at, "the re-run started while the first run was alive"
     assert rerun[0].pid != pid and rerun[0].at >= lease_until
     assert holed.wait_for("Redis is back", 5, mark), holed.describe()
@@ -314,8 +324,9 @@ def test_f17_short_oom_pauses_claims_keeps_a_completion_and_writes_it_after(fx):
     _fill_to_the_limit(fx.client)  # now every write is refused
     oom_at = time.time()
     cpu0 = cpu_seconds(d.pid)
-    assert wait_until(lambda: [e for e in fx.log() if e.kind == "end" and e.execution_id == eid], seconds), \
+    assert wait_until(lambda: [e for e in fx.log() if e.kind == "end" and e.execution_id == eid], seconds), (
         "the helper completes during the OOM"
+    )
     time.sleep(max(0.0, oom_at + seconds - time.time()))
     cpu = cpu_seconds(d.pid) - cpu0
     assert d.alive(), d.describe()
@@ -363,10 +374,13 @@ def test_f17_long_oom_stops_helpers_whose_lease_runs_out_they_end_abandoned(fx):
     assert not fx.starts(after=oom_at + 0.3), "nothing can be claimed while Redis refuses writes"
     beats = fx.beats(long_.pid)
     assert died, f"the long helper kept running through a {seconds}s OOM\n{d.describe()}"
-    print(f"lease until {lease_until:.3f}: long helper died {died - lease_until:+.3f}s after it "
-          f"(last beat {max(beats) - lease_until:+.3f}s)")
-    assert died <= lease_until + 0.03 and max(beats) < lease_until, \
+    print(
+        f"lease until {lease_until:.3f}: long helper died {died - lease_until:+.3f}s after it "
+        f"(last beat {max(beats) - lease_until:+.3f}s)"
+    )
+    assert died <= lease_until + 0.03 and max(beats) < lease_until, (
         f"helper alive {died - lease_until:+.3f}s after its lease ran out"
+    )
     restored = _restore_memory(fx.client)
 
     row = wait_until(lambda: (r := fx.execution(long_.execution_id)).get("status") == "error" and r, 3)
@@ -379,8 +393,10 @@ def test_f17_long_oom_stops_helpers_whose_lease_runs_out_they_end_abandoned(fx):
     text = d.since(mark)
     fx.stop_all()
     figures = fx.check()
-    print(f"OOM {seconds}s: dispatcher CPU {cpu:.2f}s; quick {q['status']}/{q.get('reason')}; "
-          f"figures {figures['status']} {figures['error_reasons']}")
+    print(
+        f"OOM {seconds}s: dispatcher CPU {cpu:.2f}s; quick {q['status']}/{q.get('reason')}; "
+        f"figures {figures['status']} {figures['error_reasons']}"
+    )
     _oom_log_checks(text, seconds)
     assert text.count(_lease_line(long_.execution_id)) == 1, text
     fenced = f"outcome of {quick.execution_id} not recorded: it is no longer ours"
@@ -409,8 +425,10 @@ def test_f17_oom_with_a_full_pool_is_logged_once(fx):
     text = d.since(mark)
     fx.stop_all()
     fx.check(lease=lease)
-    print(f"OOM {seconds}s with a full pool: {text.count(OOM_START)} x '{OOM_START}', "
-          f"{text.count(OOM_END)} x '{OOM_END}...'")
+    print(
+        f"OOM {seconds}s with a full pool: {text.count(OOM_START)} x '{OOM_START}', "
+        f"{text.count(OOM_END)} x '{OOM_END}...'"
+    )
     _oom_log_checks(text, seconds)
 
 
@@ -432,8 +450,10 @@ def _clean_outage(fx, seconds: float = 2.0) -> tuple[str, int, float]:
     assert wait_until(lambda: fx.starts("t1", after=back + 0.3), 4), d.describe()
     assert d.alive()
     text = d.since(mark)
-    print(f"{back - dropped_at:.1f}s outage: 'Redis unavailable' x{text.count('Redis unavailable')}, "
-          f"'Redis is back' x{text.count('Redis is back')} {_back_after(text)}, {attempts} connection attempts")
+    print(
+        f"{back - dropped_at:.1f}s outage: 'Redis unavailable' x{text.count('Redis unavailable')}, "
+        f"'Redis is back' x{text.count('Redis is back')} {_back_after(text)}, {attempts} connection attempts"
+    )
     fx.stop_all()
     fx.check()
     return text, attempts, back - dropped_at
@@ -483,11 +503,15 @@ def test_f16_a_short_outage_that_skips_one_renewal_does_not_stop_running_helpers
     time.sleep(max(0.0, renewed + local + 0.5 - time.time()))
     text = d.since(mark)
     lease_now = fx.execution(eid).get("leaseUntil")
-    print(f"outage {period - 0.15:.2f}-{back - renewed:.2f}s after a renewal; helper alive {alive(pid)}; "
-          f"leaseUntil now {lease_now and float(lease_now) - renewed:.2f}s after it")
+    print(
+        f"outage {period - 0.15:.2f}-{back - renewed:.2f}s after a renewal; helper alive {alive(pid)}; "
+        f"leaseUntil now {lease_now and float(lease_now) - renewed:.2f}s after it"
+    )
     assert text.count("Redis unavailable") == 1 and text.count("Redis is back") == 1, text
-    assert alive(pid), f"the helper was stopped although Redis was back {renewed + local - back:.2f}s before its " \
-                       f"local lease ran out:\n{text}"
+    assert alive(pid), (
+        f"the helper was stopped although Redis was back {renewed + local - back:.2f}s before its "
+        f"local lease ran out:\n{text}"
+    )
     assert _lease_line(eid) not in text, text
     assert lease_now and float(lease_now) > renewed + lease + period / 2, "renewed again after the outage"
     fx.stop_all()
@@ -516,8 +540,7 @@ def test_f19_sentinel_failover_no_execution_runs_twice(fx):
         # Sentinel promotes the replica (REPLICAOF NO ONE), then names it once its next INFO of the
         # replica (every 1 s) shows the promotion: 0.1-1 s later. Hold the leader (the sentinel
         # asked) for 1 s right after the promotion, so every run has the slow case.
-        replica = redis.Redis(host="127.0.0.1", port=sentinels.replica_port, decode_responses=True,
-                              socket_timeout=1)
+        replica = redis.Redis(host="127.0.0.1", port=sentinels.replica_port, decode_responses=True, socket_timeout=1)
         sentinels.sentinel().execute_command("SENTINEL", "FAILOVER", Sentinels.SERVICE)
         assert wait_until(lambda: replica.info("replication")["role"] == "master", 5, 0), "no promotion"
         leader = sentinels.sentinel_pid(0)
@@ -529,8 +552,9 @@ def test_f19_sentinel_failover_no_execution_runs_twice(fx):
         assert wait_until(lambda: sentinels.master_port_now() != old, 10, 0.05), "Sentinel did not switch"
         new = sentinels.master_port_now()
         assert wait_until(lambda: watch.named_at, 5), "sentinel 1 does not name the new master"
-        assert watch.promoted_at and watch.named_at - watch.promoted_at >= 0.8, \
+        assert watch.promoted_at and watch.named_at - watch.promoted_at >= 0.8, (
             f"the failover was not held: named {watch.named_at - (watch.promoted_at or 0):.3f}s after the promotion"
+        )
         client = sentinels.client()
         assert client.info("replication")["role"] == "master"
         assert d.wait_for("Sentinel names a new master; reconnected", 5, mark), d.describe()
@@ -539,6 +563,7 @@ def test_f19_sentinel_failover_no_execution_runs_twice(fx):
         def ran_on_new_master():
             ids = {e.execution_id for e in fx.starts(after=reconnected + 0.2)}
             return [i for i in ids if client.hget("execution:" + i, "status") == "success"]
+
         assert wait_until(ran_on_new_master, 10, 0.1), d.describe()
         # before Sentinel demotes the old master (~10 s after the switch): which server has which claim
         old_client = watch.clients["old"]
@@ -547,9 +572,11 @@ def test_f19_sentinel_failover_no_execution_runs_twice(fx):
         evidence = []
         for eid in twice:
             a, b = old_client.hgetall("execution:" + eid), client.hgetall("execution:" + eid)
-            evidence.append(f"    {eid}: old master: claimed {float(a.get('startedAt', 0)) - asked:+.3f}s token "
-                            f"{a.get('token') or '-'} {a.get('status')}; new master: claimed "
-                            f"{float(b.get('startedAt', 0)) - asked:+.3f}s {b.get('status')}")
+            evidence.append(
+                f"    {eid}: old master: claimed {float(a.get('startedAt', 0)) - asked:+.3f}s token "
+                f"{a.get('token') or '-'} {a.get('status')}; new master: claimed "
+                f"{float(b.get('startedAt', 0)) - asked:+.3f}s {b.get('status')}"
+            )
         assert d.alive()
         time.sleep(LEASE + 1)
     finally:
@@ -557,15 +584,18 @@ def test_f19_sentinel_failover_no_execution_runs_twice(fx):
     fx.stop_all()
     text = d.since(mark)
     promoted = watch.promoted_at
-    print(f"failover {old} -> {new} asked at 0: replica promoted {promoted and promoted - asked:+.3f}s, Sentinel "
-          f"named it {watch.named_at and watch.named_at - asked:+.3f}s, dispatcher reconnected "
-          f"{reconnected - asked:+.3f}s; {len(twice)} ids ran twice; WAITs on the old master since the promotion: "
-          f"{waits_since}\n" + watch.timeline(asked) + "\n" + "\n".join(evidence[:10]))
+    print(
+        f"failover {old} -> {new} asked at 0: replica promoted {promoted and promoted - asked:+.3f}s, Sentinel "
+        f"named it {watch.named_at and watch.named_at - asked:+.3f}s, dispatcher reconnected "
+        f"{reconnected - asked:+.3f}s; {len(twice)} ids ran twice; WAITs on the old master since the promotion: "
+        f"{waits_since}\n" + watch.timeline(asked) + "\n" + "\n".join(evidence[:10])
+    )
     assert text.count("Sentinel names a new master; reconnected") == 1, text
-    assert not twice, (f"{len(twice)} executions ran twice: claimed on the old master after it lost its replica "
-                       f"(promotion {promoted and promoted - asked:+.3f}s, {waits_since} WAITs since), again on "
-                       f"the new master after the reconnect ({reconnected - asked:+.3f}s):\n"
-                       + "\n".join(evidence[:10]))
+    assert not twice, (
+        f"{len(twice)} executions ran twice: claimed on the old master after it lost its replica "
+        f"(promotion {promoted and promoted - asked:+.3f}s, {waits_since} WAITs since), again on "
+        f"the new master after the reconnect ({reconnected - asked:+.3f}s):\n" + "\n".join(evidence[:10])
+    )
     # claims made on the old master between the promotion and the switch were not started
     window = [e for e in fx.starts() if promoted + 0.3 <= (e.at or 0) <= watch.named_at - 0.05]
     assert not window, f"started while the old master had no replica: {[e.execution_id for e in window]}"
@@ -593,11 +623,12 @@ def test_f20_sentinel_replica_lost_without_failover_work_goes_on(fx):
     # give it 2 s to notice; what falls due after that runs
     due = range(int(lost) + 3, int(lost) + 5)
     rows = {t: master.hgetall(f"execution:t1:{t}") for t in due}
-    print(f"replica lost at {lost:.2f}: t1 due at {[round(t - lost, 2) for t in due]}s: "
-          f"{[(r.get('status'), r.get('reason')) for r in rows.values()]}; starts after the loss "
-          f"{[round(e.at - lost, 2) for e in fx.starts(after=lost)]}; "
-          f"{d.since(0).count('claims were not acknowledged by a replica')} 'not acknowledged' warnings")
-    assert all(r.get("status") == "success" for r in rows.values()), \
-        (rows, d.since(0)[-2000:])
+    print(
+        f"replica lost at {lost:.2f}: t1 due at {[round(t - lost, 2) for t in due]}s: "
+        f"{[(r.get('status'), r.get('reason')) for r in rows.values()]}; starts after the loss "
+        f"{[round(e.at - lost, 2) for e in fx.starts(after=lost)]}; "
+        f"{d.since(0).count('claims were not acknowledged by a replica')} 'not acknowledged' warnings"
+    )
+    assert all(r.get("status") == "success" for r in rows.values()), (rows, d.since(0)[-2000:])
     fx.stop_all()
     fx.check(client=master)

@@ -1,5 +1,6 @@
 """The dispatch-side Lua transitions against a real Redis: claim, expiry, finish fencing, renew,
 reap, release, bad data, the expire sweep, and many claimers racing for the same queue."""
+
 from __future__ import annotations
 
 import json
@@ -10,12 +11,11 @@ from concurrent.futures import ProcessPoolExecutor
 import pytest
 import redis
 
-from queuectl.store import catalog
 from queuectl.domain import keys
-from queuectl.domain.models import HelperRecord
+from queuectl.domain.models import HelperRecord, format_time
 from queuectl.domain.schedule import ScheduleConfig, parse_schedule
+from queuectl.store import catalog
 from queuectl.store.planner import keep_seconds
-from queuectl.domain.models import format_time
 from queuectl.store.scripts import ClaimRequest, ClaimResult, Outcome, PlanGroup, Scripts
 from support import NOW, gather, start_and_join
 
@@ -32,12 +32,22 @@ def scripts(client: redis.Redis) -> Scripts:
 def put_helpers(scripts: Scripts, names, *, rev: int = 1, expiry: dict[str, int] | None = None) -> None:
     """Catalog entries that plan.lua accepts: status ok, schedule enabled, the given revision
     and expiry (600 s unless `expiry` names another; claim.lua reads it for planned executions)."""
+
     def schedule(n: str) -> ScheduleConfig:
         return parse_schedule({**SCHEDULE, "expiry": (expiry or {}).get(n, 600)}, default_timezone="UTC")
 
     records = [
-        HelperRecord(name=n, rev=rev, status="ok", problem=None, schedule=schedule(n), default=schedule(n),
-                     override=None, source=None, class_name=None)
+        HelperRecord(
+            name=n,
+            rev=rev,
+            status="ok",
+            problem=None,
+            schedule=schedule(n),
+            default=schedule(n),
+            override=None,
+            source=None,
+            class_name=None,
+        )
         for n in names
     ]
     assert catalog.put_many(scripts, [(None, r) for r in records]) == []
@@ -56,16 +66,46 @@ def seed(scripts: Scripts, executions: dict[str, list[tuple[int, int, int]]], *,
     assert (created, existing, stale) == (sum(len(o) for o in executions.values()), 0, 0)
 
 
-def claim(scripts: Scripts, *, now: float = NOW, limit: int = 10, owner: str = "d1", token_prefix: str = "t1",
-          lease: float = LEASE, scan: int = 1000, skip=()) -> ClaimResult:
-    return scripts.claim(ClaimRequest(now=format_time(now), limit=limit, owner=owner, lease_until=format_time(now + lease),
-                         token_prefix=token_prefix, scan=scan, keep=KEEP, skip=skip))
+def claim(
+    scripts: Scripts,
+    *,
+    now: float = NOW,
+    limit: int = 10,
+    owner: str = "d1",
+    token_prefix: str = "t1",
+    lease: float = LEASE,
+    scan: int = 1000,
+    skip=(),
+) -> ClaimResult:
+    return scripts.claim(
+        ClaimRequest(
+            now=format_time(now),
+            limit=limit,
+            owner=owner,
+            lease_until=format_time(now + lease),
+            token_prefix=token_prefix,
+            scan=scan,
+            keep=KEEP,
+            skip=skip,
+        )
+    )
 
 
-def finish(scripts: Scripts, execution_id: str, token: str, *, now: float = NOW + 5, status: str = "success",
-           error: str | None = None, reason: str | None = None) -> int:
-    [result] = scripts.finish(now=format_time(now), keep=KEEP, outcomes=[
-        Outcome(execution_id=execution_id, token=token, status=status, error=error, reason=reason)])
+def finish(
+    scripts: Scripts,
+    execution_id: str,
+    token: str,
+    *,
+    now: float = NOW + 5,
+    status: str = "success",
+    error: str | None = None,
+    reason: str | None = None,
+) -> int:
+    [result] = scripts.finish(
+        now=format_time(now),
+        keep=KEEP,
+        outcomes=[Outcome(execution_id=execution_id, token=token, status=status, error=error, reason=reason)],
+    )
     return result
 
 
@@ -121,12 +161,15 @@ def test_claim_takes_due_executions_and_marks_them_running(client, scripts):
 
 
 def test_claim_respects_the_limit_and_takes_the_highest_priority_first(client, scripts):
-    seed(scripts, {
-        "early-p5": [(NOW - 300, 3600, 5)],   # earliest in time, lowest priority
-        "p1": [(NOW, 3600, 1)],
-        "p3-old": [(NOW - 200, 3600, 3)],
-        "p3-new": [(NOW - 100, 3600, 3)],
-    })
+    seed(
+        scripts,
+        {
+            "early-p5": [(NOW - 300, 3600, 5)],  # earliest in time, lowest priority
+            "p1": [(NOW, 3600, 1)],
+            "p3-old": [(NOW - 200, 3600, 3)],
+            "p3-new": [(NOW - 100, 3600, 3)],
+        },
+    )
 
     one = claim(scripts, limit=1, token_prefix="x1")
     assert [c.execution_id for c in one.claimed] == [f"p1:{NOW}"]
@@ -188,10 +231,13 @@ def test_skipped_helpers_are_left_queued_for_other_dispatchers(client, scripts):
 
 
 def test_past_deadline_executions_expire_instead_of_being_claimed(client, scripts):
-    seed(scripts, {
-        "stale": [(NOW - 601, 600, 1)],   # deadline NOW-1
-        "edge": [(NOW - 600, 600, 3)],    # deadline == NOW: still claimable
-    })
+    seed(
+        scripts,
+        {
+            "stale": [(NOW - 601, 600, 1)],  # deadline NOW-1
+            "edge": [(NOW - 600, 600, 3)],  # deadline == NOW: still claimable
+        },
+    )
 
     result = claim(scripts, token_prefix="e1")
 
@@ -288,8 +334,12 @@ def test_renew_extends_the_lease_only_for_the_token_holder(client, scripts):
 def test_reap_finalises_lapsed_leases_and_leaves_live_ones(client, scripts):
     seed(scripts, {"dead": [(NOW, 600, 3)], "alive": [(NOW, 600, 3)]})
     claimed = {c.helper: c for c in claim(scripts, token_prefix="rp").claimed}
-    assert scripts.renew(lease_until=format_time(NOW + 120),
-                         owned=[(claimed["alive"].execution_id, claimed["alive"].token)]) == []
+    assert (
+        scripts.renew(
+            lease_until=format_time(NOW + 120), owned=[(claimed["alive"].execution_id, claimed["alive"].token)]
+        )
+        == []
+    )
     alive_before = h(client, claimed["alive"].execution_id)
 
     assert scripts.reap(now=format_time(NOW + LEASE), keep=KEEP) == ([], 0, [])  # lease == now: not lapsed
@@ -337,8 +387,12 @@ def test_release_puts_a_claimed_execution_back_with_its_original_score(client, s
     assert client.zscore(keys.EXECUTION_QUEUE, execution_id) == score == (NOW - 30) * 10 + 2
     # a planned execution had no hash; a released one keeps its metadata, queued, no claim fields
     assert queued_hash == {}
-    assert h(client, execution_id) == {"status": "queued", "executionTime": str(NOW - 30), "executionExpiry": "600",
-                                       "priority": "2"}
+    assert h(client, execution_id) == {
+        "status": "queued",
+        "executionTime": str(NOW - 30),
+        "executionExpiry": "600",
+        "priority": "2",
+    }
     assert running(client) == {}
     assert client.hget(keys.RUNNING_HELPERS, "rel") is None
     assert scripts.release(execution_id, c.token) is False  # twice: no longer running
@@ -356,26 +410,46 @@ def test_claim_quarantines_bad_queue_members_and_still_claims_good_ones(client, 
     seed(scripts, {"good": [(NOW, 600, 3)], "good2": [(NOW - 5, 600, 4)]})
     t = NOW - 100
     client.zadd(keys.EXECUTION_QUEUE, {f"ghost:{t}": t * 10 + 3})  # no hash, no catalog entry
-    client.hset(keys.execution_key(f"badtime:{t}"), mapping={
-        "executionId": f"badtime:{t}", "helper": "badtime", "executionTime": "soon", "executionExpiry": "600",
-        "priority": "3", "status": "queued", "attempt": "1"})
+    client.hset(
+        keys.execution_key(f"badtime:{t}"),
+        mapping={
+            "executionId": f"badtime:{t}",
+            "helper": "badtime",
+            "executionTime": "soon",
+            "executionExpiry": "600",
+            "priority": "3",
+            "status": "queued",
+            "attempt": "1",
+        },
+    )
     client.zadd(keys.EXECUTION_QUEUE, {f"badtime:{t}": t * 10 + 3})
     client.set(keys.execution_key(f"strkey:{t}"), "not a hash")  # wrong type
     client.zadd(keys.EXECUTION_QUEUE, {f"strkey:{t}": t * 10 + 3})
-    client.hset(keys.execution_key(f"done:{t}"), mapping={
-        "executionId": f"done:{t}", "helper": "done", "executionTime": str(t), "executionExpiry": "600",
-        "priority": "3", "status": "success", "attempt": "1"})
+    client.hset(
+        keys.execution_key(f"done:{t}"),
+        mapping={
+            "executionId": f"done:{t}",
+            "helper": "done",
+            "executionTime": str(t),
+            "executionExpiry": "600",
+            "priority": "3",
+            "status": "success",
+            "attempt": "1",
+        },
+    )
     client.zadd(keys.EXECUTION_QUEUE, {f"done:{t}": t * 10 + 3})
 
     result = claim(scripts, token_prefix="bd")
 
     assert sorted(c.execution_id for c in result.claimed) == [f"good2:{NOW - 5}", f"good:{NOW}"]
-    assert sorted(result.anomalies) == sorted([
-        (f"ghost:{t}", "nohelper"),
-        (f"badtime:{t}", "badfields"),
-        (f"strkey:{t}", "wrongtype"),
-        (f"done:{t}", "status:success"),
-    ])
+    assert sorted(result.anomalies) == sorted(
+        [
+            (f"ghost:{t}", "nohelper"),
+            (f"badtime:{t}", "badfields"),
+            (f"strkey:{t}", "wrongtype"),
+            (f"done:{t}", "status:success"),
+        ]
+    )
     assert queue(client) == []
     assert client.get(keys.execution_key(f"strkey:{t}")) == "not a hash"  # left for a human to look at
     assert h(client, f"done:{t}")["status"] == "success"
@@ -390,9 +464,18 @@ def test_claim_quarantines_bad_queue_members_and_still_claims_good_ones(client, 
 def test_claim_with_a_fractional_execution_time_does_not_lose_the_batch(client, scripts):
     seed(scripts, {"good": [(NOW, 600, 3)]})
     t = NOW - 100
-    client.hset(keys.execution_key(f"frac:{t}"), mapping={
-        "executionId": f"frac:{t}", "helper": "frac", "executionTime": f"{t}.5", "executionExpiry": "600",
-        "priority": "3", "status": "queued", "attempt": "1"})
+    client.hset(
+        keys.execution_key(f"frac:{t}"),
+        mapping={
+            "executionId": f"frac:{t}",
+            "helper": "frac",
+            "executionTime": f"{t}.5",
+            "executionExpiry": "600",
+            "priority": "3",
+            "status": "queued",
+            "attempt": "1",
+        },
+    )
     client.zadd(keys.EXECUTION_QUEUE, {f"frac:{t}": t * 10 + 3})
 
     result = claim(scripts, token_prefix="fr")  # must not raise
@@ -411,12 +494,15 @@ def test_claim_with_a_fractional_execution_time_does_not_lose_the_batch(client, 
 
 def test_expire_sweep_reaches_past_deadline_items_deep_in_the_queue(client, scripts):
     # 20 long-lived executions ahead in the queue, then short-lived ones that are past their deadline
-    seed(scripts, {
-        "long": [(NOW - 3000 + 10 * i, 86400, 3) for i in range(20)],
-        "short": [(NOW - 100 + i, 10, 3) for i in range(7)],
-        "fresh": [(NOW - 50, 3600, 3)],  # still valid
-        "later": [(NOW + 60, 10, 3)],  # not due yet
-    })
+    seed(
+        scripts,
+        {
+            "long": [(NOW - 3000 + 10 * i, 86400, 3) for i in range(20)],
+            "short": [(NOW - 100 + i, 10, 3) for i in range(7)],
+            "fresh": [(NOW - 50, 3600, 3)],  # still valid
+            "later": [(NOW + 60, 10, 3)],  # not due yet
+        },
+    )
     short_ids = [f"short:{NOW - 100 + i}" for i in range(7)]
 
     # claim only looks at its first `scan` members, so it never reaches them
@@ -483,8 +569,17 @@ def _claimer_process(url: str, proc: int, threads: int, parties: int) -> list[tu
         try:
             while True:
                 calls += 1
-                result = scripts.claim(ClaimRequest(now=str(NOW), limit=5, owner=owner, lease_until=str(NOW + LEASE),
-                                       token_prefix=f"{owner}:{calls}", scan=1000, keep=KEEP))
+                result = scripts.claim(
+                    ClaimRequest(
+                        now=str(NOW),
+                        limit=5,
+                        owner=owner,
+                        lease_until=str(NOW + LEASE),
+                        token_prefix=f"{owner}:{calls}",
+                        scan=1000,
+                        keep=KEEP,
+                    )
+                )
                 with lock:
                     out.extend((c.execution_id, owner, c.token) for c in result.claimed)
                 if not result.claimed and client.zcard(keys.EXECUTION_QUEUE) == 0:
@@ -529,7 +624,6 @@ def test_many_processes_and_threads_claim_every_execution_exactly_once(client, s
         assert stored == ["running", owner, token], execution_id
 
 
-
 @pytest.mark.parametrize("cached", ["finish", "claim", None])
 def test_finish_and_claim_after_a_script_cache_flush_runs_each_script_once(scripts, client, cached) -> None:
     """finish_and_claim pipelines bare EVALSHAs: after SCRIPT FLUSH (or a restart) the script that
@@ -539,11 +633,17 @@ def test_finish_and_claim_after_a_script_cache_flush_runs_each_script_once(scrip
     client.script_flush()
     if cached:
         client.script_load(scripts._scripts[cached].script)
-    request = ClaimRequest(now=format_time(NOW), limit=1, owner="d1", lease_until=format_time(NOW + 30),
-                           token_prefix="t2", scan=10, keep=KEEP)
+    request = ClaimRequest(
+        now=format_time(NOW),
+        limit=1,
+        owner="d1",
+        lease_until=format_time(NOW + 30),
+        token_prefix="t2",
+        scan=10,
+        keep=KEEP,
+    )
     outcome = Outcome(execution_id=done.execution_id, token=done.token, status="success")
-    written, result = scripts.finish_and_claim(now=format_time(NOW + 1), keep=KEEP, outcomes=[outcome],
-                                               claim=request)
+    written, result = scripts.finish_and_claim(now=format_time(NOW + 1), keep=KEEP, outcomes=[outcome], claim=request)
     assert written == [1]
     assert len(result.claimed) == 1
     assert h(client, done.execution_id)["status"] == "success"
@@ -564,7 +664,8 @@ def test_queue_show_reads_planned_and_released_executions_alike(client, scripts)
         (f"plan:{NOW + 60}", "plan", NOW + 60, 4, 120, "queued"),
     ]
     assert client.exists(keys.execution_key(f"rel:{NOW - 30}")) and not client.exists(
-        keys.execution_key(f"plan:{NOW + 60}"))
+        keys.execution_key(f"plan:{NOW + 60}")
+    )
     assert [e.execution_id for e in queue_reads.show(client, limit=10, helper="plan")] == [f"plan:{NOW + 60}"]
 
 
@@ -575,8 +676,12 @@ def test_a_planned_execution_takes_the_expiry_in_force_from_its_catalog_entry(cl
     raw = client.hget(keys.AVAILABLE_HELPERS, "fresh")
     assert json.loads(raw)["expiry"] == 90
     # written before the entry carried `expiry`: the schedule's own is used
-    client.hset(keys.AVAILABLE_HELPERS, "old", '{"rev":1,"status":"ok","schedule":{"type":"interval",'
-                '"interval_seconds":600,"expiry":50,"enabled":true},"source":null}')
+    client.hset(
+        keys.AVAILABLE_HELPERS,
+        "old",
+        '{"rev":1,"status":"ok","schedule":{"type":"interval",'
+        '"interval_seconds":600,"expiry":50,"enabled":true},"source":null}',
+    )
     result = claim(scripts, limit=10)
     assert [c.execution_id for c in result.claimed] == [f"live:{NOW - 100}"]
     assert result.expired == 2

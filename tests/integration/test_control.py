@@ -1,5 +1,6 @@
 """Operator actions against a real Redis: register, enable/disable, update, reset, re-registering
 changed/deleted/broken files, concurrent toggles, the status summary, and history query/prune."""
+
 from __future__ import annotations
 
 import json
@@ -10,18 +11,28 @@ import threading
 import pytest
 import redis
 
-from queuectl.store import catalog, control, history, queue, status
-from queuectl.runtime import discovery
 from queuectl.domain import keys
+from queuectl.domain.errors import ConcurrentChange, InvalidInput, InvalidSchedule, UnknownHelper
+from queuectl.domain.models import HelperRecord, format_time
+from queuectl.domain.schedule import parse_schedule
 from queuectl.infra.app import open_app
 from queuectl.infra.config import Settings
-from queuectl.domain.errors import ConcurrentChange, InvalidInput, InvalidSchedule, UnknownHelper
-from queuectl.domain.models import HelperRecord
-from queuectl.domain.schedule import parse_schedule
+from queuectl.runtime import discovery
+from queuectl.store import catalog, control, history, queue, status
 from queuectl.store.planner import keep_seconds
-from queuectl.domain.models import format_time
 from queuectl.store.scripts import ClaimRequest, ClaimResult, Outcome, PlanGroup, Scripts
-from support import plan_catalog, NOW, add_helper, helper_source, ids_of, queued, register, snapshot, start_and_join, write_helper
+from support import (
+    NOW,
+    add_helper,
+    helper_source,
+    ids_of,
+    plan_catalog,
+    queued,
+    register,
+    snapshot,
+    start_and_join,
+    write_helper,
+)
 
 KEEP = keep_seconds(86400)
 EVERY_10_MIN = {"type": "interval", "interval_minutes": 10}
@@ -33,10 +44,19 @@ ENTRY_KEYS = {"rev", "status", "schedule", "expiry", "source", "class", "updated
 def entry(client: redis.Redis, name: str) -> dict:
     """One catalog entry with everything the stored JSON leaves implied filled in."""
     r = catalog.decode_entry(name, client.hget(keys.AVAILABLE_HELPERS, name))
-    return {"name": r.name, "rev": r.rev, "status": r.status, "problem": r.problem,
-            "schedule": r.schedule.to_dict() if r.schedule else None,
-            "default": r.default.to_dict() if r.default else None, "override": r.override, "overridden": r.overridden, "source": r.source,
-            "class": r.class_name, "updated_at": r.updated_at}
+    return {
+        "name": r.name,
+        "rev": r.rev,
+        "status": r.status,
+        "problem": r.problem,
+        "schedule": r.schedule.to_dict() if r.schedule else None,
+        "default": r.default.to_dict() if r.default else None,
+        "override": r.override,
+        "overridden": r.overridden,
+        "source": r.source,
+        "class": r.class_name,
+        "updated_at": r.updated_at,
+    }
 
 
 def ttl_presence(client: redis.Redis) -> dict[str, bool]:
@@ -44,14 +64,28 @@ def ttl_presence(client: redis.Redis) -> dict[str, bool]:
 
 
 def claim(scripts: Scripts, *, now: float = NOW, limit: int = 10, skip=(), prefix: str = "t") -> ClaimResult:
-    return scripts.claim(ClaimRequest(now=format_time(now), limit=limit, owner="d1", lease_until=format_time(now + 30),
-                         token_prefix=prefix, scan=1000, keep=KEEP, skip=skip))
+    return scripts.claim(
+        ClaimRequest(
+            now=format_time(now),
+            limit=limit,
+            owner="d1",
+            lease_until=format_time(now + 30),
+            token_prefix=prefix,
+            scan=1000,
+            keep=KEEP,
+            skip=skip,
+        )
+    )
 
 
-def finish(scripts: Scripts, execution_id: str, token: str, *, now: float, status: str = "success",
-           error: str | None = None) -> None:
-    assert scripts.finish(now=format_time(now), keep=KEEP, outcomes=[
-        Outcome(execution_id=execution_id, token=token, status=status, error=error)]) == [1]
+def finish(
+    scripts: Scripts, execution_id: str, token: str, *, now: float, status: str = "success", error: str | None = None
+) -> None:
+    assert scripts.finish(
+        now=format_time(now),
+        keep=KEEP,
+        outcomes=[Outcome(execution_id=execution_id, token=token, status=status, error=error)],
+    ) == [1]
 
 
 # --------------------------------------------------------------------------------------------
@@ -84,8 +118,14 @@ def test_register_writes_catalog_entries_as_json(app, client, tmp_path):
     assert data["class"] == "Ticker"
     assert data["updated_at"] == NOW
     morning = json.loads(raw["morning"])
-    assert morning["schedule"] == {"type": "daily", "time": "08:30:00", "priority": 1, "expiry": 60,
-                                   "enabled": True, "timezone": "UTC"}
+    assert morning["schedule"] == {
+        "type": "daily",
+        "time": "08:30:00",
+        "priority": 1,
+        "expiry": 60,
+        "enabled": True,
+        "timezone": "UTC",
+    }
 
     # registering the same code again changes nothing
     before = snapshot(client)
@@ -99,8 +139,9 @@ def test_register_writes_catalog_entries_as_json(app, client, tmp_path):
 # enable / disable / reset
 
 
-def test_disable_removes_queued_keeps_history_survives_restart_and_reset_replans(app, client, redis_url,
-                                                                                  clock, tmp_path):
+def test_disable_removes_queued_keeps_history_survives_restart_and_reset_replans(
+    app, client, redis_url, clock, tmp_path
+):
     d = tmp_path / "helpers"
     add_helper(d, "alpha", EVERY_10_MIN)
     add_helper(d, "beta", EVERY_10_MIN)
@@ -197,8 +238,13 @@ def test_update_patch_and_replace_replan_the_queue(app, client, tmp_path):
 
     replaced = control.update(app, "ticker", {"type": "cron", "cron": "*/15 * * * *"}, replace=True)
 
-    assert replaced.helper.schedule.to_dict() == {"type": "cron", "cron": "*/15 * * * *", "priority": 3, "enabled": True,
-                                        "timezone": "UTC"}
+    assert replaced.helper.schedule.to_dict() == {
+        "type": "cron",
+        "cron": "*/15 * * * *",
+        "priority": 3,
+        "enabled": True,
+        "timezone": "UTC",
+    }
     quarter = [NOW - 900 + 900 * k for k in range(10)]  # expiry 900 covers NOW-900; ... NOW+7200
     assert queued(client) == ids_of("ticker", quarter)
     assert replaced.created == 10
@@ -208,31 +254,40 @@ def test_update_patch_and_replace_replan_the_queue(app, client, tmp_path):
     # planned: no hash yet; the read side derives priority from the score, expiry from the catalog
     shown = queue.show(client, limit=50, helper="ticker")
     assert [(e.execution_time, e.priority, e.expiry, e.status) for e in shown] == [
-        (t, 3, 900, "queued") for t in quarter]
+        (t, 3, 900, "queued") for t in quarter
+    ]
     assert not any(client.exists(keys.execution_key(f"ticker:{t}")) for t in quarter)
 
     # a patch that changes the type drops the old type's keys
     daily = control.update(app, "ticker", {"type": "daily", "time": "11:00"}, replace=False)
-    assert daily.helper.schedule.to_dict() == {"type": "daily", "time": "11:00:00", "priority": 3, "enabled": True,
-                                     "timezone": "UTC"}
+    assert daily.helper.schedule.to_dict() == {
+        "type": "daily",
+        "time": "11:00:00",
+        "priority": 3,
+        "enabled": True,
+        "timezone": "UTC",
+    }
     assert queued(client) == [f"ticker:{NOW + 3600}"]
 
 
-@pytest.mark.parametrize(("changes", "replace", "error"), [
-    ({"priority": 9}, False, InvalidSchedule),
-    ({"priority": 1.5}, False, InvalidSchedule),
-    ({"bogus": 1}, False, InvalidSchedule),
-    ({"enabled": "no"}, False, InvalidSchedule),
-    ({"cron": "*/5 * * * *"}, False, InvalidSchedule),  # a cron key on an interval schedule
-    ({"type": "daily"}, False, InvalidSchedule),  # daily needs a time
-    ({"timezone": "Mars/Olympus"}, False, InvalidSchedule),
-    ({"interval_minutes": 0}, False, InvalidSchedule),
-    ({"cron": "*/15 * * * *"}, True, InvalidSchedule),  # a whole schedule needs a type
-    ({"type": "cron", "cron": "61 * * * *"}, True, InvalidSchedule),
-    ({"type": "weekly"}, True, InvalidSchedule),
-    ({}, False, InvalidInput),
-    ({}, True, InvalidInput),
-])
+@pytest.mark.parametrize(
+    ("changes", "replace", "error"),
+    [
+        ({"priority": 9}, False, InvalidSchedule),
+        ({"priority": 1.5}, False, InvalidSchedule),
+        ({"bogus": 1}, False, InvalidSchedule),
+        ({"enabled": "no"}, False, InvalidSchedule),
+        ({"cron": "*/5 * * * *"}, False, InvalidSchedule),  # a cron key on an interval schedule
+        ({"type": "daily"}, False, InvalidSchedule),  # daily needs a time
+        ({"timezone": "Mars/Olympus"}, False, InvalidSchedule),
+        ({"interval_minutes": 0}, False, InvalidSchedule),
+        ({"cron": "*/15 * * * *"}, True, InvalidSchedule),  # a whole schedule needs a type
+        ({"type": "cron", "cron": "61 * * * *"}, True, InvalidSchedule),
+        ({"type": "weekly"}, True, InvalidSchedule),
+        ({}, False, InvalidInput),
+        ({}, True, InvalidInput),
+    ],
+)
 def test_invalid_updates_raise_and_leave_redis_byte_identical(app, client, tmp_path, changes, replace, error):
     d = tmp_path / "helpers"
     add_helper(d, "ticker", EVERY_10_MIN)
@@ -442,8 +497,17 @@ def test_status_summary_shape_and_counts(app, client, clock, tmp_path):
 
     claim(app.scripts)
     client.zadd(keys.DISPATCHERS, {"d1": NOW + 30})
-    client.hset(keys.dispatcher_key("d1"), mapping={"host": "box", "pid": "42", "startedAt": str(NOW - 60),
-                                                    "beat": str(NOW), "running": "1", "concurrency": "10"})
+    client.hset(
+        keys.dispatcher_key("d1"),
+        mapping={
+            "host": "box",
+            "pid": "42",
+            "startedAt": str(NOW - 60),
+            "beat": str(NOW),
+            "running": "1",
+            "concurrency": "10",
+        },
+    )
     summary = status.summary(client, NOW + 1)
     assert summary["system_status"] == "running"
     assert summary["dispatcher"] == {"registered_helpers": 3, "running_executions": 1, "dispatcher_running": True}
@@ -460,12 +524,28 @@ def test_status_summary_shape_and_counts(app, client, clock, tmp_path):
 def seed_history(scripts: Scripts) -> dict[str, str]:
     """Finished executions: returns {label: execution id}; finish times are NOW+10 ... NOW+210."""
     expiry = {"a": 86400, "b": 86400, "c": 10}  # planned executions take their helper's expiry
-    schedules = {n: parse_schedule({**TEN_MIN_SCHEDULE, "expiry": e}, default_timezone="UTC") for n, e in expiry.items()}
-    records = [HelperRecord(name=n, rev=1, status="ok", problem=None, schedule=schedules[n], default=schedules[n],
-                            override=None, source=None, class_name=None) for n in ("a", "b", "c")]
+    schedules = {
+        n: parse_schedule({**TEN_MIN_SCHEDULE, "expiry": e}, default_timezone="UTC") for n, e in expiry.items()
+    }
+    records = [
+        HelperRecord(
+            name=n,
+            rev=1,
+            status="ok",
+            problem=None,
+            schedule=schedules[n],
+            default=schedules[n],
+            override=None,
+            source=None,
+            class_name=None,
+        )
+        for n in ("a", "b", "c")
+    ]
     assert catalog.put_many(scripts, [(None, r) for r in records]) == []
     groups = [
-        PlanGroup(helper="a", rev="1", occurrences=[(NOW - 3600, 86400, 3), (NOW - 2400, 86400, 3), (NOW - 1200, 86400, 3)]),
+        PlanGroup(
+            helper="a", rev="1", occurrences=[(NOW - 3600, 86400, 3), (NOW - 2400, 86400, 3), (NOW - 1200, 86400, 3)]
+        ),
         PlanGroup(helper="b", rev="1", occurrences=[(NOW - 3600, 86400, 3), (NOW - 2400, 86400, 3)]),
         PlanGroup(helper="c", rev="1", occurrences=[(NOW - 5000, 10, 3)]),
     ]
@@ -478,8 +558,14 @@ def seed_history(scripts: Scripts) -> dict[str, str]:
     finish(scripts, second["b"].execution_id, second["b"].token, now=NOW + 120)
     third = {c.helper: c for c in claim(scripts, now=NOW + 200, prefix="r3").claimed}
     finish(scripts, third["a"].execution_id, third["a"].token, now=NOW + 210)
-    return {"c": f"c:{NOW - 5000}", "a1": f"a:{NOW - 3600}", "b1": f"b:{NOW - 3600}", "a2": f"a:{NOW - 2400}",
-            "b2": f"b:{NOW - 2400}", "a3": f"a:{NOW - 1200}"}
+    return {
+        "c": f"c:{NOW - 5000}",
+        "a1": f"a:{NOW - 3600}",
+        "b1": f"b:{NOW - 3600}",
+        "a2": f"a:{NOW - 2400}",
+        "b2": f"b:{NOW - 2400}",
+        "a3": f"a:{NOW - 1200}",
+    }
 
 
 def test_history_query_filters(app, client):
@@ -525,8 +611,10 @@ def test_history_prune_works_through_many_batches(app, client):
     pipe = client.pipeline(transaction=False)
     for i in range(1200):
         execution_id = f"bulk:{NOW - 100000 + i}"
-        pipe.hset(keys.execution_key(execution_id), mapping={"executionId": execution_id, "helper": "bulk",
-                                                             "status": "success"})
+        pipe.hset(
+            keys.execution_key(execution_id),
+            mapping={"executionId": execution_id, "helper": "bulk", "status": "success"},
+        )
         pipe.zadd(keys.EXECUTION_HISTORY, {execution_id: NOW - 100000 + i})
     pipe.zadd(keys.EXECUTION_HISTORY, {"recent:1": NOW - 10})
     pipe.hset(keys.execution_key("recent:1"), "status", "success")

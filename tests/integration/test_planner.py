@@ -1,5 +1,6 @@
 """Planning against a real Redis: the window holds exactly the schedule's occurrences, planning is
 idempotent (also from several planners at once), and a planner with a stale catalog plans nothing."""
+
 from __future__ import annotations
 
 import multiprocessing
@@ -7,14 +8,25 @@ import threading
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from queuectl.store import catalog, control, planner
 from queuectl.domain import keys
-from queuectl.infra.app import App, open_app
 from queuectl.domain.clock import ManualClock
+from queuectl.infra.app import App, open_app
 from queuectl.infra.config import Settings
+from queuectl.store import catalog, control, planner
 from queuectl.store.planner import keep_seconds
 from queuectl.store.scripts import PlanGroup
-from support import plan_catalog, NOW, add_helper, gather, ids_of, queued, register, snapshot, start_and_join, write_helper
+from support import (
+    NOW,
+    add_helper,
+    gather,
+    ids_of,
+    plan_catalog,
+    queued,
+    register,
+    snapshot,
+    start_and_join,
+    write_helper,
+)
 
 WINDOW = 7200
 HISTORY_TTL = 86400
@@ -26,8 +38,13 @@ def plan_now(app: App, records=None, *, now: float | None = None) -> planner.Pla
     """Plan `records` (default: the catalog as it is now)."""
     if records is None:
         records = catalog.read_all(app.client).values()
-    return planner.plan(app.scripts, records, now=app.clock.time() if now is None else now,
-                        window=app.settings.window, history_ttl=app.settings.history_ttl)
+    return planner.plan(
+        app.scripts,
+        records,
+        now=app.clock.time() if now is None else now,
+        window=app.settings.window,
+        history_ttl=app.settings.history_ttl,
+    )
 
 
 EVERY_10_MIN = {"type": "interval", "interval_minutes": 10}
@@ -62,10 +79,10 @@ def test_plan_window_creates_exactly_the_schedule_occurrences(app, client, clock
 
 def test_lookback_takes_past_occurrences_only_while_their_expiry_covers_now(app, client, tmp_path):
     d = tmp_path / "helpers"
-    add_helper(d, "late", {"type": "daily", "time": "09:15"})      # deadline 09:45 < 10:00: gone
-    add_helper(d, "recent", {"type": "daily", "time": "09:45"})    # deadline 10:15 >= 10:00: planned
-    add_helper(d, "edge", {"type": "daily", "time": "12:00"})      # exactly now + window: planned
-    add_helper(d, "beyond", {"type": "daily", "time": "12:00:01"}) # one second past the window
+    add_helper(d, "late", {"type": "daily", "time": "09:15"})  # deadline 09:45 < 10:00: gone
+    add_helper(d, "recent", {"type": "daily", "time": "09:45"})  # deadline 10:15 >= 10:00: planned
+    add_helper(d, "edge", {"type": "daily", "time": "12:00"})  # exactly now + window: planned
+    add_helper(d, "beyond", {"type": "daily", "time": "12:00:01"})  # one second past the window
     # expiry 2 days, but the lookback is capped by the history TTL (1 day)
     add_helper(d, "sixhourly", {"type": "interval", "interval_minutes": 360, "expiry": 172800})
     register(app, d, plan=False)
@@ -225,8 +242,10 @@ def test_disabled_broken_and_missing_helpers_are_not_planned(app, client, tmp_pa
     assert again.helpers == 1 and again.created == 0 and again.existing == 14
 
     # plan.lua refuses them too, even when handed the current revision
-    groups = [PlanGroup(helper=name, rev=str(records[name].rev), occurrences=[(NOW + 60, 600, 3)])
-              for name in ("off", "bad", "gone")]
+    groups = [
+        PlanGroup(helper=name, rev=str(records[name].rev), occurrences=[(NOW + 60, 600, 3)])
+        for name in ("off", "bad", "gone")
+    ]
     assert app.scripts.plan(str(NOW), groups) == (0, 0, 3)
     assert {i.rpartition(":")[0] for i in queued(client)} == {"good"}
 
@@ -319,8 +338,10 @@ def test_a_queued_execution_that_lost_its_queue_entry_is_queued_again(app, clien
     released = f"ticker:{NOW + 600}"
     released_score = client.zscore(keys.EXECUTION_QUEUE, released)
     client.zrem(keys.EXECUTION_QUEUE, released)
-    client.hset(keys.execution_key(released), mapping={
-        "status": "queued", "executionTime": str(NOW + 600), "executionExpiry": "600", "priority": "3"})
+    client.hset(
+        keys.execution_key(released),
+        mapping={"status": "queued", "executionTime": str(NOW + 600), "executionExpiry": "600", "priority": "3"},
+    )
     client.hset(keys.execution_key(f"ticker:{NOW + 1800}"), "status", "running")  # claimed: not queued
     client.zrem(keys.EXECUTION_QUEUE, f"ticker:{NOW + 1800}")
 

@@ -1,4 +1,5 @@
 """Settings precedence: flag > env > queuectl.toml > default, and `queuectl config` shows sources."""
+
 from __future__ import annotations
 
 import json
@@ -8,8 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from queuectl.cli import app
-from queuectl.infra.config import Settings, resolve
 from queuectl.domain.errors import InvalidInput
+from queuectl.infra.config import Settings, resolve
 
 
 def write(path: Path, text: str) -> Path:
@@ -32,9 +33,13 @@ def test_precedence(tmp_path: Path) -> None:
 def test_table_form_and_errors(tmp_path: Path) -> None:
     toml = write(tmp_path / "q.toml", "[queuectl]\nconcurrency = 3\n")
     assert resolve({}, environ={}, file_path=toml).concurrency == 3
-    for body, needle in [("concurrency = 0\n", "out of range"), ("bogus = 1\n", "unknown setting 'bogus'"),
-                         ("window = 'x'\n", "must be a number"), ("concurrency = 2.5\n", "whole number"),
-                         ("window = [\n", "cannot read")]:
+    for body, needle in [
+        ("concurrency = 0\n", "out of range"),
+        ("bogus = 1\n", "unknown setting 'bogus'"),
+        ("window = 'x'\n", "must be a number"),
+        ("concurrency = 2.5\n", "whole number"),
+        ("window = [\n", "cannot read"),
+    ]:
         with pytest.raises(InvalidInput, match=needle):
             resolve({}, environ={}, file_path=write(tmp_path / "bad.toml", body))
     with pytest.raises(InvalidInput, match="QUEUECTL_WINDOW"):
@@ -79,8 +84,13 @@ def test_schedules_without_a_zone_follow_the_setting_else_the_system(monkeypatch
     monkeypatch.setenv("TZ", "America/Denver")
     plain = App(client=None, settings=Settings.with_defaults(redis_url="redis://127.0.0.1:1/0"))  # type: ignore[arg-type]
     assert plain.default_timezone == "America/Denver"
-    tokyo = App(client=None, settings=Settings.with_defaults(redis_url="redis://127.0.0.1:1/0",  # type: ignore[arg-type]
-                                                             timezone="Asia/Tokyo"))
+    tokyo = App(
+        client=None,
+        settings=Settings.with_defaults(
+            redis_url="redis://127.0.0.1:1/0",  # type: ignore[arg-type]
+            timezone="Asia/Tokyo",
+        ),
+    )
     assert tokyo.default_timezone == "Asia/Tokyo"
 
 

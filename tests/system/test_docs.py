@@ -1,5 +1,6 @@
 """Docs that cannot drift: every CLI command has help text and appears in docs/cli.md; the README's
 Quick start holds exactly the two set-up commands and .ci/run runs the same test command."""
+
 from __future__ import annotations
 
 import re
@@ -26,8 +27,9 @@ def test_every_command_is_documented_and_has_help() -> None:
         if not path:
             continue
         assert (command.help or "").strip(), f"queuectl {' '.join(path)} has no help text"
-        assert f"queuectl {' '.join(path)}" in cli_doc or f"`{' '.join(path)}" in cli_doc, \
+        assert f"queuectl {' '.join(path)}" in cli_doc or f"`{' '.join(path)}" in cli_doc, (
             f"queuectl {' '.join(path)} is missing from docs/cli.md"
+        )
 
 
 def test_quick_start_and_ci_use_the_same_test_command() -> None:

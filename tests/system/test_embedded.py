@@ -1,5 +1,6 @@
 """The embedded default server: started on demand, shared, persisted under the user's data dir,
 stopped by `queuectl server stop` or after the idle time. Runs the real CLI as subprocesses."""
+
 from __future__ import annotations
 
 import json
@@ -10,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from support import run_queuectl
 
 pytestmark = pytest.mark.e2e
@@ -30,7 +32,8 @@ def home_env(tmp_path: Path):
         "    def get_schedule_config(self):\n"
         "        return {'type': 'interval', 'interval_seconds': 60}\n"
         "    def run(self):\n"
-        "        pass\n")
+        "        pass\n"
+    )
     env = dict(os.environ)
     env.pop("REDIS_URL", None)
     env.pop("QUEUECTL_HOME", None)
@@ -50,8 +53,13 @@ def test_state_is_shared_and_survives_a_server_restart(home_env: dict[str, str],
     assert "started the embedded Redis" in first.stderr
     assert (data_dir / "redis.conf").exists()  # the socket may live elsewhere when this path is long
 
-    run = subprocess.Popen([sys.executable, "-m", "queuectl", "run", "--tick", "0.2"], env=home_env,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run = subprocess.Popen(
+        [sys.executable, "-m", "queuectl", "run", "--tick", "0.2"],
+        env=home_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         time.sleep(2)
         t0 = time.monotonic()

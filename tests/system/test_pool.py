@@ -1,5 +1,6 @@
 """The worker pool runs helpers in isolated processes: whatever a helper does, the caller gets one
 outcome per job, and the pool keeps working."""
+
 from __future__ import annotations
 
 import os
@@ -13,7 +14,7 @@ import pytest
 from queuectl.runtime.pool import WorkerPool
 from queuectl.runtime.worker_process import Job
 
-HELPERS = '''
+HELPERS = """
 import os, sys, time, ctypes
 from queuectl import BaseHelper
 
@@ -64,7 +65,7 @@ class Leaks(BaseHelper):
         hog = []
         while True:
             hog.append(bytearray(20 * 1024 * 1024))
-'''
+"""
 
 
 @pytest.fixture()
@@ -75,8 +76,16 @@ def source(tmp_path: Path) -> str:
 
 
 def job(source: str, helper: str, n: int = 0, timeout: float | None = None, **more: float) -> Job:
-    return Job(execution_id=f"{helper}:{1796032800 + n}", helper=helper, source=source,
-               execution_time=1796032800 + n, attempt=1, token=f"t{n}", timeout=timeout, **more)
+    return Job(
+        execution_id=f"{helper}:{1796032800 + n}",
+        helper=helper,
+        source=source,
+        execution_time=1796032800 + n,
+        attempt=1,
+        token=f"t{n}",
+        timeout=timeout,
+        **more,
+    )
 
 
 def fast_pool(size: int) -> WorkerPool:

@@ -1,12 +1,15 @@
 """No unsafe deserialisation anywhere in the package (reliability R14): no pickle, marshal,
 eval/exec on data or yaml.load; Redis holds JSON and plain strings only."""
+
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "queuectl"
-FORBIDDEN = re.compile(r"\b(import\s+pickle|from\s+pickle|pickle\.|marshal\.|yaml\.load\(|(?<![.\w])eval\(|(?<![.\w])exec\()")
+FORBIDDEN = re.compile(
+    r"\b(import\s+pickle|from\s+pickle|pickle\.|marshal\.|yaml\.load\(|(?<![.\w])eval\(|(?<![.\w])exec\()"
+)
 
 
 def test_no_unsafe_deserialisation_in_the_package() -> None:

@@ -1,5 +1,6 @@
 """Discovery must load good helpers and turn every kind of bad helper file into a LoadError,
 without the bad file hanging, killing or confusing the caller."""
+
 from __future__ import annotations
 
 import asyncio
@@ -7,18 +8,19 @@ import json
 import os
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
+from queuectl.domain.errors import HelperLoadError
 from queuectl.domain.models import DiscoveryResult, HelperSpec, LoadError
 from queuectl.domain.schedule import parse_schedule
+from queuectl.helper import BaseHelper, ExecutionContext, call_run
 from queuectl.runtime.discovery import discover, discover_in_process
 from queuectl.runtime.helper_loader import load_helper_class
-from queuectl.domain.errors import HelperLoadError
-from queuectl.helper import BaseHelper, ExecutionContext, call_run
 from support import write_helper as write
 
 Discover = Callable[[Path], DiscoveryResult]
@@ -58,7 +60,7 @@ def ctx(**overrides: Any) -> ExecutionContext:
     fields: dict[str, Any] = dict(
         execution_id="e-1",
         helper="h",
-        execution_time=datetime(2026, 1, 2, 8, 30, tzinfo=timezone.utc),
+        execution_time=datetime(2026, 1, 2, 8, 30, tzinfo=UTC),
         attempt=1,
     )
     fields.update(overrides)
@@ -142,9 +144,7 @@ def test_only_concrete_classes_defined_in_the_module_count(tmp_path: Path, run_d
     (tmp_path / "notes.txt").write_text("not python")
     result = run_discovery(tmp_path)
     assert result.errors == []
-    assert [(h.name, h.class_name, h.config) for h in result.helpers] == [
-        ("main", "Concrete", {"value": 42})
-    ]
+    assert [(h.name, h.class_name, h.config) for h in result.helpers] == [("main", "Concrete", {"value": 42})]
 
 
 def test_classes_made_with_type_count_even_outside_globals(tmp_path: Path, run_discovery: Discover) -> None:
@@ -197,9 +197,7 @@ def test_ten_thousand_dynamic_classes_discover_fast(tmp_path: Path) -> None:
     assert elapsed < 3.0, elapsed
 
 
-def test_helper_prints_at_import_do_not_break_discover(
-    tmp_path: Path, capfd: pytest.CaptureFixture[str]
-) -> None:
+def test_helper_prints_at_import_do_not_break_discover(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     write(
         tmp_path,
         "noisy.py",
@@ -286,9 +284,7 @@ def test_file_that_hangs_at_import_times_out_and_others_load(tmp_path: Path) -> 
     result = discover(tmp_path, default_timezone="UTC", timeout=3)
     elapsed = time.perf_counter() - start
     assert [h.name for h in result.helpers] == ["a_good", "z_good"]
-    assert result.errors == [
-        LoadError(source=str(tmp_path / "hang.py"), reason="import timed out after 3 s")
-    ]
+    assert result.errors == [LoadError(source=str(tmp_path / "hang.py"), reason="import timed out after 3 s")]
     assert elapsed < 15, elapsed
 
 
@@ -329,9 +325,7 @@ def test_bad_names_skip_only_that_class(tmp_path: Path, bad: str) -> None:
     assert [h.name for h in result.helpers] == ["fine"]
     (error,) = result.errors
     assert error.source == str(tmp_path / "names.py")
-    assert error.reason == (
-        f"helper name {bad!r} in class Bad: must match [A-Za-z0-9][A-Za-z0-9_.-]{{0,63}}"
-    )
+    assert error.reason == (f"helper name {bad!r} in class Bad: must match [A-Za-z0-9][A-Za-z0-9_.-]{{0,63}}")
 
 
 def test_name_edge_cases(tmp_path: Path) -> None:
@@ -376,8 +370,7 @@ def test_duplicate_names_across_files(tmp_path: Path, run_discovery: Discover) -
     with pytest.raises(HelperLoadError) as info:
         run_discovery(tmp_path)
     assert str(info.value) == (
-        f"duplicate helper name 'weathery': {tmp_path / 'a.py'} (class A)"
-        f" and {tmp_path / 'b.py'} (class B)"
+        f"duplicate helper name 'weathery': {tmp_path / 'a.py'} (class A) and {tmp_path / 'b.py'} (class B)"
     )
     assert info.value.exit_code == 2
 
@@ -396,7 +389,9 @@ def test_several_unnamed_classes_in_one_file_are_duplicates(tmp_path: Path) -> N
                 return {}
         """,
     )
-    with pytest.raises(HelperLoadError, match=r"duplicate helper name 'pair': .*\(class First\) and .*\(class Second\)"):
+    with pytest.raises(
+        HelperLoadError, match=r"duplicate helper name 'pair': .*\(class First\) and .*\(class Second\)"
+    ):
         discover_in_process(tmp_path, default_timezone="UTC")
 
 
@@ -594,7 +589,7 @@ def test_execution_context_requires_aware_time() -> None:
         ctx(execution_time=datetime(2026, 1, 2, 8, 30))
     paris = timezone(timedelta(hours=1))
     converted = ctx(execution_time=datetime(2026, 1, 2, 9, 30, tzinfo=paris))
-    assert converted.execution_time == datetime(2026, 1, 2, 8, 30, tzinfo=timezone.utc)
+    assert converted.execution_time == datetime(2026, 1, 2, 8, 30, tzinfo=UTC)
     assert converted.execution_time.utcoffset() == timedelta(0)
     assert converted.dispatcher_id is None
     with pytest.raises(ValueError, match="attempt"):

@@ -1,5 +1,6 @@
 """The lease rule: renew every lease/3, and a claim not renewed for 2/3 of its lease may already
 be a peer's. The dispatcher and the workers both rely on these two numbers."""
+
 from __future__ import annotations
 
 import pytest
@@ -9,8 +10,9 @@ from queuectl.domain.lease import RENEWALS_PER_LEASE, renew_every, unrenewed_bud
 LEASES = [0.5, 3.0, 30.0, 45.0, 86400.0]
 
 
-@pytest.mark.parametrize("lease, every, budget", [(30.0, 10.0, 20.0), (3.0, 1.0, 2.0), (0.5, 0.5 / 3, 1 / 3),
-                                                  (86400.0, 28800.0, 57600.0)])
+@pytest.mark.parametrize(
+    "lease, every, budget", [(30.0, 10.0, 20.0), (3.0, 1.0, 2.0), (0.5, 0.5 / 3, 1 / 3), (86400.0, 28800.0, 57600.0)]
+)
 def test_known_leases(lease: float, every: float, budget: float) -> None:
     """Worked values: a 30 s lease renews every 10 s and trusts an unrenewed claim for 20 s."""
     assert renew_every(lease) == pytest.approx(every)

@@ -1,5 +1,6 @@
 """The pool <-> worker messages: every job and every event must come back from its decoder with
 the very values that were encoded, and a line that is no event must be refused (ValueError)."""
+
 from __future__ import annotations
 
 import pytest
@@ -85,6 +86,7 @@ def test_single_job_batch() -> None:
 
 # -- events -----------------------------------------------------------------------------------
 
+
 def test_took_and_gave_back() -> None:
     parts = [encode_job(job(seq=s)) for s in (3, 17, 2**40)]
     assert decode_event(line(took(parts))) == Event(kind="T", seqs=(3, 17, 2**40))
@@ -104,8 +106,9 @@ def test_exiting() -> None:
     assert decode_event(line(EXITING)) == Event(kind="X")
 
 
-@pytest.mark.parametrize("started, finished", [(1_796_000_000.123456, 1_796_000_003.9876543), (0.0, 0.1 + 0.2),
-                                               (1e-7, 4_102_444_800.5)])
+@pytest.mark.parametrize(
+    "started, finished", [(1_796_000_000.123456, 1_796_000_003.9876543), (0.0, 0.1 + 0.2), (1e-7, 4_102_444_800.5)]
+)
 def test_done_ok(started: float, finished: float) -> None:
     """A success carries its exact times. (Its `error` field is not part of the contract: the
     decoder fills in a placeholder that the pool drops for ok results.)"""
@@ -115,15 +118,18 @@ def test_done_ok(started: float, finished: float) -> None:
     assert event.seq == 77
 
 
-@pytest.mark.parametrize("error, reason", [
-    ("ValueError: boom", "error"),
-    ('KeyError: "quoted" and \'single\'', "error"),
-    ("Traceback (most recent call last):\n  File \"x.py\", line 1\nRuntimeError: two\nlines\r\n", "error"),
-    ("ошибка ☠ 失敗 \u2028 \x00 tab\there", "timeout"),
-    ("back\\slash and [brackets], {braces} and 1 0 2.0 spaces", None),
-    ("", "memory"),
-    (None, None),
-])
+@pytest.mark.parametrize(
+    "error, reason",
+    [
+        ("ValueError: boom", "error"),
+        ("KeyError: \"quoted\" and 'single'", "error"),
+        ('Traceback (most recent call last):\n  File "x.py", line 1\nRuntimeError: two\nlines\r\n', "error"),
+        ("ошибка ☠ 失敗 \u2028 \x00 tab\there", "timeout"),
+        ("back\\slash and [brackets], {braces} and 1 0 2.0 spaces", None),
+        ("", "memory"),
+        (None, None),
+    ],
+)
 def test_done_not_ok(error: str | None, reason: str | None) -> None:
     """A failure's error text (quotes, newlines, unicode, separators) comes back unchanged: the
     event stays one line and decodes to the same values."""
@@ -132,8 +138,23 @@ def test_done_not_ok(error: str | None, reason: str | None) -> None:
     assert event == Event(kind="D", seqs=(9,), ok=False, started=10.5, finished=12.25, error=error, reason=reason)
 
 
-GARBAGE = [b"", b"Z 1", b"hello world", b"T abc", b"P 1 x", b"S x", b"R 1.5", b"D", b"D x 1 1.0 2.0",
-           b"D 1 1 one 2.0", b"D 1 0 1.0 2.0 notjson", b"D 1 0 1.0 2.0 [1]", b"\xff\xfe", b"t 1", b" T 1"]
+GARBAGE = [
+    b"",
+    b"Z 1",
+    b"hello world",
+    b"T abc",
+    b"P 1 x",
+    b"S x",
+    b"R 1.5",
+    b"D",
+    b"D x 1 1.0 2.0",
+    b"D 1 1 one 2.0",
+    b"D 1 0 1.0 2.0 notjson",
+    b"D 1 0 1.0 2.0 [1]",
+    b"\xff\xfe",
+    b"t 1",
+    b" T 1",
+]
 
 
 @pytest.mark.parametrize("raw", GARBAGE)
@@ -147,4 +168,3 @@ def test_decode_event_refuses_malformed_done_with_value_error(raw: bytes) -> Non
     """The docstring promises ValueError for any line that is not an event."""
     with pytest.raises(ValueError):
         decode_event(raw)
-

@@ -1,5 +1,6 @@
 """Retries of a failed execution: exponential backoff with jitter, capped, only while retries are
 left and only before the execution's deadline (executionTime + expiry)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -70,18 +71,22 @@ def test_none_once_attempts_exceed_retries() -> None:
 def test_retry_at_is_failure_plus_delay() -> None:
     """The next attempt starts one (jittered) delay after the failure."""
     cfg = config(retries=3, expiry=600)
-    assert retry_at(cfg, attempt=2, failed_at=1030.0, execution_time=1000.0, expiry=cfg.expiry,
-                    jitter=0.5) == pytest.approx(1040.0)
+    assert retry_at(
+        cfg, attempt=2, failed_at=1030.0, execution_time=1000.0, expiry=cfg.expiry, jitter=0.5
+    ) == pytest.approx(1040.0)
 
 
-@pytest.mark.parametrize("failed_at, expected", [
-    (1030.0, 1040.0),  # well before the deadline of 1060
-    (1049.5, 1059.5),  # just before
-    (1050.0, 1060.0),  # exactly at executionTime + expiry: still allowed
-    (1050.5, None),  # half a second past it
-    (1055.0, None),
-    (1070.0, None),  # failed after the deadline already
-])
+@pytest.mark.parametrize(
+    "failed_at, expected",
+    [
+        (1030.0, 1040.0),  # well before the deadline of 1060
+        (1049.5, 1059.5),  # just before
+        (1050.0, 1060.0),  # exactly at executionTime + expiry: still allowed
+        (1050.5, None),  # half a second past it
+        (1055.0, None),
+        (1070.0, None),  # failed after the deadline already
+    ],
+)
 def test_deadline(failed_at: float, expected: float | None) -> None:
     """No retry may start after executionTime + expiry (1000 + 60 here); exactly at it is fine."""
     cfg = config(retries=5, expiry=60)
@@ -95,6 +100,7 @@ def test_deadline(failed_at: float, expected: float | None) -> None:
 def test_deadline_uses_the_expiry_argument() -> None:
     """The deadline is the `expiry` passed in (the execution's own), not only the schedule's."""
     cfg = config(retries=5, expiry=60)
-    assert retry_at(cfg, attempt=1, failed_at=1080.0, execution_time=1000.0, expiry=100.0, jitter=1.0) == \
-        pytest.approx(1090.0)
+    assert retry_at(cfg, attempt=1, failed_at=1080.0, execution_time=1000.0, expiry=100.0, jitter=1.0) == pytest.approx(
+        1090.0
+    )
     assert retry_at(cfg, attempt=1, failed_at=1080.0, execution_time=1000.0, expiry=60.0, jitter=1.0) is None

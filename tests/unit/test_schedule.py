@@ -2,13 +2,14 @@
 
 DST cases assert exact UTC instants: that is the contract the scheduler relies on.
 """
+
 from __future__ import annotations
 
 import math
 import os
 import random
 import time as time_module
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -18,7 +19,7 @@ from queuectl.domain.errors import InvalidInput, InvalidSchedule
 from queuectl.domain.schedule import SCHEDULE_TYPES, ScheduleConfig, next_occurrence, occurrences, parse_schedule
 from queuectl.domain.zones import system_timezone, system_timezone_from
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def utc(*args: int) -> datetime:
@@ -44,7 +45,7 @@ INF = float("inf")
 # Validation: refusals
 
 D = {"type": "daily", "time": "08:00"}
-I = {"type": "interval", "interval_minutes": 5}
+INTERVAL = {"type": "interval", "interval_minutes": 5}
 C = {"type": "cron", "cron": "*/5 * * * *"}
 
 REFUSALS: list[tuple[str, Any, str, Any]] = [
@@ -59,7 +60,7 @@ REFUSALS: list[tuple[str, Any, str, Any]] = [
     ("type-not-str", {"type": 1}, "type", 1),
     ("type-case", {"type": "Daily", "time": "08:00"}, "type", "Daily"),
     ("cron-key-on-daily", {**D, "cron": "* * * * *"}, "cron", "* * * * *"),
-    ("time-key-on-interval", {**I, "time": "08:00"}, "time", "08:00"),
+    ("time-key-on-interval", {**INTERVAL, "time": "08:00"}, "time", "08:00"),
     ("interval-key-on-cron", {**C, "interval_seconds": 60}, "interval_seconds", 60),
     ("interval-minutes-on-daily", {**D, "interval_minutes": 5}, "interval_minutes", 5),
     # daily
@@ -96,7 +97,12 @@ REFUSALS: list[tuple[str, Any, str, Any]] = [
     ("interval-sec-bool", {"type": "interval", "interval_seconds": False}, "interval_seconds", False),
     ("interval-sec-str", {"type": "interval", "interval_seconds": "60"}, "interval_seconds", "60"),
     ("interval-sec-inf", {"type": "interval", "interval_seconds": INF}, "interval_seconds", INF),
-    ("interval-sec-too-long", {"type": "interval", "interval_seconds": 366 * 86400 + 1}, "interval_seconds", 366 * 86400 + 1),
+    (
+        "interval-sec-too-long",
+        {"type": "interval", "interval_seconds": 366 * 86400 + 1},
+        "interval_seconds",
+        366 * 86400 + 1,
+    ),
     ("interval-both", {"type": "interval", "interval_minutes": 1, "interval_seconds": 60}, "interval_seconds", 60),
     # cron
     ("missing-cron", {"type": "cron"}, "cron", None),
@@ -334,7 +340,14 @@ def test_schedule_types() -> None:
         ),
         (
             {"type": "interval", "interval_minutes": 1.5, "expiry": 10, "priority": 1},
-            {"type": "interval", "interval_seconds": 90, "priority": 1, "expiry": 10, "enabled": True, "timezone": "UTC"},
+            {
+                "type": "interval",
+                "interval_seconds": 90,
+                "priority": 1,
+                "expiry": 10,
+                "enabled": True,
+                "timezone": "UTC",
+            },
         ),
         (
             {
@@ -904,7 +917,13 @@ DST = [
         "Europe/Berlin",
         utc(2026, 3, 29, 0),
         utc(2026, 3, 29, 3),
-        ["2026-03-29T00:00:00Z", "2026-03-29T00:45:00Z", "2026-03-29T01:30:00Z", "2026-03-29T02:15:00Z", "2026-03-29T03:00:00Z"],
+        [
+            "2026-03-29T00:00:00Z",
+            "2026-03-29T00:45:00Z",
+            "2026-03-29T01:30:00Z",
+            "2026-03-29T02:15:00Z",
+            "2026-03-29T03:00:00Z",
+        ],
     ),
     (
         "ny-fall-interval-45min-absolute",
@@ -928,7 +947,20 @@ TRANSITIONS = [
     ("America/New_York", datetime(2026, 3, 8)),
     ("America/New_York", datetime(2026, 11, 1)),
 ]
-DAILY_TIMES = ["00:00", "00:30", "01:00", "01:30", "01:59:59", "02:00", "02:30", "02:59:59", "03:00", "03:30", "09:00", "23:59:59"]
+DAILY_TIMES = [
+    "00:00",
+    "00:30",
+    "01:00",
+    "01:30",
+    "01:59:59",
+    "02:00",
+    "02:30",
+    "02:59:59",
+    "03:00",
+    "03:30",
+    "09:00",
+    "23:59:59",
+]
 
 
 @pytest.mark.parametrize(("tz", "day"), TRANSITIONS, ids=[f"{z}-{d:%m-%d}" for z, d in TRANSITIONS])
@@ -951,14 +983,18 @@ def test_exactly_one_run_per_local_date_around_transitions(tz: str, day: datetim
     # Each run is at the wall time asked for, or (in a gap) at the first instant after it.
     for moment in got:
         wall = moment.astimezone(zone).replace(tzinfo=None)
-        wanted = datetime.combine(wall.date(), datetime.strptime(at if at.count(":") == 2 else at + ":00", "%H:%M:%S").time())
+        wanted = datetime.combine(
+            wall.date(), datetime.strptime(at if at.count(":") == 2 else at + ":00", "%H:%M:%S").time()
+        )
         assert wall >= wanted and wall - wanted <= timedelta(hours=1)
 
 
 @pytest.mark.parametrize(("tz", "day"), TRANSITIONS, ids=[f"{z}-{d:%m-%d}" for z, d in TRANSITIONS])
 def test_interval_keeps_constant_spacing_across_transitions(tz: str, day: datetime) -> None:
     config = parse({"type": "interval", "interval_minutes": 45}, tz)
-    got = occurrences(config, day.replace(tzinfo=UTC) - timedelta(hours=12), day.replace(tzinfo=UTC) + timedelta(hours=36))
+    got = occurrences(
+        config, day.replace(tzinfo=UTC) - timedelta(hours=12), day.replace(tzinfo=UTC) + timedelta(hours=36)
+    )
     gaps = {(b - a).total_seconds() for a, b in zip(got, got[1:])}
     assert gaps == {2700.0}
     assert len(got) == 65  # 48 hours / 45 minutes, both ends inclusive
@@ -1013,10 +1049,12 @@ def test_wall_clock_rule_properties_at_every_2026_transition(zone_name: str) -> 
             at = f"{minutes // 60:02d}:{minutes % 60:02d}"
             first_day, last_day = day - timedelta(days=1), day + timedelta(days=2)
             # Bounds cover the three local dates with an hour of slack each side.
-            start = (first_day.replace(tzinfo=UTC) - timedelta(hours=16))
-            end = (last_day.replace(tzinfo=UTC) + timedelta(hours=16))
+            start = first_day.replace(tzinfo=UTC) - timedelta(hours=16)
+            end = last_day.replace(tzinfo=UTC) + timedelta(hours=16)
             daily = occurrences(parse({"type": "daily", "time": at}, zone_name), start, end)
-            cron = occurrences(parse({"type": "cron", "cron": f"{minutes % 60} {minutes // 60} * * *"}, zone_name), start, end)
+            cron = occurrences(
+                parse({"type": "cron", "cron": f"{minutes % 60} {minutes // 60} * * *"}, zone_name), start, end
+            )
             assert daily == cron, at
             by_date = {}
             for moment in daily:
@@ -1035,7 +1073,8 @@ def test_wall_clock_rule_properties_at_every_2026_transition(zone_name: str) -> 
                 else:
                     # A repeated wall time runs at its first instant.
                     earlier = [
-                        t for t in (moment - timedelta(minutes=30), moment - timedelta(hours=1))
+                        t
+                        for t in (moment - timedelta(minutes=30), moment - timedelta(hours=1))
                         if t.astimezone(zone).replace(tzinfo=None) == wanted
                     ]
                     assert not earlier, at
@@ -1062,7 +1101,11 @@ def test_absolute_rule_properties_at_every_2026_transition(zone_name: str) -> No
 
 
 def test_occurrences_are_sorted_unique_over_a_long_window() -> None:
-    for data in ({"type": "cron", "cron": "*/30 * * * *"}, {"type": "daily", "time": "02:30"}, {"type": "cron", "cron": "0,30 1-3 * * *"}):
+    for data in (
+        {"type": "cron", "cron": "*/30 * * * *"},
+        {"type": "daily", "time": "02:30"},
+        {"type": "cron", "cron": "0,30 1-3 * * *"},
+    ):
         got = occurrences(parse(data, "Europe/Berlin"), utc(2026, 1, 1), utc(2027, 1, 1))
         assert got == sorted(set(got))
 
@@ -1075,9 +1118,27 @@ NEXT = [
     # id, data, tz, after, expected
     ("daily-later-today", {"type": "daily", "time": "09:00"}, "UTC", utc(2026, 6, 1, 8), "2026-06-01T09:00:00Z"),
     ("daily-strictly-after", {"type": "daily", "time": "09:00"}, "UTC", utc(2026, 6, 1, 9), "2026-06-02T09:00:00Z"),
-    ("daily-dst-gap", {"type": "daily", "time": "02:30"}, "Europe/Berlin", utc(2026, 3, 28, 12), "2026-03-29T01:00:00Z"),
-    ("interval-on-boundary", {"type": "interval", "interval_seconds": 60}, "UTC", utc(2026, 6, 1, 9), "2026-06-01T09:01:00Z"),
-    ("interval-mid", {"type": "interval", "interval_minutes": 5}, "UTC", utc(2026, 6, 1, 9, 2, 3), "2026-06-01T09:05:00Z"),
+    (
+        "daily-dst-gap",
+        {"type": "daily", "time": "02:30"},
+        "Europe/Berlin",
+        utc(2026, 3, 28, 12),
+        "2026-03-29T01:00:00Z",
+    ),
+    (
+        "interval-on-boundary",
+        {"type": "interval", "interval_seconds": 60},
+        "UTC",
+        utc(2026, 6, 1, 9),
+        "2026-06-01T09:01:00Z",
+    ),
+    (
+        "interval-mid",
+        {"type": "interval", "interval_minutes": 5},
+        "UTC",
+        utc(2026, 6, 1, 9, 2, 3),
+        "2026-06-01T09:05:00Z",
+    ),
     (
         "interval-sub-second-after",
         {"type": "interval", "interval_seconds": 10},
@@ -1086,10 +1147,22 @@ NEXT = [
         "2026-06-01T09:00:10Z",
     ),
     ("cron-weekend-skip", {"type": "cron", "cron": "0 9 * * 1-5"}, "UTC", utc(2026, 6, 5, 10), "2026-06-08T09:00:00Z"),
-    ("cron-seconds", {"type": "cron", "cron": "* * * * * */10"}, "UTC", utc(2026, 6, 1, 9, 0, 10), "2026-06-01T09:00:20Z"),
+    (
+        "cron-seconds",
+        {"type": "cron", "cron": "* * * * * */10"},
+        "UTC",
+        utc(2026, 6, 1, 9, 0, 10),
+        "2026-06-01T09:00:20Z",
+    ),
     ("cron-yearly", {"type": "cron", "cron": "@yearly"}, "UTC", utc(2026, 1, 1), "2027-01-01T00:00:00Z"),
     ("cron-leap-day", {"type": "cron", "cron": "0 0 29 2 *"}, "UTC", utc(2026, 1, 1), "2028-02-29T00:00:00Z"),
-    ("cron-fall-back-twice", {"type": "cron", "cron": "30 * * * *"}, "Europe/Berlin", utc(2026, 10, 25, 0, 30), "2026-10-25T01:30:00Z"),
+    (
+        "cron-fall-back-twice",
+        {"type": "cron", "cron": "30 * * * *"},
+        "Europe/Berlin",
+        utc(2026, 10, 25, 0, 30),
+        "2026-10-25T01:30:00Z",
+    ),
 ]
 
 

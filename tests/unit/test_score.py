@@ -1,5 +1,6 @@
 """The queue score `executionTime * 10 + priority`: it must decode back exactly, order by time
 then priority, and refuse any score queuectl never writes (the Lua twins rely on the same rule)."""
+
 from __future__ import annotations
 
 import itertools
@@ -46,8 +47,9 @@ def test_year_2100_score_value() -> None:
     assert encode_score(4_102_444_800, 5) == 41_024_448_005
 
 
-@pytest.mark.parametrize("t1, t2", [(0, 1), (1_796_000_000, 1_796_000_001), (4_102_444_799, 4_102_444_800),
-                                    (10, 1_000_000_000)])
+@pytest.mark.parametrize(
+    "t1, t2", [(0, 1), (1_796_000_000, 1_796_000_001), (4_102_444_799, 4_102_444_800), (10, 1_000_000_000)]
+)
 def test_earlier_second_sorts_first_whatever_the_priorities(t1: int, t2: int) -> None:
     """Time wins over priority: priority 5 at one second still runs before priority 1 a second later."""
     for p1, p2 in itertools.product(PRIORITIES, PRIORITIES):
@@ -63,10 +65,25 @@ def test_within_a_second_priority_one_runs_first() -> None:
     assert encode_score(t, 1) < encode_score(t, 5)
 
 
-@pytest.mark.parametrize("score", [INF, -INF, NAN, 17_960_000_003.5, 0.25, 10.0, 17_960_000_000,
-                                   16, 17, 18, 19, 17_960_000_006, 17_960_000_009.0],
-                         ids=["+inf", "-inf", "nan", "fraction", "small-fraction", "prio0-float", "prio0",
-                              "prio6", "prio7", "prio8", "prio9", "big-prio6", "big-prio9-float"])
+@pytest.mark.parametrize(
+    "score",
+    [INF, -INF, NAN, 17_960_000_003.5, 0.25, 10.0, 17_960_000_000, 16, 17, 18, 19, 17_960_000_006, 17_960_000_009.0],
+    ids=[
+        "+inf",
+        "-inf",
+        "nan",
+        "fraction",
+        "small-fraction",
+        "prio0-float",
+        "prio0",
+        "prio6",
+        "prio7",
+        "prio8",
+        "prio9",
+        "big-prio6",
+        "big-prio9-float",
+    ],
+)
 def test_decode_refuses_scores_never_written(score: float) -> None:
     """Infinities, NaN, fractions and priorities 0 or 6..9 are not queue scores: decode must
     refuse them (ValueError naming the score) rather than invent an execution."""
@@ -81,8 +98,10 @@ def test_score_time_of_non_finite_is_none(score: float) -> None:
     assert score_time(score) is None
 
 
-@pytest.mark.parametrize("score, second", [(17_960_000_001, 1_796_000_000), (17_960_000_005.0, 1_796_000_000),
-                                           (41_024_448_003, 4_102_444_800), (15, 1)])
+@pytest.mark.parametrize(
+    "score, second",
+    [(17_960_000_001, 1_796_000_000), (17_960_000_005.0, 1_796_000_000), (41_024_448_003, 4_102_444_800), (15, 1)],
+)
 def test_score_time_of_a_queue_score(score: float, second: int) -> None:
     """The due second of a real score, whatever its priority digit."""
     assert score_time(score) == second

@@ -1,6 +1,7 @@
 """The settings' declarations (infra/config.py) are the one source of every env var, default,
 range and flag: they must be consistent with themselves, with `resolve` and with the CLI options
 derived from them."""
+
 from __future__ import annotations
 
 from pathlib import Path

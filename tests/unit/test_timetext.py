@@ -1,5 +1,6 @@
 """Durations and `--since` times as people type them: the forms accepted, the exact seconds they
 mean, local time for ISO times without an offset, and refusals that name the bad text."""
+
 from __future__ import annotations
 
 import calendar
@@ -31,20 +32,24 @@ def new_york(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 # -- parse_duration ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("text, seconds", [
-    ("90", 90.0),
-    ("90s", 90.0),
-    ("15m", 900.0),
-    ("2h", 7200.0),
-    ("1d", 86400.0),
-    ("1w", 604800.0),
-    ("1h30m", 5400.0),
-    ("1.5h", 5400.0),
-    ("2.5", 2.5),
-    ("1d2h3m4s", 86400.0 + 7200 + 180 + 4),
-    (" 2H ", 7200.0),  # surrounding blanks and upper case are forgiven
-    ("0", 0.0),
-])
+
+@pytest.mark.parametrize(
+    "text, seconds",
+    [
+        ("90", 90.0),
+        ("90s", 90.0),
+        ("15m", 900.0),
+        ("2h", 7200.0),
+        ("1d", 86400.0),
+        ("1w", 604800.0),
+        ("1h30m", 5400.0),
+        ("1.5h", 5400.0),
+        ("2.5", 2.5),
+        ("1d2h3m4s", 86400.0 + 7200 + 180 + 4),
+        (" 2H ", 7200.0),  # surrounding blanks and upper case are forgiven
+        ("0", 0.0),
+    ],
+)
 def test_parse_duration_forms(text: str, seconds: float) -> None:
     assert parse_duration(text) == pytest.approx(seconds)
 
@@ -59,8 +64,10 @@ def test_parse_duration_refusals(text: str) -> None:
 
 # -- parse_since: spans -----------------------------------------------------------------------
 
-@pytest.mark.parametrize("text, seconds", [("2h", 7200.0), ("1h30m", 5400.0), ("90", 90.0), ("30m", 1800.0),
-                                           ("1d", 86400.0), ("45s", 45.0)])
+
+@pytest.mark.parametrize(
+    "text, seconds", [("2h", 7200.0), ("1h30m", 5400.0), ("90", 90.0), ("30m", 1800.0), ("1d", 86400.0), ("45s", 45.0)]
+)
 def test_parse_since_spans(text: str, seconds: float) -> None:
     """A span is kept as seconds back from now (not an absolute time)."""
     since = parse_since(text)
@@ -70,13 +77,17 @@ def test_parse_since_spans(text: str, seconds: float) -> None:
 
 # -- parse_since: ISO 8601 times --------------------------------------------------------------
 
-@pytest.mark.parametrize("text, expected", [
-    ("2026-11-29T14:00:00+01:00", utc_ts(2026, 11, 29, 13)),
-    ("2026-11-29T14:00:00Z", utc_ts(2026, 11, 29, 14)),
-    ("2026-11-29T14:00:00-05:30", utc_ts(2026, 11, 29, 19, 30)),
-    ("20261129T1400Z", utc_ts(2026, 11, 29, 14)),
-    ("2026-11-29 14:00+00:00", utc_ts(2026, 11, 29, 14)),
-])
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("2026-11-29T14:00:00+01:00", utc_ts(2026, 11, 29, 13)),
+        ("2026-11-29T14:00:00Z", utc_ts(2026, 11, 29, 14)),
+        ("2026-11-29T14:00:00-05:30", utc_ts(2026, 11, 29, 19, 30)),
+        ("20261129T1400Z", utc_ts(2026, 11, 29, 14)),
+        ("2026-11-29 14:00+00:00", utc_ts(2026, 11, 29, 14)),
+    ],
+)
 def test_parse_since_absolute_with_offset(text: str, expected: float, new_york: None) -> None:
     """A time naming its offset means exactly that instant, whatever the local zone (New York here)."""
     since = parse_since(text)
@@ -84,13 +95,16 @@ def test_parse_since_absolute_with_offset(text: str, expected: float, new_york: 
     assert since.at == expected
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("2026-11-29", utc_ts(2026, 11, 29, 5)),  # midnight EST (UTC-5)
-    ("2026-11-29 14:00", utc_ts(2026, 11, 29, 19)),
-    ("2026-11-29T14:00:00", utc_ts(2026, 11, 29, 19)),
-    ("20261129", utc_ts(2026, 11, 29, 5)),  # eight digits: a date, not 20 million seconds
-    ("2026-07-01 12:00", utc_ts(2026, 7, 1, 16)),  # summer: EDT (UTC-4), not a fixed offset
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("2026-11-29", utc_ts(2026, 11, 29, 5)),  # midnight EST (UTC-5)
+        ("2026-11-29 14:00", utc_ts(2026, 11, 29, 19)),
+        ("2026-11-29T14:00:00", utc_ts(2026, 11, 29, 19)),
+        ("20261129", utc_ts(2026, 11, 29, 5)),  # eight digits: a date, not 20 million seconds
+        ("2026-07-01 12:00", utc_ts(2026, 7, 1, 16)),  # summer: EDT (UTC-4), not a fixed offset
+    ],
+)
 def test_parse_since_without_offset_is_local_time(text: str, expected: float, new_york: None) -> None:
     """A time without an offset is the user's local time (TZ=America/New_York)."""
     assert os.environ["TZ"] == "America/New_York"
@@ -108,6 +122,7 @@ def test_parse_since_refusals(text: str) -> None:
 
 
 # -- Since.cutoff -----------------------------------------------------------------------------
+
 
 def test_cutoff_of_a_span_counts_back_from_now() -> None:
     now = 1_796_000_000.0

@@ -5,13 +5,15 @@ to exit codes in one place (`handle_errors`): 2 for bad usage or input, 1 for ru
 one line on stderr, no traceback unless --debug. Kept apart from cli/commands.py so the command
 modules can import it without an import cycle.
 """
+
 from __future__ import annotations
 
 import functools
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
@@ -32,14 +34,14 @@ class CliState:
     flags: dict[str, Any] = field(default_factory=dict)
     verbose: int = 0
     debug: bool = False
-    _app: "App | None" = field(default=None, repr=False)
+    _app: App | None = field(default=None, repr=False)
 
-    def settings(self, **run_flags: Any) -> "Settings":
+    def settings(self, **run_flags: Any) -> Settings:
         from queuectl.infra.config import resolve
 
         return resolve({**self.flags, **run_flags})
 
-    def app(self, **run_flags: Any) -> "App":
+    def app(self, **run_flags: Any) -> App:
         from queuectl.infra.app import open_app
 
         if self._app is None or run_flags:
@@ -67,8 +69,8 @@ def handle_errors(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from queuectl.domain.errors import QueuectlError
         from queuectl.cli.render import err, report_error
+        from queuectl.domain.errors import QueuectlError
 
         debug = "--debug" in sys.argv
         try:

@@ -1,8 +1,8 @@
 """The Typer application behind `queuectl`: global options and the command tree."""
+
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -29,22 +29,25 @@ def _version(value: bool) -> None:
 @app.callback()
 def root(
     ctx: typer.Context,
-    redis_url: Optional[str] = setting_option("redis_url"),
-    helpers_dir: Optional[Path] = setting_option("helpers_dir"),
+    redis_url: str | None = setting_option("redis_url"),
+    helpers_dir: Path | None = setting_option("helpers_dir"),
     insecure_tls: bool = setting_option("insecure_tls"),
     verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="More log detail."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks for unexpected errors."),
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                 help="Print the version and exit."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
 ) -> None:
     """queuectl: scheduled helpers on Redis. Exit codes: 0 ok, 1 runtime failure, 2 bad usage or input.
 
     Settings come from flags, then env vars, then ./queuectl.toml (or QUEUECTL_CONFIG), then defaults;
     `queuectl config` shows the result.
     """
-    ctx.obj = CliState(flags=given({"redis_url": redis_url, "helpers_dir": helpers_dir,
-                                    "insecure_tls": insecure_tls}),
-                       verbose=verbose, debug=debug)
+    ctx.obj = CliState(
+        flags=given({"redis_url": redis_url, "helpers_dir": helpers_dir, "insecure_tls": insecure_tls}),
+        verbose=verbose,
+        debug=debug,
+    )
 
 
 from queuectl.cli import helpers as _helpers  # noqa: E402

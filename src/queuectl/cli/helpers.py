@@ -1,16 +1,16 @@
 """`queuectl helpers ...`: sync, list, show, enable, disable, update, reset."""
+
 from __future__ import annotations
 
 import json
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
 from queuectl.cli.base import JSON_OPTION, handle_errors, state
 from queuectl.cli.render import emit_json, err, line
 
-app = typer.Typer(help="Discover, inspect and change helpers (changes persist until `reset`).",
-                  no_args_is_help=True)
+app = typer.Typer(help="Discover, inspect and change helpers (changes persist until `reset`).", no_args_is_help=True)
 
 JSON_OPT = JSON_OPTION
 
@@ -30,9 +30,11 @@ def sync(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:
     if as_json:
         emit_json(report.to_json())
         return
-    line(f"{len(found.helpers)} helpers registered ({len(report.registered)} new, {len(report.updated)} changed, "
-         f"{len(report.unchanged)} unchanged); {report.plan.created} executions planned"
-         + (f", {report.unplanned} removed" if report.unplanned else ""))
+    line(
+        f"{len(found.helpers)} helpers registered ({len(report.registered)} new, {len(report.updated)} changed, "
+        f"{len(report.unchanged)} unchanged); {report.plan.created} executions planned"
+        + (f", {report.unplanned} removed" if report.unplanned else "")
+    )
 
 
 @app.command("list")
@@ -141,25 +143,33 @@ def disable(ctx: typer.Context, name: str = typer.Argument(..., help="Helper nam
 def update(
     ctx: typer.Context,
     name: str = typer.Argument(..., help="Helper name."),
-    type_: Optional[str] = typer.Option(None, "--type", help="daily, interval or cron."),
-    time_: Optional[str] = typer.Option(None, "--time", help="Daily time, HH:MM or HH:MM:SS."),
-    interval_minutes: Optional[float] = typer.Option(None, "--interval-minutes", help="Interval in minutes."),
-    interval_seconds: Optional[int] = typer.Option(None, "--interval-seconds", help="Interval in seconds."),
-    cron: Optional[str] = typer.Option(None, "--cron", help="Cron expression (5 fields, optional 6th: seconds)."),
-    priority: Optional[int] = typer.Option(None, "--priority", help="1 (runs first) .. 5."),
-    expiry: Optional[int] = typer.Option(None, "--expiry", help="Seconds after its time an execution may still start."),
-    timezone: Optional[str] = typer.Option(None, "--timezone", help="IANA time zone, e.g. Europe/Berlin."),
-    timeout: Optional[float] = typer.Option(None, "--timeout", help="Seconds before a running helper is killed."),
-    config: Optional[str] = typer.Option(None, "--config", help='Whole new schedule as JSON: {"schedule": {...}}.'),
+    type_: str | None = typer.Option(None, "--type", help="daily, interval or cron."),
+    time_: str | None = typer.Option(None, "--time", help="Daily time, HH:MM or HH:MM:SS."),
+    interval_minutes: float | None = typer.Option(None, "--interval-minutes", help="Interval in minutes."),
+    interval_seconds: int | None = typer.Option(None, "--interval-seconds", help="Interval in seconds."),
+    cron: str | None = typer.Option(None, "--cron", help="Cron expression (5 fields, optional 6th: seconds)."),
+    priority: int | None = typer.Option(None, "--priority", help="1 (runs first) .. 5."),
+    expiry: int | None = typer.Option(None, "--expiry", help="Seconds after its time an execution may still start."),
+    timezone: str | None = typer.Option(None, "--timezone", help="IANA time zone, e.g. Europe/Berlin."),
+    timeout: float | None = typer.Option(None, "--timeout", help="Seconds before a running helper is killed."),
+    config: str | None = typer.Option(None, "--config", help='Whole new schedule as JSON: {"schedule": {...}}.'),
     as_json: bool = JSON_OPT,
 ) -> None:
     """Change a helper's schedule and re-plan it (the change persists until `helpers reset`)."""
-    from queuectl.store.control import update as do_update
     from queuectl.domain.errors import InvalidInput
+    from queuectl.store.control import update as do_update
 
-    flags = {"type": type_, "time": time_, "interval_minutes": interval_minutes,
-             "interval_seconds": interval_seconds, "cron": cron, "priority": priority, "expiry": expiry,
-             "timezone": timezone, "timeout": timeout}
+    flags = {
+        "type": type_,
+        "time": time_,
+        "interval_minutes": interval_minutes,
+        "interval_seconds": interval_seconds,
+        "cron": cron,
+        "priority": priority,
+        "expiry": expiry,
+        "timezone": timezone,
+        "timeout": timeout,
+    }
     changes = {k: v for k, v in flags.items() if v is not None}
     if config is not None and changes:
         raise InvalidInput("give either --config or schedule options, not both")

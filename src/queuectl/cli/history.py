@@ -1,7 +1,6 @@
 """`queuectl history`: finished executions, newest first."""
-from __future__ import annotations
 
-from typing import Optional
+from __future__ import annotations
 
 import typer
 
@@ -12,11 +11,14 @@ from queuectl.cli.render import print_executions
 @handle_errors
 def history(
     ctx: typer.Context,
-    helper: Optional[str] = typer.Option(None, "--helper", help="Only this helper."),
-    status: Optional[str] = typer.Option(None, "--status", help="success, error or expired."),
-    since: Optional[str] = typer.Option(
-        None, "--since", help="Only executions finished since then: a span back from now (90s, 30m, 2h, 1d, "
-                              "1h30m) or a date and time (2026-11-29 14:00, local time unless it names a zone)."),
+    helper: str | None = typer.Option(None, "--helper", help="Only this helper."),
+    status: str | None = typer.Option(None, "--status", help="success, error or expired."),
+    since: str | None = typer.Option(
+        None,
+        "--since",
+        help="Only executions finished since then: a span back from now (90s, 30m, 2h, 1d, "
+        "1h30m) or a date and time (2026-11-29 14:00, local time unless it names a zone).",
+    ),
     limit: int = typer.Option(50, "--limit", "-n", min=1, max=100000, help="How many to show."),
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -35,6 +37,7 @@ def history(
     app_ = state(ctx).app()
     now = app_.clock.time()
     cutoff = since_spec.cutoff(now) if since_spec is not None else None
-    rows = app_.guarded(lambda: core.query(app_.client, helper=helper, status=status, finished_after=cutoff,
-                                           limit=limit))
+    rows = app_.guarded(
+        lambda: core.query(app_.client, helper=helper, status=status, finished_after=cutoff, limit=limit)
+    )
     print_executions(rows, now, as_json=as_json, empty="No finished executions match.", finished=True)

@@ -2,6 +2,7 @@
 range, environment variable and default are written in one place. The options default to None
 ("not given"): `config.resolve` then takes the environment, the file or the default, and checks
 every value, a flag's included, against the same declaration."""
+
 from __future__ import annotations
 
 from typing import Any

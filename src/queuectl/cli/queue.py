@@ -1,7 +1,6 @@
 """`queuectl queue show`: what is queued, in dispatch order."""
-from __future__ import annotations
 
-from typing import Optional
+from __future__ import annotations
 
 import typer
 
@@ -16,7 +15,7 @@ app = typer.Typer(help="Inspect the execution queue.", no_args_is_help=True)
 def show(
     ctx: typer.Context,
     limit: int = typer.Option(20, "--limit", "-n", min=1, max=100000, help="How many to show."),
-    helper: Optional[str] = typer.Option(None, "--helper", help="Only this helper's executions."),
+    helper: str | None = typer.Option(None, "--helper", help="Only this helper's executions."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Show queued executions, earliest first (then by priority)."""

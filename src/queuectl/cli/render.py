@@ -4,13 +4,15 @@ JSON goes straight to stdout with `json.dumps`, never through rich, which would 
 when stdout is a pipe. Colour is off when NO_COLOR is set or stdout is not a terminal (rich does
 both by itself). rich is imported only when a table is actually drawn.
 """
+
 from __future__ import annotations
 
 import json
 import sys
 import time
+from collections.abc import Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -23,7 +25,7 @@ def emit_json(data: Any) -> None:
     sys.stdout.flush()
 
 
-def console() -> "Console":
+def console() -> Console:
     from rich.console import Console
 
     if sys.stdout.isatty():
@@ -129,7 +131,7 @@ def helpers_table(rows: Iterable[dict[str, Any]], now: float) -> None:
     console().print(table)
 
 
-def print_executions(rows: list["Execution"], now: float, *, as_json: bool, empty: str, finished: bool) -> None:
+def print_executions(rows: list[Execution], now: float, *, as_json: bool, empty: str, finished: bool) -> None:
     """Executions as JSON, as a table, or a line on stderr when there are none."""
     if as_json:
         emit_json([e.to_json() for e in rows])
@@ -139,7 +141,7 @@ def print_executions(rows: list["Execution"], now: float, *, as_json: bool, empt
         executions_table(rows, now, finished=finished)
 
 
-def executions_table(executions: Iterable["Execution"], now: float, *, finished: bool = False) -> None:
+def executions_table(executions: Iterable[Execution], now: float, *, finished: bool = False) -> None:
     from rich.table import Table
     from rich.text import Text
 
@@ -151,8 +153,13 @@ def executions_table(executions: Iterable["Execution"], now: float, *, finished:
         table.add_column(column, overflow="fold")
     styles = {"success": "green", "error": "red", "expired": "yellow", "running": "cyan", "queued": ""}
     for e in executions:
-        cells: list[Any] = [e.execution_id, e.helper, when(e.execution_time, now), str(e.priority),
-                            Text(e.status, style=styles.get(e.status, ""))]
+        cells: list[Any] = [
+            e.execution_id,
+            e.helper,
+            when(e.execution_time, now),
+            str(e.priority),
+            Text(e.status, style=styles.get(e.status, "")),
+        ]
         if finished:
             detail = e.error or (e.reason if e.status != "success" else "") or ""
             cells += [when(e.finished_at, now), Text(detail.splitlines()[0] if detail else "")]

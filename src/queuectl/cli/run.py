@@ -1,7 +1,6 @@
 """`queuectl run`: the long-running dispatcher (or one pass with --once)."""
-from __future__ import annotations
 
-from typing import Optional
+from __future__ import annotations
 
 import typer
 
@@ -12,16 +11,17 @@ from queuectl.cli.options import given, setting_option
 @handle_errors
 def run(
     ctx: typer.Context,
-    window: Optional[float] = setting_option("window"),
-    expand_every: Optional[float] = setting_option("expand_every"),
-    tick: Optional[float] = setting_option("tick"),
-    concurrency: Optional[int] = setting_option("concurrency"),
-    grace: Optional[float] = setting_option("grace"),
-    lease: Optional[float] = setting_option("lease"),
-    history_ttl: Optional[float] = setting_option("history_ttl"),
-    memory_limit: Optional[int] = setting_option("memory_limit"),
-    once: bool = typer.Option(False, "--once", help="Register, plan, run what is due now, wait, exit "
-                                                   "(exit 1 if anything it ran failed)."),
+    window: float | None = setting_option("window"),
+    expand_every: float | None = setting_option("expand_every"),
+    tick: float | None = setting_option("tick"),
+    concurrency: int | None = setting_option("concurrency"),
+    grace: float | None = setting_option("grace"),
+    lease: float | None = setting_option("lease"),
+    history_ttl: float | None = setting_option("history_ttl"),
+    memory_limit: int | None = setting_option("memory_limit"),
+    once: bool = typer.Option(
+        False, "--once", help="Register, plan, run what is due now, wait, exit (exit 1 if anything it ran failed)."
+    ),
 ) -> None:
     """Run the dispatcher: discover helpers, plan the window, run executions as they fall due."""
     from queuectl.infra import logs
@@ -29,7 +29,18 @@ def run(
 
     st = state(ctx)
     logs.setup(st.verbose)
-    app = st.app(**given({"window": window, "expand_every": expand_every, "tick": tick, "concurrency": concurrency,
-                          "grace": grace, "lease": lease, "history_ttl": history_ttl,
-                          "memory_limit": memory_limit}))
+    app = st.app(
+        **given(
+            {
+                "window": window,
+                "expand_every": expand_every,
+                "tick": tick,
+                "concurrency": concurrency,
+                "grace": grace,
+                "lease": lease,
+                "history_ttl": history_ttl,
+                "memory_limit": memory_limit,
+            }
+        )
+    )
     raise typer.Exit(Dispatcher(app, once=once).run())

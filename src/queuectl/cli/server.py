@@ -1,4 +1,5 @@
 """`queuectl server status|start|stop`: the embedded default Redis, managed openly."""
+
 from __future__ import annotations
 
 import typer
@@ -23,7 +24,8 @@ def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable 
         line(f"data dir:       {data['data_dir']}")
         line(f"socket:         {data['socket']}")
         if data["running"]:
-            line(f"version:        {data.get('redis_version')} (pid {data.get('pid')}, up {data.get('uptime_seconds')} s)")
+            up = f"(pid {data.get('pid')}, up {data.get('uptime_seconds')} s)"
+            line(f"version:        {data.get('redis_version')} {up}")
         line(f"stops itself:   after {data['idle_shutdown_seconds']:g} s without clients (QUEUECTL_EMBEDDED_IDLE)")
     if not data["running"]:
         raise typer.Exit(3)

@@ -1,4 +1,5 @@
 """`queuectl config`: the effective settings and where each came from (secrets masked)."""
+
 from __future__ import annotations
 
 import typer
@@ -7,8 +8,9 @@ from queuectl.cli.base import handle_errors, state
 from queuectl.cli.render import emit_json, line
 
 
-def config(ctx: typer.Context,
-           as_json: bool = typer.Option(False, "--json", help="Machine-readable output on stdout.")) -> None:
+def config(
+    ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Machine-readable output on stdout.")
+) -> None:
     """Show every setting's effective value and its source: flag, env, queuectl.toml or default."""
     _config(ctx, as_json)
 

@@ -1,4 +1,5 @@
 """`queuectl status`: is a dispatcher alive, what is queued and running."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -42,16 +43,22 @@ def _status_text(data: dict[str, Any], backend: dict[str, Any]) -> None:
     where = f"embedded, data in {backend['data_dir']}" if backend.get("kind") == "embedded" else backend.get("url")
     line(f"system:      {data['system_status']}")
     line(f"backend:     {where}")
-    line(f"helpers:     {data['available_helpers']} registered, {data['enabled_helpers']} enabled, "
-         f"{data['broken_helpers']} broken")
+    line(
+        f"helpers:     {data['available_helpers']} registered, {data['enabled_helpers']} enabled, "
+        f"{data['broken_helpers']} broken"
+    )
     next_at = data["next_execution_time"]
-    line(f"queue:       {data['total_queued_executions']} queued"
-         + (f", next at {local_time(parse_iso(next_at))}" if next_at else ""))
+    line(
+        f"queue:       {data['total_queued_executions']} queued"
+        + (f", next at {local_time(parse_iso(next_at))}" if next_at else "")
+    )
     line(f"running:     {d['running_executions']}")
     line(f"history:     {data['history_executions']} finished in the last 24 h")
     if data["dispatchers"]:
         for disp in data["dispatchers"]:
-            line(f"dispatcher:  {disp['id']} (pid {disp['pid']} on {disp['host']}, "
-                 f"{disp['running']}/{disp['concurrency']} running)")
+            line(
+                f"dispatcher:  {disp['id']} (pid {disp['pid']} on {disp['host']}, "
+                f"{disp['running']}/{disp['concurrency']} running)"
+            )
     else:
         line("dispatcher:  none alive (start one with `queuectl run`)")

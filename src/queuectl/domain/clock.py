@@ -3,11 +3,12 @@
 The core never calls `time.time()` or `datetime.now()` directly: it asks a Clock. Waits are
 interruptible so a stop signal ends them at once.
 """
+
 from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Protocol
 
 
@@ -24,7 +25,7 @@ class Clock(Protocol):
 
 def utcnow(clock: Clock) -> datetime:
     """The clock's time as an aware UTC datetime."""
-    return datetime.fromtimestamp(clock.time(), tz=timezone.utc)
+    return datetime.fromtimestamp(clock.time(), tz=UTC)
 
 
 class SystemClock:

@@ -4,6 +4,7 @@ Each error carries the exit code the CLI must use, so the CLI maps errors to exi
 place and never prints a traceback for a user mistake: 2 for bad usage or invalid input, 1 for
 runtime failures.
 """
+
 from __future__ import annotations
 
 

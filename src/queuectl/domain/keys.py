@@ -4,6 +4,7 @@ The first four names are fixed by the product's design so people can debug with 
 rest are queuectl's own bookkeeping. Lua scripts get keys through KEYS and per-item prefixes
 through ARGV from here, never hard-coded.
 """
+
 from __future__ import annotations
 
 import re

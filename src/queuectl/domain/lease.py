@@ -2,6 +2,7 @@
 lease/3. A renewal can then be up to lease/3 late before it is missed, so an execution whose claim
 has not been renewed for 2/3 of the lease may already be a peer's to finalise: its helper must be
 stopped by then. The dispatcher and the worker processes both apply this one rule."""
+
 from __future__ import annotations
 
 #: Renewals per lease: one every lease/3.

@@ -3,23 +3,25 @@
 Statuses are an enum whose values are the stored strings, so Redis, `--json` and tables all
 spell them the same way.
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from queuectl.domain.schedule import ScheduleConfig
 
 
 class ExecutionStatus(str, Enum):
-    QUEUED = "queued"      #: planned, waiting for its time and a free slot
-    RUNNING = "running"    #: claimed by a dispatcher, helper running under a lease
-    SUCCESS = "success"    #: the helper returned
-    ERROR = "error"        #: the helper raised, crashed, timed out, or its dispatcher died
-    EXPIRED = "expired"    #: not started before executionTime + executionExpiry
+    QUEUED = "queued"  #: planned, waiting for its time and a free slot
+    RUNNING = "running"  #: claimed by a dispatcher, helper running under a lease
+    SUCCESS = "success"  #: the helper returned
+    ERROR = "error"  #: the helper raised, crashed, timed out, or its dispatcher died
+    EXPIRED = "expired"  #: not started before executionTime + executionExpiry
 
     @property
     def terminal(self) -> bool:
@@ -35,7 +37,7 @@ def iso(seconds: float | None) -> str | None:
     """Unix seconds as ISO 8601 with offset (UTC), or None."""
     if seconds is None:
         return None
-    return datetime.fromtimestamp(seconds, tz=timezone.utc).isoformat()
+    return datetime.fromtimestamp(seconds, tz=UTC).isoformat()
 
 
 def format_time(seconds: float) -> str:
@@ -76,7 +78,7 @@ class Execution:
     dispatcher: str | None = None
 
     @classmethod
-    def from_hash(cls, execution_id: str, data: Mapping[str, str]) -> "Execution":
+    def from_hash(cls, execution_id: str, data: Mapping[str, str]) -> Execution:
         helper = data.get("helper") or execution_id.rpartition(":")[0]
         return cls(
             execution_id=data.get("executionId") or execution_id,
@@ -125,8 +127,8 @@ class HelperRecord:
     rev: int
     status: str  # "ok" | "broken" | "missing"
     problem: str | None
-    schedule: "ScheduleConfig | None"  # the schedule in force, None if there is no valid one
-    default: "ScheduleConfig | None"  # the code's schedule, None if it has no valid one
+    schedule: ScheduleConfig | None  # the schedule in force, None if there is no valid one
+    default: ScheduleConfig | None  # the code's schedule, None if it has no valid one
     override: dict[str, Any] | None  # the operator's change (a patch, or a whole schedule), None if none
     source: str | None
     class_name: str | None
@@ -171,7 +173,7 @@ class HelperRecord:
         return out
 
     @classmethod
-    def from_redis(cls, name: str, data: Mapping[str, Any]) -> "HelperRecord":
+    def from_redis(cls, name: str, data: Mapping[str, Any]) -> HelperRecord:
         """The record of a stored entry; ValueError when a stored schedule is not one."""
         schedule = _stored_schedule(data.get("schedule"))
         return cls(
@@ -188,7 +190,7 @@ class HelperRecord:
         )
 
 
-def _stored_schedule(data: Any) -> "ScheduleConfig | None":
+def _stored_schedule(data: Any) -> ScheduleConfig | None:
     """A schedule as the catalog stores it (canonical, with its zone) read back into the model."""
     if data is None:
         return None
@@ -210,7 +212,7 @@ class HelperSpec:
     source: str  # absolute path of the file
     config: dict[str, Any] | None  # what get_schedule_config() returned (a plain copy), or None
     config_error: str | None  # one-line reason when get_schedule_config() failed
-    schedule: "ScheduleConfig | None" = None  # `config` read into the schedule model, when valid
+    schedule: ScheduleConfig | None = None  # `config` read into the schedule model, when valid
     schedule_error: str | None = None  # one-line reason when `config` is not a valid schedule
 
     @property
@@ -235,4 +237,3 @@ class DiscoveryResult:
 
     helpers: list[HelperSpec]
     errors: list[LoadError]
-

@@ -1,5 +1,6 @@
 """When a failed execution runs again: exponential backoff with jitter, only while its expiry has
 not passed. Pure: the schedule, the attempt and the times in, the retry time (or None) out."""
+
 from __future__ import annotations
 
 from queuectl.domain.schedule import ScheduleConfig
@@ -17,8 +18,9 @@ def retry_delay(config: ScheduleConfig, attempt: int, jitter: float) -> float | 
     return min(RETRY_CAP, config.retry_backoff * 2.0 ** (attempt - 1)) * jitter
 
 
-def retry_at(config: ScheduleConfig, *, attempt: int, failed_at: float, execution_time: float, expiry: float,
-             jitter: float) -> float | None:
+def retry_at(
+    config: ScheduleConfig, *, attempt: int, failed_at: float, execution_time: float, expiry: float, jitter: float
+) -> float | None:
     """When to start the next attempt, or None: no retries left, or it would start past the
     execution's deadline (executionTime + executionExpiry)."""
     delay = retry_delay(config, attempt, jitter)

@@ -4,6 +4,7 @@ One pair encodes and decodes it here; `score_of` and `split_score` in store/lua/
 only Lua twins. Two executions at different seconds differ by at least 10, and scores stay exact
 integers far beyond the year 2100 (4102444800 * 10 + 5 is about 4.1e10, far below 2**53).
 """
+
 from __future__ import annotations
 
 import math

@@ -1,4 +1,5 @@
 """Times and spans as people type them (`history --since`), parsed once for every front."""
+
 from __future__ import annotations
 
 import re
@@ -48,8 +49,10 @@ def parse_since(text: str) -> Since:
     try:
         moment = isoparse(stripped)
     except (ValueError, OverflowError):
-        raise InvalidInput(f"invalid --since {text!r}: give a span back from now (90s, 30m, 2h, 1d, 1h30m) "
-                           "or an ISO 8601 date and time (2026-11-29 14:00)") from None
+        raise InvalidInput(
+            f"invalid --since {text!r}: give a span back from now (90s, 30m, 2h, 1d, 1h30m) "
+            "or an ISO 8601 date and time (2026-11-29 14:00)"
+        ) from None
     if moment.tzinfo is None:
         moment = moment.astimezone()  # a time without an offset is the user's local time
     return Since(at=moment.timestamp())

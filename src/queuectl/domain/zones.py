@@ -2,6 +2,7 @@
 
 Kept apart from the schedule maths so settings can check a zone name without loading it.
 """
+
 from __future__ import annotations
 
 import functools
@@ -22,7 +23,6 @@ def _zone_ok(name: str) -> bool:
     return True
 
 
-
 def is_zone_name(name: object) -> bool:
     """True for an IANA name ZoneInfo loads; paths and machine-local aliases are refused."""
     if not isinstance(name, str) or not name or name != name.strip():
@@ -32,7 +32,6 @@ def is_zone_name(name: object) -> bool:
     if name in _NOT_ZONES:
         return False
     return _zone_ok(name)
-
 
 
 def zone(name: str) -> ZoneInfo:
@@ -57,10 +56,10 @@ def system_timezone_from(environ: Mapping[str, str], localtime: str, timezone_fi
         at = target.rfind(marker)
         if at < 0:
             continue
-        name = target[at + len(marker):]
+        name = target[at + len(marker) :]
         for prefix in ("posix/", "right/"):
             if name.startswith(prefix):
-                name = name[len(prefix):]
+                name = name[len(prefix) :]
         if is_zone_name(name):
             return name
     try:

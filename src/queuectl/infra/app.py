@@ -1,8 +1,10 @@
 """What every core operation needs, built once per process: client, scripts, clock, settings."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from queuectl.domain.clock import Clock, SystemClock
 from queuectl.infra.config import Settings
@@ -21,15 +23,15 @@ class App:
     """A redis-py client (connected lazily), the scripts registered on it, the clock and the
     settings in force, and `backend`, what `status` says about the Redis in use."""
 
-    client: "redis.Redis"
+    client: redis.Redis
     settings: Settings
     clock: Clock = field(default_factory=SystemClock)
     backend: dict[str, object] = field(default_factory=dict)
     _default_timezone: str | None = None
-    _scripts: "Scripts | None" = None
+    _scripts: Scripts | None = None
 
     @property
-    def scripts(self) -> "Scripts":
+    def scripts(self) -> Scripts:
         """The Lua scripts, registered on first use: read commands never run one."""
         if self._scripts is None:
             from queuectl.store.scripts import Scripts
@@ -89,5 +91,6 @@ def _options(settings: Settings, socket_timeout: float | None) -> ConnectionOpti
     if socket_timeout is None:
         # no Redis call may block longer than a third of a lease (the renewal period)
         socket_timeout = max(0.2, min(5.0, settings.lease / 3))
-    return ConnectionOptions(url=settings.redis_url or "", socket_timeout=socket_timeout,
-                             insecure_tls=settings.insecure_tls)
+    return ConnectionOptions(
+        url=settings.redis_url or "", socket_timeout=socket_timeout, insecure_tls=settings.insecure_tls
+    )

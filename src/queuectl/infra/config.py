@@ -6,13 +6,15 @@ environment and the file and checks every value against them, and the dispatcher
 resolved `Settings`. Precedence, for every setting: command-line flag > environment variable >
 `queuectl.toml` (in the working directory, or the file named by QUEUECTL_CONFIG) > default.
 """
+
 from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from queuectl.domain.errors import InvalidInput
 
@@ -59,32 +61,108 @@ def _number(value: float | None) -> str:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("redis_url", "REDIS_URL", None, "str", secret=True, command="",
-            help="Redis to use: redis://[:password@]host:port/db, rediss://..., unix:///path.sock, "
-                 "redis+sentinel://host:port/service; unset, the embedded default server."),
-    Setting("insecure_tls", "QUEUECTL_INSECURE_TLS", False, "bool", command="",
-            help="Allow rediss:// URLs that turn certificate verification off (logs a warning)."),
-    Setting("helpers_dir", "QUEUECTL_HELPERS_DIR", "helpers", "path", command="",
-            help="Directory of helper files (*.py)."),
-    Setting("timezone", "QUEUECTL_TIMEZONE", None, "zone", command=None,
-            help="Default IANA zone of daily and cron schedules that name none; unset, the system's."),
-    Setting("window", "QUEUECTL_WINDOW", 7200.0, "float", low=1, high=30 * 86400,
-            help="Lookahead in seconds: every occurrence this far ahead is queued."),
-    Setting("expand_every", "QUEUECTL_EXPAND_EVERY", 300.0, "float", low=0.1, high=86400,
-            help="Seconds between window extensions (and helper rescans)."),
-    Setting("tick", "QUEUECTL_TICK", 1.0, "float", low=0.01, high=60,
-            help="Longest sleep in seconds between checks for changes by other processes."),
-    Setting("concurrency", "QUEUECTL_CONCURRENCY", 10, "int", low=1, high=1000, short="-c",
-            help="Executions run at once (worker processes)."),
-    Setting("grace", "QUEUECTL_GRACE", 30.0, "float", low=0, high=86400,
-            help="On SIGINT/SIGTERM, seconds to let running executions finish."),
-    Setting("lease", "QUEUECTL_LEASE", 30.0, "float", low=0.5, high=86400,
-            help="Seconds a claim lives without renewal (renewed every lease/3)."),
-    Setting("history_ttl", "QUEUECTL_HISTORY_TTL", 86400.0, "float", low=1, high=365 * 86400,
-            help="Seconds finished executions are kept in history."),
-    Setting("memory_limit", "QUEUECTL_MEMORY_LIMIT", 0, "int", low=0, high=1024 * 1024,
-            help="MB of memory per helper process; a helper past it fails with MemoryError (reason "
-                 "memory). 0 = no cap."),
+    Setting(
+        "redis_url",
+        "REDIS_URL",
+        None,
+        "str",
+        secret=True,
+        command="",
+        help="Redis to use: redis://[:password@]host:port/db, rediss://..., unix:///path.sock, "
+        "redis+sentinel://host:port/service; unset, the embedded default server.",
+    ),
+    Setting(
+        "insecure_tls",
+        "QUEUECTL_INSECURE_TLS",
+        False,
+        "bool",
+        command="",
+        help="Allow rediss:// URLs that turn certificate verification off (logs a warning).",
+    ),
+    Setting(
+        "helpers_dir", "QUEUECTL_HELPERS_DIR", "helpers", "path", command="", help="Directory of helper files (*.py)."
+    ),
+    Setting(
+        "timezone",
+        "QUEUECTL_TIMEZONE",
+        None,
+        "zone",
+        command=None,
+        help="Default IANA zone of daily and cron schedules that name none; unset, the system's.",
+    ),
+    Setting(
+        "window",
+        "QUEUECTL_WINDOW",
+        7200.0,
+        "float",
+        low=1,
+        high=30 * 86400,
+        help="Lookahead in seconds: every occurrence this far ahead is queued.",
+    ),
+    Setting(
+        "expand_every",
+        "QUEUECTL_EXPAND_EVERY",
+        300.0,
+        "float",
+        low=0.1,
+        high=86400,
+        help="Seconds between window extensions (and helper rescans).",
+    ),
+    Setting(
+        "tick",
+        "QUEUECTL_TICK",
+        1.0,
+        "float",
+        low=0.01,
+        high=60,
+        help="Longest sleep in seconds between checks for changes by other processes.",
+    ),
+    Setting(
+        "concurrency",
+        "QUEUECTL_CONCURRENCY",
+        10,
+        "int",
+        low=1,
+        high=1000,
+        short="-c",
+        help="Executions run at once (worker processes).",
+    ),
+    Setting(
+        "grace",
+        "QUEUECTL_GRACE",
+        30.0,
+        "float",
+        low=0,
+        high=86400,
+        help="On SIGINT/SIGTERM, seconds to let running executions finish.",
+    ),
+    Setting(
+        "lease",
+        "QUEUECTL_LEASE",
+        30.0,
+        "float",
+        low=0.5,
+        high=86400,
+        help="Seconds a claim lives without renewal (renewed every lease/3).",
+    ),
+    Setting(
+        "history_ttl",
+        "QUEUECTL_HISTORY_TTL",
+        86400.0,
+        "float",
+        low=1,
+        high=365 * 86400,
+        help="Seconds finished executions are kept in history.",
+    ),
+    Setting(
+        "memory_limit",
+        "QUEUECTL_MEMORY_LIMIT",
+        0,
+        "int",
+        low=0,
+        high=1024 * 1024,
+        help="MB of memory per helper process; a helper past it fails with MemoryError (reason memory). 0 = no cap.",
+    ),
 )
 FIELDS: dict[str, Setting] = {s.name: s for s in SETTINGS}
 
@@ -109,7 +187,7 @@ class Settings:
     sources: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
-    def with_defaults(cls, **values: Any) -> "Settings":
+    def with_defaults(cls, **values: Any) -> Settings:
         """The declared defaults with `values` over them (checked like flags); no env, no file."""
         return resolve(values, environ={}, file_path=None)
 
@@ -190,8 +268,12 @@ def _from_env(spec: Setting, text: str) -> Any:
     return check(spec, number, where)
 
 
-def resolve(flags: Mapping[str, Any] | None = None, *, environ: Mapping[str, str] | None = None,
-            file_path: Path | None | bool = True) -> Settings:
+def resolve(
+    flags: Mapping[str, Any] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    file_path: Path | None | bool = True,
+) -> Settings:
     """Settings from flags (only those given on the command line), env, file and defaults, every
     value checked against its declaration once, whatever its source."""
     flags = {k: v for k, v in (flags or {}).items() if v is not None}
@@ -230,8 +312,15 @@ def describe(settings: Settings, backend: str | None = None) -> list[dict[str, A
             value = redact_url(value) if value else (backend or "embedded default")
         elif isinstance(value, Path):
             value = str(value)
-        rows.append({"name": name, "value": value, "source": settings.sources.get(name, "default"),
-                     "env": spec.env, "help": spec.help})
+        rows.append(
+            {
+                "name": name,
+                "value": value,
+                "source": settings.sources.get(name, "default"),
+                "env": spec.env,
+                "help": spec.help,
+            }
+        )
     return rows
 
 

@@ -5,11 +5,13 @@ black-holed link can block for about a minute, and a retried write can be applie
 must answer fast and a dispatcher owns its own retrying, so we set explicit timeouts and no
 automatic command retries.
 """
+
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from queuectl.domain.errors import InvalidInput, RedisUnavailable
@@ -52,8 +54,7 @@ def redact_url(url: str) -> str:
     query = parts.query
     if "password" in query:
         query = "&".join(
-            item.split("=", 1)[0] + "=***" if "password" in item.split("=", 1)[0] else item
-            for item in query.split("&")
+            item.split("=", 1)[0] + "=***" if "password" in item.split("=", 1)[0] else item for item in query.split("&")
         )
     if netloc == parts.netloc and query == parts.query:
         return url
@@ -73,7 +74,7 @@ def validate_url(url: str) -> None:
         )
 
 
-def connect(options: ConnectionOptions) -> "redis.Redis":
+def connect(options: ConnectionOptions) -> redis.Redis:
     """A client with bounded timeouts and no hidden command retries; connects lazily."""
     import redis
     from redis.backoff import NoBackoff
@@ -108,12 +109,15 @@ def _check_tls(options: ConnectionOptions) -> None:
     reqs = [v.lower() for v in query.get("ssl_cert_reqs", [])]
     if any(v in ("none", "optional", "cert_none", "cert_optional") for v in reqs):
         if not options.insecure_tls:
-            raise InvalidInput("the Redis URL turns TLS certificate verification off (ssl_cert_reqs=none): "
-                               "pass --insecure-tls (or QUEUECTL_INSECURE_TLS=1) if you really mean it")
+            raise InvalidInput(
+                "the Redis URL turns TLS certificate verification off (ssl_cert_reqs=none): "
+                "pass --insecure-tls (or QUEUECTL_INSECURE_TLS=1) if you really mean it"
+            )
         import logging
 
         logging.getLogger(__name__).warning(
-            "TLS certificate verification is OFF for %s (--insecure-tls)", redact_url(options.url))
+            "TLS certificate verification is OFF for %s (--insecure-tls)", redact_url(options.url)
+        )
 
 
 def parse_sentinel_url(url: str) -> dict[str, Any]:
@@ -136,38 +140,50 @@ def parse_sentinel_url(url: str) -> dict[str, Any]:
         hosts.append((host.strip("[]"), int(port)))
     path = [p for p in parts.path.split("/") if p]
     if not path:
-        raise InvalidInput(f"invalid Sentinel URL {redact_url(url)!r}: the master's service name is missing "
-                           "(redis+sentinel://host:26379/mymaster/0)")
+        raise InvalidInput(
+            f"invalid Sentinel URL {redact_url(url)!r}: the master's service name is missing "
+            "(redis+sentinel://host:26379/mymaster/0)"
+        )
     db = 0
     if len(path) > 1:
         if not path[1].isdigit():
             raise InvalidInput(f"invalid Sentinel URL {redact_url(url)!r}: database must be a number")
         db = int(path[1])
     sentinel_password = parse_qs(parts.query).get("sentinel_password")
-    return {"hosts": hosts, "service": path[0], "db": db, "username": username, "password": password,
-            "sentinel_password": sentinel_password[0] if sentinel_password else None}
+    return {
+        "hosts": hosts,
+        "service": path[0],
+        "db": db,
+        "username": username,
+        "password": password,
+        "sentinel_password": sentinel_password[0] if sentinel_password else None,
+    }
 
 
-def _sentinel_client(options: ConnectionOptions, kwargs: dict[str, Any]) -> "redis.Redis":
+def _sentinel_client(options: ConnectionOptions, kwargs: dict[str, Any]) -> redis.Redis:
     from redis.sentinel import Sentinel
 
     spec = parse_sentinel_url(options.url)
-    sentinel_kwargs = {"socket_timeout": options.socket_timeout,
-                       "socket_connect_timeout": options.connect_timeout}
+    sentinel_kwargs = {"socket_timeout": options.socket_timeout, "socket_connect_timeout": options.connect_timeout}
     if spec["sentinel_password"]:
         sentinel_kwargs["password"] = spec["sentinel_password"]
-    sentinel = Sentinel(spec["hosts"], sentinel_kwargs=sentinel_kwargs,
-                        socket_timeout=options.socket_timeout, socket_connect_timeout=options.connect_timeout)
+    sentinel = Sentinel(
+        spec["hosts"],
+        sentinel_kwargs=sentinel_kwargs,
+        socket_timeout=options.socket_timeout,
+        socket_connect_timeout=options.connect_timeout,
+    )
     kwargs = dict(kwargs)
     kwargs.pop("socket_connect_timeout", None)
     kwargs.pop("socket_timeout", None)
-    client: redis.Redis = sentinel.master_for(spec["service"], db=spec["db"], username=spec["username"],
-                                              password=spec["password"], **kwargs)
+    client: redis.Redis = sentinel.master_for(
+        spec["service"], db=spec["db"], username=spec["username"], password=spec["password"], **kwargs
+    )
     client.queuectl_sentinel = (sentinel, spec["service"])  # type: ignore[attr-defined]  # see ensure_current_master
     return client
 
 
-def ensure_current_master(client: "redis.Redis") -> bool:
+def ensure_current_master(client: redis.Redis) -> bool:
     """For a Sentinel client: if Sentinel now names another master than the one our pooled
     connections talk to, drop them (the next command connects to the new master). A demoted
     master stays writable for a while, and what is written there is lost. True if reconnected."""
@@ -215,7 +231,7 @@ def guarded(url: str, call: Callable[[], T]) -> T:
         raise RedisUnavailable(describe_redis_error(exc, url)) from None
 
 
-def sentinel_replicas(client: "redis.Redis") -> int:
+def sentinel_replicas(client: redis.Redis) -> int:
     """How many replicas Sentinel knows for our master (0 without Sentinel)."""
     pair = getattr(client, "queuectl_sentinel", None)
     if pair is None:

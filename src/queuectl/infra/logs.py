@@ -3,6 +3,7 @@
 Log lines go to stderr and carry the prefixes `[STARTUP]`, `[QUEUE]`, `[DISPATCHER]` in the
 message itself, so they survive any handler or formatter a user swaps in.
 """
+
 from __future__ import annotations
 
 import logging

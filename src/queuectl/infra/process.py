@@ -5,6 +5,7 @@ The dispatcher's workers, the embedded server's supervisor, discovery children, 
 benchmarks all need these; each rule (the prctl call, the stat line's layout) is written once.
 Off Linux, the /proc readers answer "unknown" (None, 0, empty) and prctl is skipped.
 """
+
 from __future__ import annotations
 
 import os
@@ -72,9 +73,14 @@ def stat(pid: int) -> ProcStat | None:
         with open(f"/proc/{pid}/stat", "rb") as f:
             fields = f.read().rpartition(b")")[2].split()
         tick = os.sysconf("SC_CLK_TCK")
-        return ProcStat(state=fields[0].decode(), ppid=int(fields[1]), user=int(fields[11]) / tick,
-                        system=int(fields[12]) / tick, children_user=int(fields[13]) / tick,
-                        children_system=int(fields[14]) / tick)
+        return ProcStat(
+            state=fields[0].decode(),
+            ppid=int(fields[1]),
+            user=int(fields[11]) / tick,
+            system=int(fields[12]) / tick,
+            children_user=int(fields[13]) / tick,
+            children_system=int(fields[14]) / tick,
+        )
     except (OSError, IndexError, ValueError):
         return None
 

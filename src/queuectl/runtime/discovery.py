@@ -7,6 +7,7 @@ reads back a JSON report, so one bad file is reported as a LoadError and never t
 down (runtime/helper_loader.py imports the files). The report's schedules are then parsed, once,
 in this process.
 """
+
 from __future__ import annotations
 
 import concurrent.futures
@@ -22,8 +23,15 @@ from queuectl.domain.models import DiscoveryResult, HelperSpec, LoadError
 from queuectl.domain.schedule import parse_schedule
 from queuectl.helper import BaseHelper
 from queuectl.infra.process import kill_group
-from queuectl.runtime.helper_loader import (describe, describe_import_error, ensure_on_path, helper_classes,
-                                            helper_name, import_file, one_line)
+from queuectl.runtime.helper_loader import (
+    describe,
+    describe_import_error,
+    ensure_on_path,
+    helper_classes,
+    helper_name,
+    import_file,
+    one_line,
+)
 
 
 def _schedule_config(cls: type[BaseHelper]) -> tuple[dict[str, Any] | None, str | None]:
@@ -38,15 +46,11 @@ def _schedule_config(cls: type[BaseHelper]) -> tuple[dict[str, Any] | None, str 
     except BaseException as exc:  # noqa: BLE001
         return None, one_line(f"get_schedule_config() raised {describe(exc)}")
     if not isinstance(config, dict):
-        return None, one_line(
-            f"get_schedule_config() returned {type(config).__name__}, expected a dict"
-        )
+        return None, one_line(f"get_schedule_config() returned {type(config).__name__}, expected a dict")
     try:
         return json.loads(json.dumps(config)), None
     except (TypeError, ValueError, RecursionError) as exc:
-        return None, one_line(
-            f"get_schedule_config() returned a dict that is not plain JSON data: {describe(exc)}"
-        )
+        return None, one_line(f"get_schedule_config() returned a dict that is not plain JSON data: {describe(exc)}")
 
 
 def _scan_file(path: str) -> tuple[list[HelperSpec], list[LoadError]]:
@@ -313,8 +317,6 @@ def _child_main(argv: list[str]) -> None:
         sys.stderr.flush()
     finally:
         os._exit(0)
-
-
 
 
 if __name__ == "__main__":

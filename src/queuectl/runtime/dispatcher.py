@@ -7,6 +7,7 @@ It wakes for the earliest due execution rather than polling blindly, and still c
 Redis guard (outages never end the loop), the helper registry, the leases, the Sentinel watch,
 the housekeeping, the loop timing and the log throttle.
 """
+
 from __future__ import annotations
 
 import logging
@@ -29,12 +30,12 @@ from queuectl.runtime.leases import LeaseKeeper
 from queuectl.runtime.log_throttle import LogThrottle
 from queuectl.runtime.loop_timing import LoopTiming
 from queuectl.runtime.master_watch import MasterWatch
+from queuectl.runtime.outcomes import PendingOutcomes
 from queuectl.runtime.pool import WorkerPool
 from queuectl.runtime.redis_guard import RedisGuard
 from queuectl.runtime.registry import HelperRegistry
 from queuectl.runtime.worker_process import Job, Result
 from queuectl.store import dispatchers
-from queuectl.runtime.outcomes import PendingOutcomes
 from queuectl.store.scripts import Claimed, ClaimRequest, Outcome
 
 if TYPE_CHECKING:
@@ -64,21 +65,35 @@ def new_dispatcher_id() -> str:
 
 
 class Dispatcher:
-    def __init__(self, app: "App", *, once: bool = False, dispatcher_id: str | None = None,
-                 pool_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, app: App, *, once: bool = False, dispatcher_id: str | None = None, pool_env: dict[str, str] | None = None
+    ) -> None:
         self.app = app
         self.settings = s = app.settings
         self.once = once
         self.id = dispatcher_id or new_dispatcher_id()
         self.clock = app.clock
-        self.pool = WorkerPool(s.concurrency, dispatcher_id=self.id, env=pool_env, monotonic=self.clock.monotonic,
-                               memory_limit_mb=s.memory_limit, lease=s.lease, prefetch=PREFETCH)
+        self.pool = WorkerPool(
+            s.concurrency,
+            dispatcher_id=self.id,
+            env=pool_env,
+            monotonic=self.clock.monotonic,
+            memory_limit_mb=s.memory_limit,
+            lease=s.lease,
+            prefetch=PREFETCH,
+        )
         self.leases = LeaseKeeper(app.scripts, self.pool, self.clock, s.lease)
         self.registry = HelperRegistry(app, preload=self.pool.preload)
         self.upkeep = Housekeeping(app, self.registry)
         self.master = MasterWatch(app.client, self.clock, s.lease)
-        self.guard = RedisGuard(app.client, self.clock, app.url, before_step=self.leases.drop_lapsed,
-                                on_back=self.back, on_writable=self.writable)
+        self.guard = RedisGuard(
+            app.client,
+            self.clock,
+            app.url,
+            before_step=self.leases.drop_lapsed,
+            on_back=self.back,
+            on_writable=self.writable,
+        )
         self.throttle = LogThrottle(self.clock.monotonic)
         self.pending = PendingOutcomes(app.scripts, self.clock, self.upkeep.keep)
         self.handed_back: list[Job] = []  # claims a worker never started: release them
@@ -116,10 +131,16 @@ class Dispatcher:
         app, s = self.app, self.settings
         app.guarded(app.client.ping)  # fail fast, with one line, before anything else
         if not Path(s.helpers_dir).is_dir():
-            raise InvalidInput(f"helpers directory not found: {s.helpers_dir} "
-                               "(set --helpers-dir or QUEUECTL_HELPERS_DIR)")
-        log.info("[STARTUP] queuectl %s dispatcher %s starting: Redis %s, helpers %s", __version__, self.id,
-                 app.safe_url, s.helpers_dir)
+            raise InvalidInput(
+                f"helpers directory not found: {s.helpers_dir} (set --helpers-dir or QUEUECTL_HELPERS_DIR)"
+            )
+        log.info(
+            "[STARTUP] queuectl %s dispatcher %s starting: Redis %s, helpers %s",
+            __version__,
+            self.id,
+            app.safe_url,
+            s.helpers_dir,
+        )
         from queuectl.infra.redischeck import check
 
         for warning in app.guarded(lambda: check(app.client))["warnings"]:
@@ -129,8 +150,13 @@ class Dispatcher:
         app.guarded(lambda: self.registry.refresh(force=True))
         app.guarded(lambda: self.upkeep.prune("[STARTUP]"))
         report = app.guarded(self.upkeep.plan_window)
-        log.info("[QUEUE] planned %d new executions for the next %s (%d already queued, %d helpers)",
-                 report.created, span(s.window), report.existing, report.helpers)
+        log.info(
+            "[QUEUE] planned %d new executions for the next %s (%d already queued, %d helpers)",
+            report.created,
+            span(s.window),
+            report.existing,
+            report.helpers,
+        )
         self.pool.start()
         app.guarded(self.heartbeat)
         app.guarded(self.upkeep.start_epoch)
@@ -138,14 +164,29 @@ class Dispatcher:
 
         gc.collect()
         gc.freeze()  # start-up's objects live on: keep them out of later collections' scans
-        log.info("[STARTUP] dispatcher ready: concurrency %d, tick %gs, lease %gs, expanding every %gs",
-                 s.concurrency, s.tick, s.lease, s.expand_every)
+        log.info(
+            "[STARTUP] dispatcher ready: concurrency %d, tick %gs, lease %gs, expanding every %gs",
+            s.concurrency,
+            s.tick,
+            s.lease,
+            s.expand_every,
+        )
 
     def heartbeat(self) -> None:
-        dispatchers.beat(self.app.client, dispatchers.Heartbeat(
-            dispatcher_id=self.id, host=socket.gethostname(), pid=os.getpid(), version=__version__,
-            started_at=self.started_at, running=len(self.leases.running), concurrency=self.settings.concurrency),
-            now=self.clock.time(), ttl=max(5.0, 3 * self.settings.tick))
+        dispatchers.beat(
+            self.app.client,
+            dispatchers.Heartbeat(
+                dispatcher_id=self.id,
+                host=socket.gethostname(),
+                pid=os.getpid(),
+                version=__version__,
+                started_at=self.started_at,
+                running=len(self.leases.running),
+                concurrency=self.settings.concurrency,
+            ),
+            now=self.clock.time(),
+            ttl=max(5.0, 3 * self.settings.tick),
+        )
 
     # -- the loop ---------------------------------------------------------------------------
     def run(self) -> int:
@@ -163,8 +204,9 @@ class Dispatcher:
         return 1 if self.once and self.failures else 0
 
     def loop(self) -> None:
-        timing = LoopTiming(self.clock, tick=self.settings.tick, lease=self.settings.lease,
-                            expand_every=self.settings.expand_every)
+        timing = LoopTiming(
+            self.clock, tick=self.settings.tick, lease=self.settings.lease, expand_every=self.settings.expand_every
+        )
         run = self.guard.run
         wait = 0.0
         while True:
@@ -177,9 +219,14 @@ class Dispatcher:
                 timing.renew_done(mono, run("renew", self.leases.renew) is not None)
             self.leases.drop_lapsed()
             if mono >= timing.next_tick:
-                for what, step in (("reap", self.upkeep.reap), ("expire", self.upkeep.sweep),
-                                   ("heartbeat", self.heartbeat), ("epoch", self.upkeep.data_lost),
-                                   ("master", self.master.check), ("catalog", self.registry.refresh)):
+                for what, step in (
+                    ("reap", self.upkeep.reap),
+                    ("expire", self.upkeep.sweep),
+                    ("heartbeat", self.heartbeat),
+                    ("epoch", self.upkeep.data_lost),
+                    ("master", self.master.check),
+                    ("catalog", self.registry.refresh),
+                ):
                     run(what, step)
                 timing.tick_done(mono)
                 self.claim_now = True
@@ -219,8 +266,11 @@ class Dispatcher:
         if self.stop_mono is None:
             self.stop_mono = mono
             self.take_back_unstarted()
-            log.info("[DISPATCHER] stopping: no new claims; waiting up to %gs for %d running executions",
-                     self.settings.grace, len(self.leases.running))
+            log.info(
+                "[DISPATCHER] stopping: no new claims; waiting up to %gs for %d running executions",
+                self.settings.grace,
+                len(self.leases.running),
+            )
         if not self.leases.running:
             return True
         if self.hurry or mono >= self.stop_mono + self.settings.grace:
@@ -251,10 +301,17 @@ class Dispatcher:
             # look at a few more due executions than there are slots (priority among them, and
             # room to skip helpers that are still running), not at the whole backlog
             scan = min(SCAN, self.pool.free * 4 + 16)
-            request = ClaimRequest(now=format_time(now), limit=self.pool.free, owner=self.id,
-                                   lease_until=self.leases.lease_until(now),
-                                   token_prefix=f"{self.id}:{self.token_counter}", scan=scan, keep=self.upkeep.keep,
-                                   upto=format_time(now + 2 * LEAD), skip=sorted(self.registry.foreign))
+            request = ClaimRequest(
+                now=format_time(now),
+                limit=self.pool.free,
+                owner=self.id,
+                lease_until=self.leases.lease_until(now),
+                token_prefix=f"{self.id}:{self.token_counter}",
+                scan=scan,
+                keep=self.upkeep.keep,
+                upto=format_time(now + 2 * LEAD),
+                skip=sorted(self.registry.foreign),
+            )
             claim_mono = self.clock.monotonic()
             if first and self.pending:
                 result, requeued = self.pending.flush_with_claim(now, request)
@@ -272,8 +329,10 @@ class Dispatcher:
                 # hand the claims back and try again next tick
                 for claimed in result.claimed:
                     self.app.scripts.release(claimed.execution_id, claimed.token)
-                log.warning("[DISPATCHER] %d claims were not acknowledged by a replica; handed back, retrying "
-                            "next tick", len(result.claimed))
+                log.warning(
+                    "[DISPATCHER] %d claims were not acknowledged by a replica; handed back, retrying next tick",
+                    len(result.claimed),
+                )
                 self.claim_paused_until = self.clock.monotonic() + self.settings.tick
                 break
             jobs = [job for job in (self.start(claimed, now, claim_mono) for claimed in result.claimed) if job]
@@ -292,15 +351,22 @@ class Dispatcher:
             self.app.scripts.release(claimed.execution_id, claimed.token)
             return None
         record = self.registry.records.get(claimed.helper)
-        job = Job(execution_id=claimed.execution_id, helper=claimed.helper, source=source,
-                  execution_time=claimed.execution_time, attempt=claimed.attempt, token=claimed.token,
-                  timeout=record.schedule.timeout if record is not None and record.schedule else None,
-                  expiry=claimed.expiry,
-                  at=float(claimed.due) if claimed.due > now else 0.0)
+        job = Job(
+            execution_id=claimed.execution_id,
+            helper=claimed.helper,
+            source=source,
+            execution_time=claimed.execution_time,
+            attempt=claimed.attempt,
+            token=claimed.token,
+            timeout=record.schedule.timeout if record is not None and record.schedule else None,
+            expiry=claimed.expiry,
+            at=float(claimed.due) if claimed.due > now else 0.0,
+        )
         self.leases.hold(job, claim_mono)
         if self.throttle.allow("started"):
-            log.info("[DISPATCHER] started %s (priority %d, attempt %d)", job.execution_id, claimed.priority,
-                     job.attempt)
+            log.info(
+                "[DISPATCHER] started %s (priority %d, attempt %d)", job.execution_id, claimed.priority, job.attempt
+            )
         return job
 
     # -- recording ---------------------------------------------------------------------------
@@ -322,11 +388,24 @@ class Dispatcher:
                 self.failures += 1
                 log.error("[DISPATCHER] %s failed: %s", job.execution_id, result.error)
             else:
-                log.warning("[DISPATCHER] %s attempt %d failed: %s; retrying in %.1fs", job.execution_id,
-                            job.attempt, result.error, retry - self.clock.time())
-        self.pending.add(Outcome(execution_id=job.execution_id, token=job.token,
-                                    status="success" if result.ok else "error", error=result.error,
-                                    reason=result.reason, retry_at=retry, started=result.started))
+                log.warning(
+                    "[DISPATCHER] %s attempt %d failed: %s; retrying in %.1fs",
+                    job.execution_id,
+                    job.attempt,
+                    result.error,
+                    retry - self.clock.time(),
+                )
+        self.pending.add(
+            Outcome(
+                execution_id=job.execution_id,
+                token=job.token,
+                status="success" if result.ok else "error",
+                error=result.error,
+                reason=result.reason,
+                retry_at=retry,
+                started=result.started,
+            )
+        )
         self.claim_now = True
 
     def retry_time(self, job: Job, result: Result) -> float | None:
@@ -335,8 +414,14 @@ class Dispatcher:
         config = record.schedule if record is not None else None
         if result.reason == "shutdown" or self.stopping or config is None:
             return None
-        return retry_at(config, attempt=job.attempt, failed_at=self.clock.time(), execution_time=job.execution_time,
-                        expiry=job.expiry, jitter=random.uniform(0.5, 1.0))
+        return retry_at(
+            config,
+            attempt=job.attempt,
+            failed_at=self.clock.time(),
+            execution_time=job.execution_time,
+            expiry=job.expiry,
+            jitter=random.uniform(0.5, 1.0),
+        )
 
     def flush(self) -> None:
         if self.pending.flush():
@@ -372,8 +457,11 @@ class Dispatcher:
                 break
             self.guard.run("finish", self.flush)
         if self.pending:
-            log.error("[DISPATCHER] %d outcomes could not be written; their leases will lapse and the reaper "
-                      "will record them as abandoned", len(self.pending))
+            log.error(
+                "[DISPATCHER] %d outcomes could not be written; their leases will lapse and the reaper "
+                "will record them as abandoned",
+                len(self.pending),
+            )
         self.guard.run("deregister", lambda: dispatchers.deregister(self.app.client, self.id))
         self.pool.close()
         log.info("[DISPATCHER] stopped (%d succeeded, %d failed)", self.successes, self.failures)

@@ -5,6 +5,7 @@ Files are imported under a synthetic module name, so a helper called json.py or 
 shadow the real module, and compiled from source every time, so no __pycache__ lands in the
 helpers directory and a file rewritten twice in one second is never run stale.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -17,7 +18,7 @@ import sys
 import threading
 import types
 import unicodedata
-from typing import Iterator
+from collections.abc import Iterator
 
 from queuectl.domain.errors import HelperLoadError
 from queuectl.domain.keys import NAME_RE
@@ -168,16 +169,12 @@ def helper_name(cls: type[BaseHelper], path: str) -> tuple[str | None, str | Non
     elif isinstance(explicit, str):
         name = explicit
     else:
-        return None, one_line(
-            f"helper name in class {cls.__qualname__} must be a str, got {type(explicit).__name__}"
-        )
+        return None, one_line(f"helper name in class {cls.__qualname__} must be a str, got {type(explicit).__name__}")
     if not NAME_RE.fullmatch(name):
         return None, one_line(
-            f"helper name {name!r} in class {cls.__qualname__}: "
-            f"must match [A-Za-z0-9][A-Za-z0-9_.-]{{0,63}}"
+            f"helper name {name!r} in class {cls.__qualname__}: must match [A-Za-z0-9][A-Za-z0-9_.-]{{0,63}}"
         )
     return name, None
-
 
 
 # ---------------------------------------------------------------------------------------------
@@ -217,9 +214,7 @@ def load_helper_class(source: str, name: str) -> type[BaseHelper]:
             try:
                 module = import_file(path)
             except (Exception, SystemExit) as exc:
-                raise HelperLoadError(
-                    f"cannot import {path}: {describe_import_error(exc, path)}"
-                ) from exc
+                raise HelperLoadError(f"cannot import {path}: {describe_import_error(exc, path)}") from exc
             if cached is not None:
                 sys.modules.pop(cached[1].__name__, None)
             index = {}

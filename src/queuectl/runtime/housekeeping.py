@@ -3,6 +3,7 @@ extend the window, prune history, and notice that Redis lost its data.
 
 Each step is one or a few bounded Lua calls, run by the loop through its Redis guard.
 """
+
 from __future__ import annotations
 
 import logging
@@ -43,7 +44,7 @@ def log_anomalies(anomalies: list[tuple[str, str]]) -> None:
 
 
 class Housekeeping:
-    def __init__(self, app: "App", registry: HelperRegistry) -> None:
+    def __init__(self, app: App, registry: HelperRegistry) -> None:
         self.app = app
         self.registry = registry
         self.settings = app.settings
@@ -65,8 +66,13 @@ class Housekeeping:
         """Plan the horizon for the helpers of the catalog as last read (read again first if
         another process changed it)."""
         self.registry.refresh()
-        return planner.plan(self.app.scripts, self.registry.records.values(), now=self.app.clock.time(),
-                            window=self.horizon, history_ttl=self.settings.history_ttl)
+        return planner.plan(
+            self.app.scripts,
+            self.registry.records.values(),
+            now=self.app.clock.time(),
+            window=self.horizon,
+            history_ttl=self.settings.history_ttl,
+        )
 
     def expand(self) -> None:
         """Rescan the helpers (if a file changed), prune history and extend the window."""
@@ -74,8 +80,9 @@ class Housekeeping:
         self.prune("[QUEUE]")
         report = self.plan_window()
         if report.created:
-            log.info("[QUEUE] window extended to the next %s: %d new executions", span(self.settings.window),
-                     report.created)
+            log.info(
+                "[QUEUE] window extended to the next %s: %d new executions", span(self.settings.window), report.created
+            )
         else:
             log.debug("[QUEUE] window checked: nothing new to plan")
 
@@ -87,8 +94,9 @@ class Housekeeping:
             for execution_id in reaped:
                 log.warning("[DISPATCHER] %s abandoned: its dispatcher stopped renewing the lease", execution_id)
             for execution_id in requeued:
-                log.warning("[DISPATCHER] %s abandoned by its dispatcher; queued again (retry_on_abandon)",
-                            execution_id)
+                log.warning(
+                    "[DISPATCHER] %s abandoned by its dispatcher; queued again (retry_on_abandon)", execution_id
+                )
             if len(reaped) + dropped + len(requeued) < REAP_BATCH:
                 break
 
@@ -100,8 +108,9 @@ class Housekeeping:
         upto = current - self.registry.min_expiry
         offset, total = 0, 0
         for _ in range(SWEEP_CALLS):
-            expired, looked, kept, anomalies = self.app.scripts.expire(now=now, keep=self.keep, offset=offset,
-                                                                       limit=SCAN, upto=upto)
+            expired, looked, kept, anomalies = self.app.scripts.expire(
+                now=now, keep=self.keep, offset=offset, limit=SCAN, upto=upto
+            )
             total += expired
             log_anomalies(anomalies)
             offset += kept
@@ -120,8 +129,12 @@ class Housekeeping:
         if self.epoch is None or current == self.epoch:
             return False
         lost = sorted(name for name, record in self.registry.records.items() if record.overridden)
-        log.error("[DISPATCHER] Redis data reset detected (the epoch marker %s): re-seeding the catalog "
-                  "from %s and rebuilding the window", "changed" if current else "is gone", self.settings.helpers_dir)
+        log.error(
+            "[DISPATCHER] Redis data reset detected (the epoch marker %s): re-seeding the catalog "
+            "from %s and rebuilding the window",
+            "changed" if current else "is gone",
+            self.settings.helpers_dir,
+        )
         if lost:
             log.error("[DISPATCHER] operator overrides were LOST and must be re-applied: %s", ", ".join(lost))
         self.registry.forget()

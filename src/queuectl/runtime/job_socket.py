@@ -5,6 +5,7 @@ so an idle worker takes the next job while a busy one is never handed work it ca
 dispatcher's end never blocks: a message the socket has no room for waits in an outbox until the
 selector says it can be sent.
 """
+
 from __future__ import annotations
 
 import selectors

@@ -5,6 +5,7 @@ every lease/3 (renew.lua, fenced by each claim's token). Locally, each claim als
 its helper is stopped once the claim has gone unrenewed for the lease's unrenewed budget
 (domain/lease.py), before any peer can see the lease lapse and act on it.
 """
+
 from __future__ import annotations
 
 import logging
@@ -26,7 +27,7 @@ MARGIN = 0.05
 
 
 class LeaseKeeper:
-    def __init__(self, scripts: "Scripts", pool: WorkerPool, clock: Clock, lease: float) -> None:
+    def __init__(self, scripts: Scripts, pool: WorkerPool, clock: Clock, lease: float) -> None:
         self.scripts = scripts
         self.pool = pool
         self.clock = clock
@@ -65,8 +66,11 @@ class LeaseKeeper:
         for execution_id in lost:
             job = self.pool.cancel(execution_id)
             self.running.pop(execution_id, None)
-            log.error("[DISPATCHER] lease lost for %s (another dispatcher finalised it); its helper was stopped%s",
-                      execution_id, "" if job else " (it had already finished)")
+            log.error(
+                "[DISPATCHER] lease lost for %s (another dispatcher finalised it); its helper was stopped%s",
+                execution_id,
+                "" if job else " (it had already finished)",
+            )
         return True
 
     def drop_lapsed(self) -> None:
@@ -77,5 +81,8 @@ class LeaseKeeper:
             if job.lease_mono <= mono:
                 self.pool.cancel(execution_id)
                 self.running.pop(execution_id, None)
-                log.error("[DISPATCHER] lease of %s could not be renewed in time; its helper was stopped and "
-                          "its outcome is left to the reaper", execution_id)
+                log.error(
+                    "[DISPATCHER] lease of %s could not be renewed in time; its helper was stopped and "
+                    "its outcome is left to the reaper",
+                    execution_id,
+                )

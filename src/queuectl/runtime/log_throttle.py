@@ -2,10 +2,11 @@
 
 A burst of ten thousand executions in one second would otherwise write twenty thousand lines.
 """
+
 from __future__ import annotations
 
 import logging
-from typing import Callable
+from collections.abc import Callable
 
 log = logging.getLogger("queuectl.runtime.dispatcher")
 
@@ -25,8 +26,10 @@ class LogThrottle:
         if second != self.second:
             quiet = {k: n - LOG_EACH for k, n in self.counts.items() if n > LOG_EACH}
             if quiet:
-                log.info("[DISPATCHER] %s more executions in the last second (not logged one by one)",
-                         ", ".join(f"{n} {k}" for k, n in quiet.items()))
+                log.info(
+                    "[DISPATCHER] %s more executions in the last second (not logged one by one)",
+                    ", ".join(f"{n} {k}" for k, n in quiet.items()),
+                )
             self.second = second
             self.counts = {k: 0 for k in self.counts}
         self.counts[kind] += 1

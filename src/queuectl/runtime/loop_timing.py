@@ -3,6 +3,7 @@
 Executions are due on whole seconds; periodic work (period >= 1 s) runs on the half second, so
 its Redis round trips do not compete with their start.
 """
+
 from __future__ import annotations
 
 from queuectl.domain.clock import Clock

@@ -5,6 +5,7 @@ drops its connections within a tick of Sentinel naming another master. A claim o
 knew could be claimed, and run, a second time after a failover: while the master has (recently)
 had a replica, each claim waits briefly for a replica's acknowledgement.
 """
+
 from __future__ import annotations
 
 import logging
@@ -23,7 +24,7 @@ REPLICA_MEMORY = 60.0
 
 
 class MasterWatch:
-    def __init__(self, client: "redis.Redis", clock: Clock, lease: float) -> None:
+    def __init__(self, client: redis.Redis, clock: Clock, lease: float) -> None:
         self.client = client
         self.clock = clock
         self.lease = lease

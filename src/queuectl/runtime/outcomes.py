@@ -5,6 +5,7 @@ outcome that could not be written (Redis away, out of memory) is kept and writte
 fences each one by its claim token, so an outcome of a claim another dispatcher finalised meanwhile
 is refused, and said so.
 """
+
 from __future__ import annotations
 
 import logging
@@ -21,7 +22,7 @@ log = logging.getLogger("queuectl.runtime.dispatcher")
 
 
 class PendingOutcomes:
-    def __init__(self, scripts: "Scripts", clock: Clock, keep: int) -> None:
+    def __init__(self, scripts: Scripts, clock: Clock, keep: int) -> None:
         self.scripts = scripts
         self.clock = clock
         self.keep = keep  # seconds finished hashes are kept
@@ -53,8 +54,9 @@ class PendingOutcomes:
         went back to the queue for a retry). What could not be written is kept."""
         batch, self.pending = self.pending, []
         try:
-            written, result = self.scripts.finish_and_claim(now=format_time(now), keep=self.keep, outcomes=batch,
-                                                            claim=request)
+            written, result = self.scripts.finish_and_claim(
+                now=format_time(now), keep=self.keep, outcomes=batch, claim=request
+            )
         except Exception:
             self.pending = batch + self.pending
             raise
@@ -74,8 +76,11 @@ class PendingOutcomes:
         requeued = False
         for outcome, code in zip(batch, written):
             if code == 0:
-                log.warning("[DISPATCHER] outcome of %s not recorded: it is no longer ours "
-                            "(lease lost; another dispatcher finalised it)", outcome.execution_id)
+                log.warning(
+                    "[DISPATCHER] outcome of %s not recorded: it is no longer ours "
+                    "(lease lost; another dispatcher finalised it)",
+                    outcome.execution_id,
+                )
             elif code < 0:
                 log.error("[DISPATCHER] outcome of %s not recorded: its hash is unreadable", outcome.execution_id)
             elif code == 2:

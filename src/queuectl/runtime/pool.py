@@ -5,12 +5,13 @@ timeout or is abandoned gets its worker's whole process group killed and a fresh
 slot. Forking per execution would cost a Python start-up per run; a pool keeps isolation and
 starts work in microseconds. The messages both ways are runtime/protocol.py's.
 """
+
 from __future__ import annotations
 
 import os
 import selectors
 import time
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from queuectl.runtime import protocol
 from queuectl.runtime.job_socket import JobSocket
@@ -34,9 +35,17 @@ class WorkerPool:
     BATCH_RUN = 0.001
     BATCH_MAX = 32
 
-    def __init__(self, size: int, *, dispatcher_id: str, env: dict[str, str] | None = None,
-                 monotonic: Callable[[], float] = time.monotonic, memory_limit_mb: int = 0,
-                 lease: float = 0.0, prefetch: int = 0) -> None:
+    def __init__(
+        self,
+        size: int,
+        *,
+        dispatcher_id: str,
+        env: dict[str, str] | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+        memory_limit_mb: int = 0,
+        lease: float = 0.0,
+        prefetch: int = 0,
+    ) -> None:
         self.size = size
         self.prefetch = prefetch
         self.dispatcher_id = dispatcher_id
@@ -136,16 +145,28 @@ class WorkerPool:
             lanes = max(1, min(self.size, os.cpu_count() or 1))
             per_message = max(1, min(self.BATCH_MAX, -(-len(jobs) // lanes)))
         for i in range(0, len(jobs), per_message):
-            self._enqueue(jobs[i:i + per_message])
+            self._enqueue(jobs[i : i + per_message])
 
     def _enqueue(self, jobs: list[Job]) -> None:
         offset = time.monotonic() - self.monotonic()  # to the workers' clock
         parts = []
         for job in jobs:
             self.jobs[job.seq] = job
-            parts.append(protocol.encode_job(protocol.JobMessage(
-                job.seq, job.at, job.lease_mono + offset, job.execution_id, job.helper, job.source,
-                job.execution_time, job.attempt, self.dispatcher_id)))
+            parts.append(
+                protocol.encode_job(
+                    protocol.JobMessage(
+                        job.seq,
+                        job.at,
+                        job.lease_mono + offset,
+                        job.execution_id,
+                        job.helper,
+                        job.source,
+                        job.execution_time,
+                        job.attempt,
+                        self.dispatcher_id,
+                    )
+                )
+            )
         self.socket.send(protocol.join_batch(parts))
 
     def poll(self, timeout: float | None) -> list[Result]:
@@ -220,15 +241,29 @@ class WorkerPool:
             worker.deadline = None
             if job is not None:
                 self._measure(event.finished - event.started)
-                results.append(Result(job=job, ok=event.ok, error=None if event.ok else event.error,
-                                      reason=None if event.ok else event.reason, started=event.started,
-                                      finished=event.finished))
+                results.append(
+                    Result(
+                        job=job,
+                        ok=event.ok,
+                        error=None if event.ok else event.error,
+                        reason=None if event.ok else event.reason,
+                        started=event.started,
+                        finished=event.finished,
+                    )
+                )
         elif kind == "R":
             worker.taken.discard(event.seq)
             job = self.jobs.pop(event.seq, None)
             if job is not None and job.seq not in self.cancelled:
-                results.append(Result(job=job, ok=False, handed_back=True, reason="not started",
-                                      error="not started before its local lease ran out"))
+                results.append(
+                    Result(
+                        job=job,
+                        ok=False,
+                        handed_back=True,
+                        reason="not started",
+                        error="not started before its local lease ran out",
+                    )
+                )
             self.cancelled.discard(event.seq)
         return True
 
@@ -251,8 +286,14 @@ class WorkerPool:
                 job = worker.job
                 self._retire(worker, kill=True)
                 self.jobs.pop(job.seq, None)
-                results.append(Result(job=job, ok=False, reason="timeout",
-                                      error=f"timeout: still running after {job.timeout:g} s, killed"))
+                results.append(
+                    Result(
+                        job=job,
+                        ok=False,
+                        reason="timeout",
+                        error=f"timeout: still running after {job.timeout:g} s, killed",
+                    )
+                )
         return results
 
     def drain(self) -> list[Job]:

@@ -11,6 +11,7 @@ path, a helper name or a number). Events come back on each worker's own pipe, on
   R <seq>                                  job <seq> not started: its claim's local lease ran out
   X                                        this worker exits and takes no more jobs
 """
+
 from __future__ import annotations
 
 import json
@@ -37,14 +38,34 @@ class JobMessage(NamedTuple):
 
 
 def encode_job(job: JobMessage) -> bytes:
-    return SEP.join((str(job.seq), repr(job.at), repr(job.not_after), job.execution_id, job.helper, job.source,
-                     str(job.execution_time), str(job.attempt), job.dispatcher)).encode()
+    return SEP.join(
+        (
+            str(job.seq),
+            repr(job.at),
+            repr(job.not_after),
+            job.execution_id,
+            job.helper,
+            job.source,
+            str(job.execution_time),
+            str(job.attempt),
+            job.dispatcher,
+        )
+    ).encode()
 
 
 def decode_job(part: bytes) -> JobMessage:
     seq, at, not_after, execution_id, helper, source, execution_time, attempt, dispatcher = part.decode().split(SEP)
-    return JobMessage(int(seq), float(at), float(not_after), execution_id, helper, source, int(execution_time),
-                      int(attempt), dispatcher)
+    return JobMessage(
+        int(seq),
+        float(at),
+        float(not_after),
+        execution_id,
+        helper,
+        source,
+        int(execution_time),
+        int(attempt),
+        dispatcher,
+    )
 
 
 def join_batch(parts: list[bytes]) -> bytes:
@@ -64,6 +85,7 @@ def seq_of(part: bytes) -> int:
 
 # -- events: the worker writes them ----------------------------------------------------------
 
+
 def took(parts: list[bytes]) -> str:
     return f"T {' '.join(str(seq_of(p)) for p in parts)}\n"
 
@@ -76,8 +98,9 @@ def starting(seq: int) -> str:
     return f"S {seq}\n"
 
 
-def done(seq: int, *, ok: bool, started: float, finished: float, error: str | None = None,
-         reason: str | None = None) -> str:
+def done(
+    seq: int, *, ok: bool, started: float, finished: float, error: str | None = None, reason: str | None = None
+) -> str:
     if ok:
         return f"D {seq} 1 {started!r} {finished!r}\n"
     return f"D {seq} 0 {started!r} {finished!r} {json.dumps([error, reason])}\n"
@@ -91,6 +114,7 @@ EXITING = "X\n"
 
 
 # -- events: the pool reads them -------------------------------------------------------------
+
 
 class Event(NamedTuple):
     """One event line, decoded (a tuple: several are read per job). `seqs` holds the job
@@ -122,8 +146,15 @@ def decode_event(line: bytes) -> Event:
         if not (isinstance(texts, list) and len(texts) == 2 and all(isinstance(t, (str, type(None))) for t in texts)):
             raise ValueError(f"not a worker event: {line[:80]!r}")
         error, reason = texts
-        return Event(kind=kind, seqs=(int(fields[0]),), ok=fields[1] == "1", started=float(fields[2]),
-                     finished=float(fields[3]), error=error, reason=reason)
+        return Event(
+            kind=kind,
+            seqs=(int(fields[0]),),
+            ok=fields[1] == "1",
+            started=float(fields[2]),
+            finished=float(fields[3]),
+            error=error,
+            reason=reason,
+        )
     if kind == "X":
         return Event(kind=kind)
     raise ValueError(f"not a worker event: {line[:80]!r}")

@@ -5,10 +5,12 @@ until a PING (at most one a second) answers. Redis answering but refusing writes
 noeviction) is its own condition, also logged once, and ends with the first write that succeeds.
 A bug or bad data in one step is logged (at most once a minute per step) and the loop goes on.
 """
+
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Callable, TypeVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
 from queuectl.domain import keys
 from queuectl.domain.clock import Clock
@@ -35,8 +37,16 @@ class RedisGuard:
     leases it could not renew); `on_back` runs when Redis answers again, before any other step
     (a renewal may have been missed); `on_writable` when writes are accepted again."""
 
-    def __init__(self, client: "redis.Redis", clock: Clock, url: str, *, before_step: Callable[[], None],
-                 on_back: Callable[[], object], on_writable: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        clock: Clock,
+        url: str,
+        *,
+        before_step: Callable[[], None],
+        on_back: Callable[[], object],
+        on_writable: Callable[[], None],
+    ) -> None:
         self.client = client
         self.clock = clock
         self.url = url
@@ -70,8 +80,12 @@ class RedisGuard:
                 return None
             if self.oom_since is None:
                 self.oom_since = self.clock.time()
-                log.error("[DISPATCHER] Redis is out of memory and refuses writes (%s): %s; claims are paused and "
-                          "outcomes kept until it has room", what, str(exc).splitlines()[0])
+                log.error(
+                    "[DISPATCHER] Redis is out of memory and refuses writes (%s): %s; claims are paused and "
+                    "outcomes kept until it has room",
+                    what,
+                    str(exc).splitlines()[0],
+                )
             return None
         except (rexc.RedisError, RedisUnavailable) as exc:
             self._failed(what, exc)

@@ -5,12 +5,14 @@ what it found, and keeps a copy of the catalog that it reloads only when another
 it (the catalog version counter). Executions of a helper that is registered but not in this
 directory are left to the dispatchers that have it.
 """
+
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from queuectl.domain import keys
 from queuectl.domain.errors import HelperLoadError, InvalidInput
@@ -43,7 +45,7 @@ def dir_fingerprint(directory: Path) -> tuple[Any, ...]:
     return tuple(out)
 
 
-def sync(app: "App") -> tuple[DiscoveryResult, SyncReport]:
+def sync(app: App) -> tuple[DiscoveryResult, SyncReport]:
     """Discover the configured helpers directory, register what it holds and plan its helpers'
     window (`helpers sync`: what a dispatcher does at start-up, without the loop)."""
     directory = app.settings.helpers_dir
@@ -54,7 +56,7 @@ def sync(app: "App") -> tuple[DiscoveryResult, SyncReport]:
 
 
 class HelperRegistry:
-    def __init__(self, app: "App", *, preload: Callable[[list[str]], None]) -> None:
+    def __init__(self, app: App, *, preload: Callable[[list[str]], None]) -> None:
         self.app = app
         self.helpers_dir = app.settings.helpers_dir
         self.preload = preload  # have the workers import these files ahead of their executions
@@ -87,14 +89,20 @@ class HelperRegistry:
         self.foreign -= set(self.sources)
         self.preload(sorted(set(self.sources.values())))
         report = self.app.guarded(lambda: control.register(self.app, found, self.helpers_dir, plan=plan))
-        log.info("[STARTUP] %d helpers found (%d new, %d changed, %d unchanged, %d with operator overrides)",
-                 len(found.helpers), len(report.registered), len(report.updated), len(report.unchanged),
-                 len(report.overrides))
+        log.info(
+            "[STARTUP] %d helpers found (%d new, %d changed, %d unchanged, %d with operator overrides)",
+            len(found.helpers),
+            len(report.registered),
+            len(report.updated),
+            len(report.unchanged),
+            len(report.overrides),
+        )
         for name, problem in report.broken:
             log.error("[STARTUP] helper %s is broken: %s", name, problem)
         for name in report.missing:
-            log.warning("[STARTUP] helper %s is missing from %s; its queued executions were removed",
-                        name, self.helpers_dir)
+            log.warning(
+                "[STARTUP] helper %s is missing from %s; its queued executions were removed", name, self.helpers_dir
+            )
         if plan and report.plan.created:
             log.info("[QUEUE] planned %d new executions after the helpers changed", report.plan.created)
         return found
@@ -123,8 +131,11 @@ class HelperRegistry:
         """A helper we do not have: its executions are left for the dispatchers that have it."""
         if helper not in self.foreign:
             self.foreign.add(helper)
-            log.warning("[DISPATCHER] helper %s is registered but not in %s; leaving its executions to other "
-                        "dispatchers", helper, self.helpers_dir)
+            log.warning(
+                "[DISPATCHER] helper %s is registered but not in %s; leaving its executions to other dispatchers",
+                helper,
+                self.helpers_dir,
+            )
 
     def forget(self) -> None:
         """Redis lost its data: the next rescan registers everything again."""

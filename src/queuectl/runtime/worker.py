@@ -12,6 +12,7 @@ Anything a helper raises (SystemExit and KeyboardInterrupt included) becomes an 
 a helper that kills the process (os._exit, a segfault) is noticed by the dispatcher from the
 pipe's end after an `S` with no `D`.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,7 +23,7 @@ import sys
 import threading
 import time
 import traceback
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from queuectl.domain.lease import unrenewed_budget
@@ -51,11 +52,18 @@ def describe(exc: BaseException) -> str:
 #: (load_helper_class, ExecutionContext, call_run), imported on the first run (not at start-up)
 _calls: tuple[Any, Any, Any] | None = None
 #: The last execution time seen and its datetime: executions due together share one.
-_when: tuple[int, datetime] = (0, datetime.fromtimestamp(0, tz=timezone.utc))
+_when: tuple[int, datetime] = (0, datetime.fromtimestamp(0, tz=UTC))
 
 
-def _run(source: str, name: str, execution_id: str, execution_time: int, attempt: int, dispatcher: str,
-         instances: dict[type, Any]) -> tuple[bool, str | None, str | None]:
+def _run(
+    source: str,
+    name: str,
+    execution_id: str,
+    execution_time: int,
+    attempt: int,
+    dispatcher: str,
+    instances: dict[type, Any],
+) -> tuple[bool, str | None, str | None]:
     """Run one execution; (ok, error text, reason)."""
     global _calls, _when
     try:
@@ -70,9 +78,14 @@ def _run(source: str, name: str, execution_id: str, execution_time: int, attempt
         if helper is None:
             helper = instances[cls] = cls()
         if _when[0] != execution_time:
-            _when = (execution_time, datetime.fromtimestamp(execution_time, tz=timezone.utc))
-        ctx = context(execution_id=execution_id, helper=name, execution_time=_when[1], attempt=attempt,
-                      dispatcher_id=dispatcher or None)
+            _when = (execution_time, datetime.fromtimestamp(execution_time, tz=UTC))
+        ctx = context(
+            execution_id=execution_id,
+            helper=name,
+            execution_time=_when[1],
+            attempt=attempt,
+            dispatcher_id=dispatcher or None,
+        )
         call(helper, ctx)
     except BaseException as exc:  # noqa: BLE001 - everything a helper raises is its error
         logging.getLogger(__name__).debug("helper failed:\n%s", traceback.format_exc())
@@ -285,8 +298,9 @@ def serve(jobs: socket.socket, out_fd: int) -> int:
         _running = True
         started = time.time()
         try:
-            ok, error, reason = _run(job.source, job.helper, job.execution_id, job.execution_time, job.attempt,
-                                     job.dispatcher, instances)
+            ok, error, reason = _run(
+                job.source, job.helper, job.execution_id, job.execution_time, job.attempt, job.dispatcher, instances
+            )
         finally:
             _running = False
             guard.started = None
@@ -315,9 +329,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--memory-limit-mb", type=int, default=0)
     args = parser.parse_args(argv[1:])
     _die_with_parent(args.dispatcher_pid, args.lease)
-    logging.basicConfig(level=os.environ.get("QUEUECTL_HELPER_LOG_LEVEL", "INFO"), stream=sys.stderr,
-                        format="%(asctime)s.%(msecs)03d %(levelname)-7s [HELPER] %(message)s",
-                        datefmt="%Y-%m-%d %H:%M:%S")
+    logging.basicConfig(
+        level=os.environ.get("QUEUECTL_HELPER_LOG_LEVEL", "INFO"),
+        stream=sys.stderr,
+        format="%(asctime)s.%(msecs)03d %(levelname)-7s [HELPER] %(message)s",
+        datefmt="%Y-%m-%d %H:%M:%S",
+    )
     limit_mb = args.memory_limit_mb
     if limit_mb > 0:
         import resource

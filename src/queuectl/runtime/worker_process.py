@@ -4,6 +4,7 @@ the job it runs, and how it is killed (its whole process group: helpers may have
 Each worker is a long-lived child (`python -m queuectl.runtime.worker`) in its own session, killed
 with the dispatcher (PR_SET_PDEATHSIG), running one execution at a time.
 """
+
 from __future__ import annotations
 
 import json
@@ -53,9 +54,20 @@ class WorkerArgs:
     memory_limit_mb: int = 0  # address-space cap of the helper's process; 0 = none
 
     def argv(self, job_fd: int, result_fd: int) -> list[str]:
-        return [sys.executable, "-P", "-m", "queuectl.runtime.worker", str(job_fd), str(result_fd),
-                "--dispatcher-pid", str(self.dispatcher_pid), "--lease", repr(float(self.lease)),
-                "--memory-limit-mb", str(int(self.memory_limit_mb))]
+        return [
+            sys.executable,
+            "-P",
+            "-m",
+            "queuectl.runtime.worker",
+            str(job_fd),
+            str(result_fd),
+            "--dispatcher-pid",
+            str(self.dispatcher_pid),
+            "--lease",
+            repr(float(self.lease)),
+            "--memory-limit-mb",
+            str(int(self.memory_limit_mb)),
+        ]
 
 
 class WorkerProcess:

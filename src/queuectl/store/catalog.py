@@ -6,10 +6,13 @@ applied over the code default, or a full schedule (it has a `type`) that replace
 refreshes code defaults but keeps overrides, so an operator's change survives restarts until
 `helpers reset`. Every write is a compare-and-set on the entry's revision (catalog_put.lua).
 """
+
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC
+from typing import TYPE_CHECKING, Any
 
 from queuectl.domain.errors import ConcurrentChange, InvalidSchedule, UnknownHelper
 from queuectl.domain.keys import AVAILABLE_HELPERS
@@ -34,8 +37,15 @@ def decode_entry(name: str, raw: str) -> HelperRecord:
         return HelperRecord.from_redis(name, data)
     except (ValueError, TypeError) as exc:
         return HelperRecord(
-            name=name, rev=-1, status="broken", problem=f"corrupt catalog entry ({exc})",
-            schedule=None, default=None, override=None, source=None, class_name=None,
+            name=name,
+            rev=-1,
+            status="broken",
+            problem=f"corrupt catalog entry ({exc})",
+            schedule=None,
+            default=None,
+            override=None,
+            source=None,
+            class_name=None,
         )
 
 
@@ -43,12 +53,12 @@ def encode_entry(record: HelperRecord) -> str:
     return json.dumps(record.to_redis(), separators=(",", ":"), sort_keys=False)
 
 
-def read_all(client: "redis.Redis") -> dict[str, HelperRecord]:
+def read_all(client: redis.Redis) -> dict[str, HelperRecord]:
     raw = text_map(client.hgetall(AVAILABLE_HELPERS))
     return {name: decode_entry(name, value) for name, value in sorted(raw.items())}
 
 
-def read_one(client: "redis.Redis", name: str) -> HelperRecord:
+def read_one(client: redis.Redis, name: str) -> HelperRecord:
     check_name(name)
     raw = maybe_text(client.hget(AVAILABLE_HELPERS, name))
     if raw is None:
@@ -62,8 +72,9 @@ def expected_rev(record: HelperRecord | None) -> str:
     return "corrupt" if record.rev < 0 else str(record.rev)
 
 
-def effective(default: ScheduleConfig | None, override: Mapping[str, Any] | None,
-              default_timezone: str) -> tuple[ScheduleConfig | None, str | None]:
+def effective(
+    default: ScheduleConfig | None, override: Mapping[str, Any] | None, default_timezone: str
+) -> tuple[ScheduleConfig | None, str | None]:
     """The schedule in force and None, or None and why there is none. A full override (it has a
     `type`) replaces the code default; a patch is laid over it; no override leaves it as it is."""
     if override is None:
@@ -80,15 +91,23 @@ def effective(default: ScheduleConfig | None, override: Mapping[str, Any] | None
         return None, str(exc)
 
 
-def with_schedule(record: HelperRecord, *, default: ScheduleConfig | None, override: dict[str, Any] | None,
-                  default_timezone: str, now: float, status: str | None = None,
-                  problem: str | None = None, source: str | None = None,
-                  class_name: str | None = None, in_force: ScheduleConfig | None = None) -> HelperRecord:
+def with_schedule(
+    record: HelperRecord,
+    *,
+    default: ScheduleConfig | None,
+    override: dict[str, Any] | None,
+    default_timezone: str,
+    now: float,
+    status: str | None = None,
+    problem: str | None = None,
+    source: str | None = None,
+    class_name: str | None = None,
+    in_force: ScheduleConfig | None = None,
+) -> HelperRecord:
     """A copy of `record` with new default/override and the schedule in force worked out again
     (an invalid one keeps the schedule in force before it, and makes the helper broken).
     `in_force`: the caller parsed the override, a whole schedule, already."""
-    config, merge_problem = (in_force, None) if in_force is not None else effective(default, override,
-                                                                                      default_timezone)
+    config, merge_problem = (in_force, None) if in_force is not None else effective(default, override, default_timezone)
     final_status = status or ("ok" if config else "broken")
     if final_status == "ok" and config is None:
         final_status = "broken"
@@ -119,17 +138,18 @@ def same_content(a: HelperRecord | None, b: HelperRecord) -> bool:
     return ra == rb
 
 
-def put_many(scripts: "Scripts", pairs: Iterable[tuple[HelperRecord | None, HelperRecord]]) -> list[str]:
+def put_many(scripts: Scripts, pairs: Iterable[tuple[HelperRecord | None, HelperRecord]]) -> list[str]:
     """Compare-and-set many entries; returns the names that lost a race."""
     entries = [(new.name, expected_rev(old), encode_entry(new)) for old, new in pairs]
     conflicts: list[str] = []
     for i in range(0, len(entries), 500):
-        conflicts += scripts.catalog_put(entries[i:i + 500])
+        conflicts += scripts.catalog_put(entries[i : i + 500])
     return conflicts
 
 
-def change(client: "redis.Redis", scripts: "Scripts", name: str,
-           mutate: Callable[[HelperRecord], HelperRecord]) -> tuple[HelperRecord, HelperRecord]:
+def change(
+    client: redis.Redis, scripts: Scripts, name: str, mutate: Callable[[HelperRecord], HelperRecord]
+) -> tuple[HelperRecord, HelperRecord]:
     """Read-mutate-CAS one entry, retrying when another process wrote in between.
 
     `mutate` may raise (for example InvalidSchedule); then nothing is written.
@@ -145,13 +165,13 @@ def change(client: "redis.Redis", scripts: "Scripts", name: str,
 
 def next_run(record: HelperRecord, now: float) -> float | None:
     """The helper's next occurrence after `now` (None when disabled, broken or never)."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from queuectl.domain.schedule import next_occurrence
 
     if not record.plannable or record.schedule is None:
         return None
-    found = next_occurrence(record.schedule, datetime.fromtimestamp(now, tz=timezone.utc))
+    found = next_occurrence(record.schedule, datetime.fromtimestamp(now, tz=UTC))
     return found.timestamp() if found else None
 
 

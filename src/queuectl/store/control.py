@@ -5,17 +5,19 @@ matches the catalog: enable plans the window, disable removes the helper's queue
 (history stays), update replaces the schedule and re-plans. The CLI and the dispatcher call
 these; neither holds logic of its own.
 """
+
 from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
+from queuectl.domain import keys
 from queuectl.domain.errors import InvalidInput, InvalidSchedule
 from queuectl.domain.models import DiscoveryResult, HelperRecord, LoadError
 from queuectl.domain.schedule import ScheduleConfig, parse_schedule
-from queuectl.domain import keys
 from queuectl.store import catalog, planner
 from queuectl.store.replies import text
 
@@ -25,13 +27,13 @@ if TYPE_CHECKING:
 
 @dataclass(kw_only=True)
 class SyncReport:
-    registered: list[str] = field(default_factory=list)   # new in the catalog
-    updated: list[str] = field(default_factory=list)      # code default or source changed
+    registered: list[str] = field(default_factory=list)  # new in the catalog
+    updated: list[str] = field(default_factory=list)  # code default or source changed
     unchanged: list[str] = field(default_factory=list)
-    broken: list[tuple[str, str]] = field(default_factory=list)   # (name, problem)
-    missing: list[str] = field(default_factory=list)      # source gone from the helpers dir
+    broken: list[tuple[str, str]] = field(default_factory=list)  # (name, problem)
+    missing: list[str] = field(default_factory=list)  # source gone from the helpers dir
     load_errors: list[LoadError] = field(default_factory=list)
-    overrides: list[str] = field(default_factory=list)    # helpers whose operator override is kept
+    overrides: list[str] = field(default_factory=list)  # helpers whose operator override is kept
     unplanned: int = 0
     plan: planner.PlanReport = field(default_factory=planner.PlanReport)
     records: dict[str, HelperRecord] = field(default_factory=dict)  # the entries as registered
@@ -62,8 +64,7 @@ def _real_dir(directory: str) -> str:
     return os.path.realpath(directory)
 
 
-def register(app: "App", found: DiscoveryResult, helpers_dir: str | os.PathLike[str], *,
-             plan: bool = True) -> SyncReport:
+def register(app: App, found: DiscoveryResult, helpers_dir: str | os.PathLike[str], *, plan: bool = True) -> SyncReport:
     """Upsert discovered helpers into the catalog, keeping overrides, then re-plan.
 
     Entries whose source file sits in `helpers_dir` but no longer defines them become `missing`
@@ -78,8 +79,17 @@ def register(app: "App", found: DiscoveryResult, helpers_dir: str | os.PathLike[
 
     def desired(old: HelperRecord | None, name: str) -> HelperRecord | None:
         spec = specs.get(name)
-        base = old or HelperRecord(name=name, rev=0, status="ok", problem=None, schedule=None,
-                                   default=None, override=None, source=None, class_name=None)
+        base = old or HelperRecord(
+            name=name,
+            rev=0,
+            status="ok",
+            problem=None,
+            schedule=None,
+            default=None,
+            override=None,
+            source=None,
+            class_name=None,
+        )
         if spec is not None:
             default, problem = spec.schedule, spec.problem  # discovery read the schedule
             override = old.override if old else None
@@ -89,9 +99,15 @@ def register(app: "App", found: DiscoveryResult, helpers_dir: str | os.PathLike[
                 if config is not None:
                     problem = None
             return catalog.with_schedule(
-                base, default=default, override=override,
-                default_timezone=tz, now=now, status="broken" if problem else None,
-                problem=problem, source=spec.source, class_name=spec.class_name,
+                base,
+                default=default,
+                override=override,
+                default_timezone=tz,
+                now=now,
+                status="broken" if problem else None,
+                problem=problem,
+                source=spec.source,
+                class_name=spec.class_name,
             )
         if old is None or not _under(old.source, directory):
             return None  # another directory's helper: not ours to judge
@@ -102,8 +118,15 @@ def register(app: "App", found: DiscoveryResult, helpers_dir: str | os.PathLike[
             status, problem = "missing", "its source file no longer defines it"
         if old.status == status and old.problem == problem:
             return old
-        return catalog.with_schedule(old, default=old.default, override=old.override,
-                                     default_timezone=tz, now=now, status=status, problem=problem)
+        return catalog.with_schedule(
+            old,
+            default=old.default,
+            override=old.override,
+            default_timezone=tz,
+            now=now,
+            status=status,
+            problem=problem,
+        )
 
     specs = {spec.name: spec for spec in found.helpers}
     pending = set(specs)
@@ -158,12 +181,17 @@ def register(app: "App", found: DiscoveryResult, helpers_dir: str | os.PathLike[
     ensure_epoch(app)
     report.records = final
     if plan:
-        report.plan = planner.plan(app.scripts, final.values(), now=app.clock.time(), window=app.settings.window,
-                                   history_ttl=app.settings.history_ttl)
+        report.plan = planner.plan(
+            app.scripts,
+            final.values(),
+            now=app.clock.time(),
+            window=app.settings.window,
+            history_ttl=app.settings.history_ttl,
+        )
     return report
 
 
-def ensure_epoch(app: "App") -> str:
+def ensure_epoch(app: App) -> str:
     """The database's epoch marker, created on first use; its loss means Redis lost its data."""
     import secrets
 
@@ -196,7 +224,7 @@ class ChangeReport:
 Override = dict[str, Any] | ScheduleConfig | None
 
 
-def _apply(app: "App", name: str, new_override: Callable[[HelperRecord], Override] | None) -> ChangeReport:
+def _apply(app: App, name: str, new_override: Callable[[HelperRecord], Override] | None) -> ChangeReport:
     """CAS the helper with a new override and re-plan it. The override is a patch (a dict), a
     whole schedule (already parsed: it replaces the code default), or None to drop it."""
     tz = app.default_timezone
@@ -207,10 +235,16 @@ def _apply(app: "App", name: str, new_override: Callable[[HelperRecord], Overrid
         # a helper whose file is gone or fails to import stays so: an override cannot fix that
         keep = old.status == "missing" or (old.status == "broken" and old.default is not None)
         patch = None if isinstance(override, ScheduleConfig) else override
-        return catalog.with_schedule(old, default=old.default,
-                                     override=in_force.to_dict() if in_force is not None else patch,
-                                     in_force=in_force, default_timezone=tz, now=app.clock.time(),
-                                     status=old.status if keep else None, problem=old.problem if keep else None)
+        return catalog.with_schedule(
+            old,
+            default=old.default,
+            override=in_force.to_dict() if in_force is not None else patch,
+            in_force=in_force,
+            default_timezone=tz,
+            now=app.clock.time(),
+            status=old.status if keep else None,
+            problem=old.problem if keep else None,
+        )
 
     old, new = catalog.change(app.client, app.scripts, name, mutate)
     changed = not catalog.same_content(old, new)
@@ -218,12 +252,13 @@ def _apply(app: "App", name: str, new_override: Callable[[HelperRecord], Overrid
     if old.schedule != new.schedule or not new.plannable:
         removed = planner.unplan(app.client, app.scripts, name)
     if new.plannable:
-        created = planner.plan(app.scripts, [new], now=app.clock.time(), window=app.settings.window,
-                               history_ttl=app.settings.history_ttl).created
+        created = planner.plan(
+            app.scripts, [new], now=app.clock.time(), window=app.settings.window, history_ttl=app.settings.history_ttl
+        ).created
     return ChangeReport(helper=new, removed=removed, created=created, changed=changed)
 
 
-def set_enabled(app: "App", name: str, enabled: bool) -> ChangeReport:
+def set_enabled(app: App, name: str, enabled: bool) -> ChangeReport:
     """Enable or disable a helper; the choice persists as an override until `reset`."""
 
     def override(old: HelperRecord) -> dict[str, Any] | None:
@@ -236,7 +271,7 @@ def set_enabled(app: "App", name: str, enabled: bool) -> ChangeReport:
     return _apply(app, name, override)
 
 
-def update(app: "App", name: str, changes: Mapping[str, Any], *, replace: bool) -> ChangeReport:
+def update(app: App, name: str, changes: Mapping[str, Any], *, replace: bool) -> ChangeReport:
     """Change a helper's schedule.
 
     replace=True (a `--config` body): `changes` is the whole new schedule. replace=False (flags):
@@ -269,6 +304,6 @@ def update(app: "App", name: str, changes: Mapping[str, Any], *, replace: bool) 
     return _apply(app, name, override)
 
 
-def reset(app: "App", name: str) -> ChangeReport:
+def reset(app: App, name: str) -> ChangeReport:
     """Drop the operator override: the code default is in force again."""
     return _apply(app, name, None)

@@ -1,5 +1,6 @@
 """The live dispatchers: each writes a heartbeat (a hash with a TTL, indexed by expiry in a ZSET),
 and `status` reads the ones whose heartbeat has not lapsed. Both sides of the keys are here."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -29,22 +30,30 @@ class Heartbeat:
     concurrency: int
 
 
-def beat(client: "redis.Redis", heartbeat: Heartbeat, *, now: float, ttl: float) -> None:
+def beat(client: redis.Redis, heartbeat: Heartbeat, *, now: float, ttl: float) -> None:
     """Write the heartbeat, alive until `now + ttl`, in one transaction."""
     key = keys.dispatcher_key(heartbeat.dispatcher_id)
     pipe = client.pipeline(transaction=True)
-    pipe.hset(key, mapping={
-        "id": heartbeat.dispatcher_id, "host": heartbeat.host, "pid": heartbeat.pid, "version": heartbeat.version,
-        "startedAt": format_time(heartbeat.started_at), "beat": format_time(now),
-        "running": heartbeat.running, "concurrency": heartbeat.concurrency,
-    })
+    pipe.hset(
+        key,
+        mapping={
+            "id": heartbeat.dispatcher_id,
+            "host": heartbeat.host,
+            "pid": heartbeat.pid,
+            "version": heartbeat.version,
+            "startedAt": format_time(heartbeat.started_at),
+            "beat": format_time(now),
+            "running": heartbeat.running,
+            "concurrency": heartbeat.concurrency,
+        },
+    )
     pipe.expire(key, int(ttl) + 1)
     pipe.zadd(keys.DISPATCHERS, {heartbeat.dispatcher_id: now + ttl})
     pipe.zremrangebyscore(keys.DISPATCHERS, "-inf", now - FORGET_AFTER)
     pipe.execute()
 
 
-def deregister(client: "redis.Redis", dispatcher_id: str) -> None:
+def deregister(client: redis.Redis, dispatcher_id: str) -> None:
     """Remove a stopping dispatcher's heartbeat at once (`status` stops showing it)."""
     pipe = client.pipeline(transaction=True)
     pipe.zrem(keys.DISPATCHERS, dispatcher_id)
@@ -52,7 +61,7 @@ def deregister(client: "redis.Redis", dispatcher_id: str) -> None:
     pipe.execute()
 
 
-def live(client: "redis.Redis", now: float) -> list[dict[str, Any]]:
+def live(client: redis.Redis, now: float) -> list[dict[str, Any]]:
     """Dispatchers whose heartbeat has not lapsed, with what they last reported."""
     ids = texts(client.zrangebyscore(keys.DISPATCHERS, now, "+inf"))
     if not ids:
@@ -64,13 +73,15 @@ def live(client: "redis.Redis", now: float) -> list[dict[str, Any]]:
     for dispatcher_id, data in zip(ids, pipe.execute(raise_on_error=False)):
         if not isinstance(data, dict) or not data:
             continue
-        out.append({
-            "id": dispatcher_id,
-            "host": data.get("host"),
-            "pid": int(data.get("pid") or 0),
-            "started_at": iso(float(data["startedAt"])) if data.get("startedAt") else None,
-            "last_beat": iso(float(data["beat"])) if data.get("beat") else None,
-            "running": int(data.get("running") or 0),
-            "concurrency": int(data.get("concurrency") or 0),
-        })
+        out.append(
+            {
+                "id": dispatcher_id,
+                "host": data.get("host"),
+                "pid": int(data.get("pid") or 0),
+                "started_at": iso(float(data["startedAt"])) if data.get("startedAt") else None,
+                "last_beat": iso(float(data["beat"])) if data.get("beat") else None,
+                "running": int(data.get("running") or 0),
+                "concurrency": int(data.get("concurrency") or 0),
+            }
+        )
     return out

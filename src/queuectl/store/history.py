@@ -1,4 +1,5 @@
 """Read side of `internalExecutionHistory` (newest first) and its pruning."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -14,8 +15,14 @@ if TYPE_CHECKING:
     from queuectl.store.scripts import Scripts
 
 
-def query(client: "redis.Redis", *, helper: str | None = None, status: str | None = None,
-          finished_after: float | None = None, limit: int = 50) -> list[Execution]:
+def query(
+    client: redis.Redis,
+    *,
+    helper: str | None = None,
+    status: str | None = None,
+    finished_after: float | None = None,
+    limit: int = 50,
+) -> list[Execution]:
     """Finished executions, newest first, filtered by helper, status and finish time."""
     low: float | str = finished_after if finished_after is not None else "-inf"
     found: list[Execution] = []
@@ -33,7 +40,7 @@ def query(client: "redis.Redis", *, helper: str | None = None, status: str | Non
     return found[:limit]
 
 
-def prune(scripts: "Scripts", *, now: float, history_ttl: float, max_batches: int = 1000) -> int:
+def prune(scripts: Scripts, *, now: float, history_ttl: float, max_batches: int = 1000) -> int:
     """Drop history older than `history_ttl` with its hashes, in bounded batches."""
     removed = 0
     for _ in range(max_batches):
@@ -44,5 +51,5 @@ def prune(scripts: "Scripts", *, now: float, history_ttl: float, max_batches: in
     return removed
 
 
-def count(client: "redis.Redis") -> int:
+def count(client: redis.Redis) -> int:
     return int(client.zcard(keys.EXECUTION_HISTORY))

@@ -4,11 +4,13 @@ Every occurrence in [now, now + window] becomes an execution, and so does a past
 expiry still covers now (after downtime it runs at once). Ids are deterministic and plan.lua
 skips existing ones, so planning is idempotent across re-plans, restarts and dispatchers.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Iterable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from queuectl.domain import keys
 from queuectl.domain.models import HelperRecord, format_time
@@ -33,7 +35,7 @@ class PlanReport:
     stale: int = 0
     helpers: int = 0
 
-    def add(self, other: "PlanReport") -> None:
+    def add(self, other: PlanReport) -> None:
         self.created += other.created
         self.existing += other.existing
         self.stale += other.stale
@@ -45,15 +47,17 @@ def keep_seconds(history_ttl: float) -> int:
     return int(history_ttl) + KEEP_MARGIN
 
 
-def occurrences_for(config: ScheduleConfig, now: float, window: float, history_ttl: float) -> list[tuple[int, int, int]]:
+def occurrences_for(
+    config: ScheduleConfig, now: float, window: float, history_ttl: float
+) -> list[tuple[int, int, int]]:
     """(executionTime, expiry, priority) for every occurrence to plan at `now`.
 
     Looks back at most min(expiry, history_ttl): an occurrence older than the history TTL could
     have run and been pruned already, and must never be planned a second time.
     """
     lookback = min(config.expiry, history_ttl)
-    start = datetime.fromtimestamp(now - lookback, tz=timezone.utc)
-    end = datetime.fromtimestamp(now + window, tz=timezone.utc)
+    start = datetime.fromtimestamp(now - lookback, tz=UTC)
+    end = datetime.fromtimestamp(now + window, tz=UTC)
     rows = []
     for when in occurrences(config, start, end):
         t = int(when.timestamp())
@@ -62,8 +66,9 @@ def occurrences_for(config: ScheduleConfig, now: float, window: float, history_t
     return rows
 
 
-def plan(scripts: "Scripts", records: Iterable[HelperRecord], *, now: float, window: float,
-         history_ttl: float) -> PlanReport:
+def plan(
+    scripts: Scripts, records: Iterable[HelperRecord], *, now: float, window: float, history_ttl: float
+) -> PlanReport:
     """Create the window's executions for every plannable helper in `records` (the records the
     caller holds: plan.lua skips a helper whose catalog entry has moved on since)."""
     report = PlanReport()
@@ -87,7 +92,7 @@ def plan(scripts: "Scripts", records: Iterable[HelperRecord], *, now: float, win
         report.helpers += 1
         rows = occurrences_for(config, now, window, history_ttl)
         for i in range(0, len(rows), PLAN_BATCH):
-            chunk = rows[i:i + PLAN_BATCH]
+            chunk = rows[i : i + PLAN_BATCH]
             batch.append(PlanGroup(helper=record.name, rev=str(record.rev), occurrences=chunk))
             size += len(chunk) + 1
             if size >= PLAN_BATCH:
@@ -96,7 +101,7 @@ def plan(scripts: "Scripts", records: Iterable[HelperRecord], *, now: float, win
     return report
 
 
-def queued_ids(client: "redis.Redis", helper: str) -> list[str]:
+def queued_ids(client: redis.Redis, helper: str) -> list[str]:
     """Ids of `helper`'s executions in the queue (a bounded-step ZSCAN; names hold no glob chars)."""
     ids = []
     for member, _score in client.zscan_iter(keys.EXECUTION_QUEUE, match=f"{helper}:*", count=1000):
@@ -105,10 +110,10 @@ def queued_ids(client: "redis.Redis", helper: str) -> list[str]:
     return ids
 
 
-def unplan(client: "redis.Redis", scripts: "Scripts", helper: str) -> int:
+def unplan(client: redis.Redis, scripts: Scripts, helper: str) -> int:
     """Remove `helper`'s queued executions (running and finished ones stay)."""
     ids = queued_ids(client, helper)
     removed = 0
     for i in range(0, len(ids), 500):
-        removed += scripts.unplan(ids[i:i + 500])
+        removed += scripts.unplan(ids[i : i + 500])
     return removed

@@ -1,4 +1,5 @@
 """Read side of `internalExecutionQueue`: what is queued, in dispatch order. Reads only."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -12,7 +13,7 @@ if TYPE_CHECKING:
     import redis
 
 
-def load_executions(client: "redis.Redis", ids: list[str]) -> list[Execution]:
+def load_executions(client: redis.Redis, ids: list[str]) -> list[Execution]:
     """The hashes of `ids`, in order, in one round trip; ids without a hash are skipped."""
     if not ids:
         return []
@@ -27,7 +28,7 @@ def load_executions(client: "redis.Redis", ids: list[str]) -> list[Execution]:
     ]
 
 
-def load_queued(client: "redis.Redis", members: list[tuple[str, float]]) -> list[Execution]:
+def load_queued(client: redis.Redis, members: list[tuple[str, float]]) -> list[Execution]:
     """Queued executions from their queue entries (id, score), in order, in one round trip.
 
     A planned execution is its queue entry alone until it is claimed (plan.lua): its helper and
@@ -52,9 +53,16 @@ def load_queued(client: "redis.Redis", members: list[tuple[str, float]]) -> list
             except ValueError:
                 continue  # a score queuectl never writes: the claim quarantines it
             helper = execution_id.rpartition(":")[0]
-            out.append(Execution(execution_id=execution_id, helper=helper, execution_time=float(execution_time),
-                                 expiry=expiry.get(helper, 0), priority=priority,
-                                 status=ExecutionStatus.QUEUED.value))
+            out.append(
+                Execution(
+                    execution_id=execution_id,
+                    helper=helper,
+                    execution_time=float(execution_time),
+                    expiry=expiry.get(helper, 0),
+                    priority=priority,
+                    status=ExecutionStatus.QUEUED.value,
+                )
+            )
     return out
 
 
@@ -76,7 +84,7 @@ def _expiries(helpers: list[str], entries: list[str | None]) -> dict[str, int]:
     return out
 
 
-def show(client: "redis.Redis", *, limit: int = 50, helper: str | None = None) -> list[Execution]:
+def show(client: redis.Redis, *, limit: int = 50, helper: str | None = None) -> list[Execution]:
     """The next `limit` queued executions (optionally of one helper), earliest first."""
     if helper is None:
         members = scored(client.zrange(keys.EXECUTION_QUEUE, 0, max(limit, 1) - 1, withscores=True))
@@ -94,5 +102,5 @@ def show(client: "redis.Redis", *, limit: int = 50, helper: str | None = None) -
     return found[:limit]
 
 
-def count(client: "redis.Redis") -> int:
+def count(client: redis.Redis) -> int:
     return int(client.zcard(keys.EXECUTION_QUEUE))

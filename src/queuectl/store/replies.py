@@ -1,9 +1,11 @@
 """Redis replies as text. queuectl's clients decode responses, so replies are str; redis-py types
 them `bytes | str`, and these say which one we hold (and decode a byte reply, should a caller's
 client not decode)."""
+
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 
 def text(value: bytes | str) -> str:

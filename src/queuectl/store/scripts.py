@@ -4,12 +4,14 @@ Every state transition of an execution is one of these scripts, so it is atomic.
 their keys from `keys.py`; redis-py's Script object handles NOSCRIPT itself, so no SHA cache of
 our own is kept beyond the registered objects.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from importlib import resources
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 from queuectl.domain import keys
 from queuectl.domain.models import format_time
@@ -20,11 +22,10 @@ if TYPE_CHECKING:
 
 #: Scripts that get the write probe as their last key (see _lib.lua write_probe).
 PROBED = frozenset({"plan", "claim", "release", "finish", "reap", "expire"})
-SCRIPT_NAMES = ("plan", "claim", "release", "finish", "renew", "reap", "expire", "unplan", "prune",
-                "catalog_put")
+SCRIPT_NAMES = ("plan", "claim", "release", "finish", "renew", "reap", "expire", "unplan", "prune", "catalog_put")
 
 
-@lru_cache(maxsize=None)
+@cache
 def script_source(name: str) -> str:
     """The full text sent to Redis: the shared library followed by the script."""
     lua = resources.files("queuectl.store") / "lua"
@@ -34,11 +35,9 @@ def script_source(name: str) -> str:
 class Scripts:
     """The registered scripts for one client (registration sends nothing to Redis)."""
 
-    def __init__(self, client: "redis.Redis") -> None:
+    def __init__(self, client: redis.Redis) -> None:
         self.client = client
-        self._scripts: dict[str, Script] = {
-            name: client.register_script(script_source(name)) for name in SCRIPT_NAMES
-        }
+        self._scripts: dict[str, Script] = {name: client.register_script(script_source(name)) for name in SCRIPT_NAMES}
 
     def _run(self, name: str, keys_: Sequence[str], args: Sequence[Any], client: Any = None) -> Any:
         extra = [keys.WRITE_PROBE] if name in PROBED else []
@@ -50,9 +49,8 @@ class Scripts:
             return client.evalsha(script.sha, len(all_keys), *all_keys, *args)
         return self._scripts[name](keys=all_keys, args=list(args), client=self.client)
 
-
     # -- planning -------------------------------------------------------------------------
-    def plan(self, now: str, groups: Sequence["PlanGroup"]) -> tuple[int, int, int]:
+    def plan(self, now: str, groups: Sequence[PlanGroup]) -> tuple[int, int, int]:
         args: list[Any] = [keys.EXECUTION_PREFIX, now]
         for g in groups:
             args += [g.helper, g.rev, len(g.occurrences)]
@@ -67,21 +65,31 @@ class Scripts:
         return int(self._run("unplan", [keys.EXECUTION_QUEUE], [keys.EXECUTION_PREFIX, *ids]))
 
     # -- dispatching ----------------------------------------------------------------------
-    def claim(self, request: "ClaimRequest") -> "ClaimResult":
+    def claim(self, request: ClaimRequest) -> ClaimResult:
         """Claim up to `limit` executions due by `upto` (default `now`), expiring on the way."""
         return self._claim_result(self._run_claim(request, None), request.token_prefix)
 
-    def _run_claim(self, request: "ClaimRequest", client: Any) -> Any:
+    def _run_claim(self, request: ClaimRequest, client: Any) -> Any:
         r = request
         return self._run(
             "claim",
             [keys.EXECUTION_QUEUE, keys.RUNNING, keys.RUNNING_HELPERS, keys.EXECUTION_HISTORY, keys.AVAILABLE_HELPERS],
-            [keys.EXECUTION_PREFIX, r.now, r.limit, r.owner, r.lease_until, r.token_prefix, r.scan, r.keep,
-             r.upto or r.now, *r.skip],
+            [
+                keys.EXECUTION_PREFIX,
+                r.now,
+                r.limit,
+                r.owner,
+                r.lease_until,
+                r.token_prefix,
+                r.scan,
+                r.keep,
+                r.upto or r.now,
+                *r.skip,
+            ],
             client,
         )
 
-    def _claim_result(self, reply: Any, token_prefix: str) -> "ClaimResult":
+    def _claim_result(self, reply: Any, token_prefix: str) -> ClaimResult:
         """The reply holds what the caller cannot work out: the helper and the time are the id's
         (`<helper>:<seconds>`), the n-th claim's token is `<token prefix>:<n>`."""
         claimed, expired, anomalies, looked, head = reply
@@ -89,25 +97,39 @@ class Scripts:
         for n, i in enumerate(range(0, len(claimed), 5), start=1):
             execution_id = claimed[i]
             helper, _, seconds = execution_id.rpartition(":")
-            rows.append(Claimed(
-                execution_id=execution_id, helper=helper, execution_time=_int(seconds),
-                attempt=_int(claimed[i + 1]), token=f"{token_prefix}:{n}", priority=_int(claimed[i + 2]),
-                expiry=_int(claimed[i + 3]), due=_int(claimed[i + 4]),
-            ))
+            rows.append(
+                Claimed(
+                    execution_id=execution_id,
+                    helper=helper,
+                    execution_time=_int(seconds),
+                    attempt=_int(claimed[i + 1]),
+                    token=f"{token_prefix}:{n}",
+                    priority=_int(claimed[i + 2]),
+                    expiry=_int(claimed[i + 3]),
+                    due=_int(claimed[i + 4]),
+                )
+            )
         try:
             head_score = float(head) if head else None
         except ValueError:
             head_score = None
-        return ClaimResult(claimed=rows, expired=int(expired), anomalies=_pairs(anomalies), looked=int(looked),
-                           head_score=head_score)
+        return ClaimResult(
+            claimed=rows, expired=int(expired), anomalies=_pairs(anomalies), looked=int(looked), head_score=head_score
+        )
 
     def release(self, execution_id: str, token: str) -> bool:
         """Put a claimed execution back in the queue (fenced by its token)."""
-        return bool(self._run("release", [keys.EXECUTION_QUEUE, keys.RUNNING, keys.RUNNING_HELPERS],
-                              [keys.EXECUTION_PREFIX, execution_id, token]))
+        return bool(
+            self._run(
+                "release",
+                [keys.EXECUTION_QUEUE, keys.RUNNING, keys.RUNNING_HELPERS],
+                [keys.EXECUTION_PREFIX, execution_id, token],
+            )
+        )
 
-    def finish_and_claim(self, *, now: str, keep: int, outcomes: Sequence["Outcome"],
-                         claim: "ClaimRequest") -> "tuple[list[int] | Exception, ClaimResult | Exception]":
+    def finish_and_claim(
+        self, *, now: str, keep: int, outcomes: Sequence[Outcome], claim: ClaimRequest
+    ) -> tuple[list[int] | Exception, ClaimResult | Exception]:
         """Write outcomes and claim more in one round trip (two scripts in one pipeline). Each
         part succeeds or fails on its own: a part that failed is its exception, so the caller
         keeps unwritten outcomes and raises."""
@@ -120,8 +142,9 @@ class Scripts:
         self._run_claim(claim, pipe)
         finished, claimed = pipe.execute(raise_on_error=False)
         written: list[int] | Exception = finished if isinstance(finished, Exception) else [int(x) for x in finished]
-        result: ClaimResult | Exception = (claimed if isinstance(claimed, Exception)
-                                           else self._claim_result(claimed, claim.token_prefix))
+        result: ClaimResult | Exception = (
+            claimed if isinstance(claimed, Exception) else self._claim_result(claimed, claim.token_prefix)
+        )
         # NOSCRIPT means that script did not run (the other one did): run it again on its own,
         # where redis-py loads it first
         if isinstance(written, rexc.NoScriptError):
@@ -130,16 +153,23 @@ class Scripts:
             result = _or_error(lambda: self.claim(claim))
         return written, result
 
-    def finish(self, *, now: str, keep: int, outcomes: Sequence["Outcome"], client: Any = None) -> list[int]:
+    def finish(self, *, now: str, keep: int, outcomes: Sequence[Outcome], client: Any = None) -> list[int]:
         if not outcomes:
             return []
         args: list[Any] = [keys.EXECUTION_PREFIX, now, keep]
         for o in outcomes:
-            args += [o.execution_id, o.token, o.status, o.error or "", o.reason or "",
-                     format_time(o.retry_at) if o.retry_at is not None else "",
-                     format_time(o.started) if o.started is not None else ""]
-        result = self._run("finish", [keys.RUNNING, keys.RUNNING_HELPERS, keys.EXECUTION_HISTORY,
-                                      keys.EXECUTION_QUEUE], args, client)
+            args += [
+                o.execution_id,
+                o.token,
+                o.status,
+                o.error or "",
+                o.reason or "",
+                format_time(o.retry_at) if o.retry_at is not None else "",
+                format_time(o.started) if o.started is not None else "",
+            ]
+        result = self._run(
+            "finish", [keys.RUNNING, keys.RUNNING_HELPERS, keys.EXECUTION_HISTORY, keys.EXECUTION_QUEUE], args, client
+        )
         if client is not None:
             return []
         return [int(x) for x in result]
@@ -155,17 +185,19 @@ class Scripts:
     def reap(self, *, now: str, keep: int, limit: int = 200) -> tuple[list[str], int, list[str]]:
         """(reaped as abandoned, stale index entries dropped, re-queued by retry_on_abandon)."""
         reaped, dropped, requeued = self._run(
-            "reap", [keys.RUNNING, keys.RUNNING_HELPERS, keys.EXECUTION_HISTORY, keys.EXECUTION_QUEUE,
-                     keys.AVAILABLE_HELPERS],
+            "reap",
+            [keys.RUNNING, keys.RUNNING_HELPERS, keys.EXECUTION_HISTORY, keys.EXECUTION_QUEUE, keys.AVAILABLE_HELPERS],
             [keys.EXECUTION_PREFIX, now, keep, limit],
         )
         return list(reaped), int(dropped), list(requeued)
 
-    def expire(self, *, now: str, keep: int, offset: int, limit: int,
-               upto: float | None = None) -> tuple[int, int, int, list[tuple[str, str]]]:
+    def expire(
+        self, *, now: str, keep: int, offset: int, limit: int, upto: float | None = None
+    ) -> tuple[int, int, int, list[tuple[str, str]]]:
         """Expire past-deadline queued executions among those due by `upto` (default now)."""
         expired, looked, kept, anomalies = self._run(
-            "expire", [keys.EXECUTION_QUEUE, keys.EXECUTION_HISTORY, keys.AVAILABLE_HELPERS],
+            "expire",
+            [keys.EXECUTION_QUEUE, keys.EXECUTION_HISTORY, keys.AVAILABLE_HELPERS],
             [keys.EXECUTION_PREFIX, now, keep, offset, limit, format_time(upto) if upto is not None else now],
         )
         return int(expired), int(looked), int(kept), _pairs(anomalies)
@@ -260,5 +292,3 @@ def _int(text: str) -> int:
 
 def _pairs(flat: Sequence[str]) -> list[tuple[str, str]]:
     return [(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
-
-

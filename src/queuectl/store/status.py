@@ -1,4 +1,5 @@
 """The summary behind `queuectl status`: is a dispatcher alive, what is queued and running."""
+
 from __future__ import annotations
 
 import json
@@ -13,7 +14,7 @@ if TYPE_CHECKING:
     import redis
 
 
-def summary(client: "redis.Redis", now: float) -> dict[str, Any]:
+def summary(client: redis.Redis, now: float) -> dict[str, Any]:
     """The design's status shape, plus detail under extra keys."""
     pipe = client.pipeline(transaction=False)
     pipe.hvals(keys.AVAILABLE_HELPERS)

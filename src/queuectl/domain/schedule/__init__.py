@@ -5,6 +5,7 @@ computes the same instants from the same config, and DST rules are tested in sim
 `config` holds the one schedule value and its validation, `cron` the cron expressions,
 `occurrences` the instants.
 """
+
 from __future__ import annotations
 
 from queuectl.domain.schedule.config import SCHEDULE_TYPES, ScheduleConfig, parse_schedule

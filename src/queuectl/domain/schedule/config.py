@@ -3,6 +3,7 @@
 Strict on purpose: a typo or a key of another type would otherwise silently change when a job
 runs, so every unknown or misplaced key is refused with its name and value.
 """
+
 from __future__ import annotations
 
 import math
@@ -105,7 +106,6 @@ class ScheduleConfig:
     def period_seconds(self) -> int:
         """The (smallest) gap between runs; the default expiry and sizing decisions use it."""
         return period_seconds(self.type, self.interval_seconds, self.cron)
-
 
 
 def parse_schedule(data: Mapping[str, Any], *, default_timezone: str) -> ScheduleConfig:

@@ -4,6 +4,7 @@ empty time (which hours, minutes and seconds of which days).
 croniter (with dateutil) is imported where it is used, not at the top: it costs 15-30 ms, and a
 command whose helpers have no cron schedule should not pay for it.
 """
+
 from __future__ import annotations
 
 import functools
@@ -39,6 +40,7 @@ _CRON_REFERENCE = datetime(2026, 1, 5)
 CRON_HORIZON_YEARS = 10
 _CRON_PERIOD_SAMPLES = 50
 # Names ZoneInfo loads that are not IANA zones but machine-local aliases.
+
 
 class CronRefused(Exception):
     def __init__(self, reason: str) -> None:
@@ -143,7 +145,6 @@ def cron_period(expr: str) -> int:
         if count + 1 >= _CRON_PERIOD_SAMPLES:
             break
     return max(1, best if best is not None else MAX_PERIOD_SECONDS)
-
 
 
 def _cron_days(spec: CronSpec, first: date, last: date) -> Iterator[date]:

@@ -7,17 +7,18 @@ Time rules, in short:
 - crons whose hour field is a plain `*`: absolute rules. Skipped wall times do not run; a wall time
   that happens twice runs twice.
 """
+
 from __future__ import annotations
 
 import functools
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from queuectl.domain.schedule.config import ScheduleConfig
 from queuectl.domain.schedule.cron import CRON_HORIZON_YEARS, CronSpec, cron_spec, cron_walls
 from queuectl.domain.zones import zone
 
-_UTC = timezone.utc
+_UTC = UTC
 _EPOCH = datetime(1970, 1, 1)  # naive UTC; all internal instants are naive UTC for speed
 _ONE_SECOND = timedelta(seconds=1)
 _ONE_DAY = timedelta(days=1)
