@@ -91,7 +91,7 @@ def job(source: str, helper: str, n: int = 0, timeout: float | None = None, **mo
 def fast_pool(size: int) -> WorkerPool:
     """A pool that has seen helpers finish fast, so it takes jobs beyond its idle workers."""
     pool = WorkerPool(size, dispatcher_id="test", prefetch=100)
-    pool.mean_run = 1e-4
+    pool.pace.mean_run = 1e-4
     pool.start()
     return pool
 
@@ -249,7 +249,7 @@ def test_drain_and_cancel_take_back_jobs_no_worker_has_started(source: str) -> N
 
 def test_a_burst_larger_than_the_socket_buffer_all_runs(source: str) -> None:
     pool = fast_pool(2)
-    pool.prefetch = 5000
+    pool.pace.prefetch = 5000
     pool.socket.out.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)  # force the outbox path
     try:
         results = {}
@@ -308,7 +308,7 @@ def test_jobs_packed_with_one_that_kills_its_worker_still_run_once(source: str) 
     pool = fast_pool(2)
     try:
         run_all(pool, [job(source, "ok", 100 + i) for i in range(10)])  # both workers have the file
-        pool.mean_run = 1e-4  # so the next hand-over is packed
+        pool.pace.mean_run = 1e-4  # so the next hand-over is packed
         pool.submit_many([job(source, "hard")] + [job(source, "ok", i) for i in range(1, 6)])
         results = collect(pool, 6)
         assert results["hard:1796032800"].reason == "crashed"

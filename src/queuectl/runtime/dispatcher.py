@@ -17,17 +17,14 @@ import secrets
 import signal
 import socket
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from queuectl import __version__
-from queuectl.domain.errors import HelperLoadError, InvalidInput
 from queuectl.domain.models import format_time
 from queuectl.domain.retry import retry_at
 from queuectl.domain.score import score_time
-from queuectl.runtime.housekeeping import Housekeeping, log_anomalies, span
+from queuectl.runtime.housekeeping import Housekeeping, log_anomalies
 from queuectl.runtime.leases import LeaseKeeper
-from queuectl.runtime.log_throttle import LogThrottle
+from queuectl.runtime.log_throttle import LogThrottle, timing_text
 from queuectl.runtime.loop_timing import LoopTiming
 from queuectl.runtime.master_watch import MasterWatch
 from queuectl.runtime.outcomes import PendingOutcomes
@@ -36,7 +33,7 @@ from queuectl.runtime.redis_guard import RedisGuard
 from queuectl.runtime.registry import HelperRegistry
 from queuectl.runtime.worker_process import Job, Result
 from queuectl.store import dispatchers
-from queuectl.store.scripts import Claimed, ClaimRequest, Outcome
+from queuectl.store.scripts import Claimed, ClaimRequest
 
 if TYPE_CHECKING:
     from queuectl.infra.app import App
@@ -48,8 +45,6 @@ SCAN = 1000
 #: Seconds ahead of its time an execution is claimed and handed to a worker, which waits for the
 #: exact instant: the claim's round trip and the hand-over are then not part of the lateness.
 LEAD = 0.05
-#: Jobs that may wait for a worker on top of the running ones, while helpers finish fast.
-PREFETCH = 500
 #: While workers are busy, outcomes are collected at most this often (seconds): each wake-up of
 #: the dispatcher takes CPU from the workers, and a few ms of delay in writing outcomes is free.
 COALESCE = 0.002
@@ -73,37 +68,20 @@ class Dispatcher:
         self.once = once
         self.id = dispatcher_id or new_dispatcher_id()
         self.clock = app.clock
-        self.pool = WorkerPool(
-            s.concurrency,
-            dispatcher_id=self.id,
-            env=pool_env,
-            monotonic=self.clock.monotonic,
-            memory_limit_mb=s.memory_limit,
-            lease=s.lease,
-            prefetch=PREFETCH,
-        )
+        self.pool = WorkerPool.for_settings(s, dispatcher_id=self.id, monotonic=self.clock.monotonic, env=pool_env)
         self.leases = LeaseKeeper(app.scripts, self.pool, self.clock, s.lease)
         self.registry = HelperRegistry(app, preload=self.pool.preload)
-        self.upkeep = Housekeeping(app, self.registry)
+        self.upkeep = Housekeeping(app, self.registry, dispatcher_id=self.id)
         self.master = MasterWatch(app.client, self.clock, s.lease)
-        self.guard = RedisGuard(
-            app.client,
-            self.clock,
-            app.url,
-            before_step=self.leases.drop_lapsed,
-            on_back=self.back,
-            on_writable=self.writable,
-        )
+        self.guard = RedisGuard(app, before_step=self.leases.drop_lapsed, on_back=self.back, on_writable=self.writable)
         self.throttle = LogThrottle(self.clock.monotonic)
         self.pending = PendingOutcomes(app.scripts, self.clock, self.upkeep.keep)
-        self.handed_back: list[Job] = []  # claims a worker never started: release them
         self.quiet_until = 0.0  # wall time: see QUIET
         self.next_due: float | None = None  # wall time of the queue head
         self.claim_now = True
         self.renew_now = False
         self.stopping = self.hurry = False
         self.stop_mono: float | None = None
-        self.started_at = self.clock.time()
         self.token_counter = self.failures = self.successes = 0
         self.claim_paused_until = -1e9
 
@@ -128,38 +106,11 @@ class Dispatcher:
 
     # -- start-up ---------------------------------------------------------------------------
     def startup(self) -> None:
-        app, s = self.app, self.settings
-        app.guarded(app.client.ping)  # fail fast, with one line, before anything else
-        if not Path(s.helpers_dir).is_dir():
-            raise InvalidInput(
-                f"helpers directory not found: {s.helpers_dir} (set --helpers-dir or QUEUECTL_HELPERS_DIR)"
-            )
-        log.info(
-            "[STARTUP] queuectl %s dispatcher %s starting: Redis %s, helpers %s",
-            __version__,
-            self.id,
-            app.safe_url,
-            s.helpers_dir,
-        )
-        from queuectl.infra.redischeck import check
-
-        for warning in app.guarded(lambda: check(app.client))["warnings"]:
-            log.warning("[STARTUP] %s", warning)
-        if self.registry.rescan(force=True, plan=False) is None:
-            raise HelperLoadError("no helpers could be registered")
-        app.guarded(lambda: self.registry.refresh(force=True))
-        app.guarded(lambda: self.upkeep.prune("[STARTUP]"))
-        report = app.guarded(self.upkeep.plan_window)
-        log.info(
-            "[QUEUE] planned %d new executions for the next %s (%d already queued, %d helpers)",
-            report.created,
-            span(s.window),
-            report.existing,
-            report.helpers,
-        )
+        """Prepare the data (registry, window), start the workers, say we are alive."""
+        s = self.settings
+        self.upkeep.start_up()
         self.pool.start()
-        app.guarded(self.heartbeat)
-        app.guarded(self.upkeep.start_epoch)
+        self.app.guarded(self.heartbeat)
         import gc
 
         gc.collect()
@@ -173,20 +124,7 @@ class Dispatcher:
         )
 
     def heartbeat(self) -> None:
-        dispatchers.beat(
-            self.app.client,
-            dispatchers.Heartbeat(
-                dispatcher_id=self.id,
-                host=socket.gethostname(),
-                pid=os.getpid(),
-                version=__version__,
-                started_at=self.started_at,
-                running=len(self.leases.running),
-                concurrency=self.settings.concurrency,
-            ),
-            now=self.clock.time(),
-            ttl=max(5.0, 3 * self.settings.tick),
-        )
+        self.upkeep.heartbeat(running=len(self.leases.running))
 
     # -- the loop ---------------------------------------------------------------------------
     def run(self) -> int:
@@ -241,7 +179,7 @@ class Dispatcher:
                 run("claim", self.claim)
             if self.pending and not self.guard.away:
                 run("finish", self.flush)
-            if self.handed_back and not self.guard.away:
+            if self.pending.handed_back and not self.guard.away:
                 run("release", self.release_handed_back)
             if self.once and not self.leases.running and not self.stopping and not self.pending:
                 break
@@ -280,16 +218,10 @@ class Dispatcher:
 
     def wait_time(self, timing: LoopTiming) -> float:
         """How long to sleep: until the earliest thing that needs us."""
-        mono = self.clock.monotonic()
-        if self.guard.away:
-            return min(self.settings.tick, 1.0)
-        targets = timing.deadlines(expanding=not self.once)
-        if self.stop_mono is not None:
-            targets.append(self.stop_mono + self.settings.grace)
-        now = self.clock.time()
-        if self.pool.free > 0 and self.next_due is not None and self.next_due - LEAD > now:
-            targets.append(mono + (self.next_due - LEAD - now))
-        return max(0.0, min(targets) - mono)
+        grace_over = self.stop_mono + self.settings.grace if self.stop_mono is not None else None
+        lead = self.next_due - LEAD - self.clock.time() if self.next_due is not None else 0.0
+        due = self.clock.monotonic() + lead if self.pool.free > 0 and lead > 0 else None
+        return timing.wait(expanding=not self.once, away=self.guard.away, others=[grace_over, due])
 
     # -- claiming ---------------------------------------------------------------------------
     def claim(self) -> None:
@@ -324,16 +256,8 @@ class Dispatcher:
             if result.expired:
                 log.warning("[QUEUE] %d executions expired before they could start", result.expired)
             log_anomalies(result.anomalies)
-            if result.claimed and not self.master.replicated():
-                # a claim only the master knows may be lost in a failover and claimed again there:
-                # hand the claims back and try again next tick
-                for claimed in result.claimed:
-                    self.app.scripts.release(claimed.execution_id, claimed.token)
-                log.warning(
-                    "[DISPATCHER] %d claims were not acknowledged by a replica; handed back, retrying next tick",
-                    len(result.claimed),
-                )
-                self.claim_paused_until = self.clock.monotonic() + self.settings.tick
+            if not self.master.confirm(result.claimed, self.app.scripts.release):
+                self.claim_paused_until = self.clock.monotonic() + self.settings.tick  # try again next tick
                 break
             jobs = [job for job in (self.start(claimed, now, claim_mono) for claimed in result.claimed) if job]
             self.pool.submit_many(jobs)
@@ -351,17 +275,8 @@ class Dispatcher:
             self.app.scripts.release(claimed.execution_id, claimed.token)
             return None
         record = self.registry.records.get(claimed.helper)
-        job = Job(
-            execution_id=claimed.execution_id,
-            helper=claimed.helper,
-            source=source,
-            execution_time=claimed.execution_time,
-            attempt=claimed.attempt,
-            token=claimed.token,
-            timeout=record.schedule.timeout if record is not None and record.schedule else None,
-            expiry=claimed.expiry,
-            at=float(claimed.due) if claimed.due > now else 0.0,
-        )
+        timeout = record.schedule.timeout if record is not None and record.schedule else None
+        job = Job.of_claim(claimed, source=source, timeout=timeout, now=now)
         self.leases.hold(job, claim_mono)
         if self.throttle.allow("started"):
             log.info(
@@ -375,13 +290,14 @@ class Dispatcher:
         if self.leases.release(job.execution_id) is None:
             return  # lease lost and already dropped
         if result.handed_back:
-            self.handed_back.append(job)
+            self.pending.hand_back(job)
             return
         retry = None
         if result.ok:
             self.successes += 1
             if self.throttle.allow("succeeded"):
-                log.info("[DISPATCHER] %s succeeded%s", job.execution_id, _timing(job, result))
+                timing = timing_text(result.started, result.finished, due=max(job.at, job.execution_time))
+                log.info("[DISPATCHER] %s succeeded%s", job.execution_id, timing)
         else:
             retry = self.retry_time(job, result)
             if retry is None:
@@ -395,17 +311,7 @@ class Dispatcher:
                     result.error,
                     retry - self.clock.time(),
                 )
-        self.pending.add(
-            Outcome(
-                execution_id=job.execution_id,
-                token=job.token,
-                status="success" if result.ok else "error",
-                error=result.error,
-                reason=result.reason,
-                retry_at=retry,
-                started=result.started,
-            )
-        )
+        self.pending.add(job, result, retry)
         self.claim_now = True
 
     def retry_time(self, job: Job, result: Result) -> float | None:
@@ -432,14 +338,11 @@ class Dispatcher:
         """Jobs no worker has picked up yet go back to the queue, untouched (on shutdown)."""
         for job in self.pool.drain():
             if self.leases.release(job.execution_id) is not None:
-                self.handed_back.append(job)
+                self.pending.hand_back(job)
         self.guard.run("release", self.release_handed_back)
 
     def release_handed_back(self) -> None:
-        while self.handed_back:
-            job = self.handed_back[-1]
-            self.app.scripts.release(job.execution_id, job.token)
-            self.handed_back.pop()
+        self.pending.release()
         self.claim_now = True
 
     def abort_running(self, reason: str, error: str) -> None:
@@ -465,11 +368,3 @@ class Dispatcher:
         self.guard.run("deregister", lambda: dispatchers.deregister(self.app.client, self.id))
         self.pool.close()
         log.info("[DISPATCHER] stopped (%d succeeded, %d failed)", self.successes, self.failures)
-
-
-def _timing(job: Job, result: Result) -> str:
-    """' (started 0.4 ms after its time, ran 12 ms)' from the worker's own clock readings."""
-    if result.started is None or result.finished is None:
-        return ""
-    late = max(0.0, result.started - max(job.at, job.execution_time)) * 1000
-    return f" (started {late:.1f} ms after its time, ran {(result.finished - result.started) * 1000:.0f} ms)"

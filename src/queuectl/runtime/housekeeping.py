@@ -1,4 +1,5 @@
-"""The dispatcher's periodic upkeep: finalise abandoned claims, expire what missed its deadline,
+"""The dispatcher's upkeep: at start-up, register the helpers and plan the window; then, each
+tick or expansion, beat its heartbeat, finalise abandoned claims, expire what missed its deadline,
 extend the window, prune history, and notice that Redis lost its data.
 
 Each step is one or a few bounded Lua calls, run by the loop through its Redis guard.
@@ -7,12 +8,17 @@ Each step is one or a few bounded Lua calls, run by the loop through its Redis g
 from __future__ import annotations
 
 import logging
+import os
+import socket
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from queuectl import __version__
 from queuectl.domain import keys
+from queuectl.domain.errors import HelperLoadError, InvalidInput
 from queuectl.domain.models import format_time
 from queuectl.runtime.registry import HelperRegistry
-from queuectl.store import control, planner
+from queuectl.store import control, dispatchers, planner
 from queuectl.store.history import prune as prune_history
 from queuectl.store.planner import PlanReport, keep_seconds
 
@@ -44,12 +50,62 @@ def log_anomalies(anomalies: list[tuple[str, str]]) -> None:
 
 
 class Housekeeping:
-    def __init__(self, app: App, registry: HelperRegistry) -> None:
+    def __init__(self, app: App, registry: HelperRegistry, *, dispatcher_id: str) -> None:
         self.app = app
         self.registry = registry
         self.settings = app.settings
+        self.dispatcher_id = dispatcher_id
+        self.started_at = app.clock.time()
         self.keep = keep_seconds(app.settings.history_ttl)
         self.epoch: str | None = None
+
+    def start_up(self) -> None:
+        """Before the loop: check Redis answers (one line if not) and the helpers directory is
+        there, warn about an unsafe Redis, register the helpers (none: an error), prune history,
+        plan the window, stamp the epoch."""
+        from queuectl.infra.redischeck import check
+
+        app, s = self.app, self.settings
+        app.guarded(app.client.ping)  # fail fast, with one line, before anything else
+        if not Path(s.helpers_dir).is_dir():
+            raise InvalidInput(
+                f"helpers directory not found: {s.helpers_dir} (set --helpers-dir or QUEUECTL_HELPERS_DIR)"
+            )
+        log.info(
+            "[STARTUP] queuectl %s dispatcher %s starting: Redis %s, helpers %s",
+            __version__,
+            self.dispatcher_id,
+            app.safe_url,
+            s.helpers_dir,
+        )
+        for warning in app.guarded(lambda: check(app.client))["warnings"]:
+            log.warning("[STARTUP] %s", warning)
+        if self.registry.rescan(force=True, plan=False) is None:
+            raise HelperLoadError("no helpers could be registered")
+        app.guarded(lambda: self.registry.refresh(force=True))
+        app.guarded(lambda: self.prune("[STARTUP]"))
+        report = app.guarded(self.plan_window)
+        log.info(
+            "[QUEUE] planned %d new executions for the next %s (%d already queued, %d helpers)",
+            report.created,
+            span(self.settings.window),
+            report.existing,
+            report.helpers,
+        )
+        app.guarded(self.start_epoch)
+
+    def heartbeat(self, running: int) -> None:
+        """Say this dispatcher is alive, with `running` executions (`status` shows it)."""
+        heartbeat = dispatchers.Heartbeat(
+            dispatcher_id=self.dispatcher_id,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            version=__version__,
+            started_at=self.started_at,
+            running=running,
+            concurrency=self.settings.concurrency,
+        )
+        dispatchers.beat(self.app.client, heartbeat, now=self.app.clock.time(), ttl=max(5.0, 3 * self.settings.tick))
 
     @property
     def horizon(self) -> float:

@@ -44,6 +44,12 @@ class LoopTiming:
     def expand_done(self, mono: float) -> None:
         self.next_expand = self.off_beat(mono + self.expand_every)
 
-    def deadlines(self, *, expanding: bool) -> list[float]:
-        """The periodic deadlines the loop must wake for."""
-        return [self.next_tick, self.next_renew] + ([self.next_expand] if expanding else [])
+    def wait(self, *, expanding: bool, away: bool, others: list[float | None]) -> float:
+        """Seconds to sleep: until the earliest periodic deadline or of `others` (monotonic times,
+        None for none); while Redis is away, at most a tick (and a second)."""
+        mono = self.clock.monotonic()
+        if away:
+            return min(self.tick, 1.0)
+        targets = [self.next_tick, self.next_renew] + ([self.next_expand] if expanding else [])
+        targets += [t for t in others if t is not None]
+        return max(0.0, min(targets) - mono)

@@ -9,10 +9,12 @@ had a replica, each claim waits briefly for a replica's acknowledgement.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from queuectl.domain.clock import Clock
 from queuectl.infra.connection import ensure_current_master, sentinel_replicas
+from queuectl.store.scripts import Claimed
 
 if TYPE_CHECKING:
     import redis
@@ -63,3 +65,15 @@ class MasterWatch:
             return True
         timeout_ms = int(max(50, min(1000, self.lease * 1000 / 6)))
         return int(self.client.wait(1, timeout_ms)) >= 1
+
+    def confirm(self, claimed: list[Claimed], release: Callable[[str, str], object]) -> bool:
+        """True when the claims just made are safe to run; else they are handed back (a claim only
+        the master knows may be lost in a failover and claimed again there)."""
+        if not claimed or self.replicated():
+            return True
+        for claim in claimed:
+            release(claim.execution_id, claim.token)
+        log.warning(
+            "[DISPATCHER] %d claims were not acknowledged by a replica; handed back, retrying next tick", len(claimed)
+        )
+        return False

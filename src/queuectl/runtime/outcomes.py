@@ -1,9 +1,9 @@
-"""Outcomes the dispatcher has recorded and not yet written to Redis.
+"""What the dispatcher owes Redis: outcomes it recorded and claims it hands back.
 
-They are written in batches by finish.lua, alone or in the same round trip as the next claim; an
-outcome that could not be written (Redis away, out of memory) is kept and written later. finish.lua
+Outcomes are written in batches by finish.lua, alone or in the same round trip as the next claim;
+one that could not be written (Redis away, out of memory) is kept and written later. finish.lua
 fences each one by its claim token, so an outcome of a claim another dispatcher finalised meanwhile
-is refused, and said so.
+is refused, and said so. A claim no worker started goes back to the queue untouched (release.lua).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from queuectl.domain.clock import Clock
 from queuectl.domain.models import format_time
+from queuectl.runtime.worker_process import Job, Result
 from queuectl.store.scripts import ClaimRequest, ClaimResult, Outcome
 
 if TYPE_CHECKING:
@@ -27,6 +28,7 @@ class PendingOutcomes:
         self.clock = clock
         self.keep = keep  # seconds finished hashes are kept
         self.pending: list[Outcome] = []
+        self.handed_back: list[Job] = []  # claims a worker never started: release them
 
     def __bool__(self) -> bool:
         return bool(self.pending)
@@ -34,8 +36,28 @@ class PendingOutcomes:
     def __len__(self) -> int:
         return len(self.pending)
 
-    def add(self, outcome: Outcome) -> None:
+    def add(self, job: Job, result: Result, retry_at: float | None) -> None:
+        """The outcome of a job's run; an error with `retry_at` goes back to the queue then."""
+        outcome = Outcome(
+            execution_id=job.execution_id,
+            token=job.token,
+            status="success" if result.ok else "error",
+            error=result.error,
+            reason=result.reason,
+            retry_at=retry_at,
+            started=result.started,
+        )
         self.pending.append(outcome)
+
+    def hand_back(self, job: Job) -> None:
+        self.handed_back.append(job)
+
+    def release(self) -> None:
+        """Give the handed-back claims back to the queue (fenced by their tokens)."""
+        while self.handed_back:
+            job = self.handed_back[-1]
+            self.scripts.release(job.execution_id, job.token)
+            self.handed_back.pop()
 
     def flush(self) -> bool:
         """Write what is pending; True when one went back to the queue for a retry."""

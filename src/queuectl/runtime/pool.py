@@ -13,19 +13,20 @@ import selectors
 import time
 from collections.abc import Callable, Iterable
 
+from queuectl.infra.config import Settings
 from queuectl.runtime import protocol
 from queuectl.runtime.job_socket import JobSocket
 from queuectl.runtime.worker_process import Job, Result, WorkerArgs, WorkerProcess
 
 
-class WorkerPool:
-    """`size` workers sharing one job socket; `submit` queues a job, `poll` collects outcomes.
+class Pace:
+    """How fast helpers finish, and what that allows: prefetching jobs beyond the idle workers,
+    and packing several jobs into one message.
 
-    Up to `size` helpers run at once. On top of those, `prefetch` more jobs may wait in the
-    socket, but only while helpers finish fast: the allowance is what the workers would start
-    within `PREFETCH_WAIT` at the recent pace, so a slow helper never has work queued up behind
-    it that another dispatcher could have run.
-    """
+    On top of the running jobs, up to `prefetch` more may wait in the socket, but only while
+    helpers finish fast: the allowance is what the workers would start within PREFETCH_WAIT at
+    the recent pace, so a slow helper never has work queued up behind it that another dispatcher
+    could have run."""
 
     #: Longest a prefetched job is expected to wait for a worker, seconds.
     PREFETCH_WAIT = 0.02
@@ -34,6 +35,57 @@ class WorkerPool:
     #: one job of a batch slow puts the rest back for the others (see worker.py).
     BATCH_RUN = 0.001
     BATCH_MAX = 32
+
+    def __init__(self, size: int, prefetch: int) -> None:
+        self.size = size
+        self.prefetch = prefetch
+        self.mean_run = 1.0  # moving average of helper run time, seconds (pessimistic until measured)
+        self.measured = False
+
+    def measure(self, took: float) -> None:
+        """The first run replaces the guess of helper run time; then a moving average that
+        follows a change of pace within a few runs (a slow helper stops the prefetch at once)."""
+        took = max(took, 1e-5)
+        self.mean_run = self.mean_run + (took - self.mean_run) * 0.2 if self.measured else took
+        self.measured = True
+
+    def allowance(self) -> int:
+        """Jobs that may wait for a worker on top of the running ones, now."""
+        if not self.prefetch:
+            return 0
+        return min(self.prefetch, int(self.size * self.PREFETCH_WAIT / max(self.mean_run, 1e-4)))
+
+    def per_message(self, count: int) -> int:
+        """How many of `count` jobs handed over at once to pack into one message."""
+        if self.mean_run >= self.BATCH_RUN:
+            return 1
+        # as many messages as there are cores to run them: more awake workers than cores only
+        # take turns on the CPU (each message wakes one worker)
+        lanes = max(1, min(self.size, os.cpu_count() or 1))
+        return max(1, min(self.BATCH_MAX, -(-count // lanes)))
+
+
+class WorkerPool:
+    """`size` workers sharing one job socket; `submit` queues a job, `poll` collects outcomes.
+    Up to `size` helpers run at once, and a few more jobs may wait while helpers are fast (Pace)."""
+
+    #: Jobs a dispatcher's pool may take on top of the running ones, while helpers finish fast.
+    PREFETCH = 500
+
+    @classmethod
+    def for_settings(
+        cls, settings: Settings, *, dispatcher_id: str, monotonic: Callable[[], float], env: dict[str, str] | None
+    ) -> WorkerPool:
+        """The pool of a dispatcher with these settings (concurrency, memory cap, lease)."""
+        return cls(
+            settings.concurrency,
+            dispatcher_id=dispatcher_id,
+            env=env,
+            monotonic=monotonic,
+            memory_limit_mb=settings.memory_limit,
+            lease=settings.lease,
+            prefetch=cls.PREFETCH,
+        )
 
     def __init__(
         self,
@@ -47,7 +99,6 @@ class WorkerPool:
         prefetch: int = 0,
     ) -> None:
         self.size = size
-        self.prefetch = prefetch
         self.dispatcher_id = dispatcher_id
         self.env = dict(env if env is not None else os.environ)
         self.args = WorkerArgs(dispatcher_pid=os.getpid(), lease=lease, memory_limit_mb=memory_limit_mb)
@@ -57,8 +108,7 @@ class WorkerPool:
         self.jobs: dict[int, Job] = {}  # seq -> job submitted and not finished
         self.cancelled: set[int] = set()
         self.seq = 0
-        self.mean_run = 1.0  # moving average of helper run time, seconds (pessimistic until measured)
-        self.measured = False
+        self.pace = Pace(size, prefetch)
         self.preloaded: list[str] = []
         self.socket = JobSocket(self.selector)
         self.activity = 0  # event lines the last poll read (0: the workers were quiet)
@@ -121,10 +171,7 @@ class WorkerPool:
     @property
     def free(self) -> int:
         """How many more jobs to take now: the idle workers, plus the prefetch allowance."""
-        allowance = 0
-        if self.prefetch:
-            allowance = min(self.prefetch, int(self.size * self.PREFETCH_WAIT / max(self.mean_run, 1e-4)))
-        return max(0, self.size + allowance - len(self.jobs))
+        return max(0, self.size + self.pace.allowance() - len(self.jobs))
 
     # -- work ---------------------------------------------------------------------------
     def submit(self, job: Job) -> None:
@@ -132,18 +179,13 @@ class WorkerPool:
         self.submit_many([job])
 
     def submit_many(self, jobs: list[Job]) -> None:
-        """Queue jobs for the idle workers; many fast ones share a message (see BATCH_RUN)."""
+        """Queue jobs for the idle workers; many fast ones share a message (Pace.per_message)."""
         if len(jobs) > self.free:
             raise RuntimeError("no free worker")
         for job in jobs:
             self.seq += 1
             job.seq = self.seq
-        per_message = 1
-        if self.mean_run < self.BATCH_RUN:
-            # as many messages as there are cores to run them: more awake workers than cores only
-            # take turns on the CPU (each message wakes one worker)
-            lanes = max(1, min(self.size, os.cpu_count() or 1))
-            per_message = max(1, min(self.BATCH_MAX, -(-len(jobs) // lanes)))
+        per_message = self.pace.per_message(len(jobs))
         for i in range(0, len(jobs), per_message):
             self._enqueue(jobs[i : i + per_message])
 
@@ -152,21 +194,7 @@ class WorkerPool:
         parts = []
         for job in jobs:
             self.jobs[job.seq] = job
-            parts.append(
-                protocol.encode_job(
-                    protocol.JobMessage(
-                        job.seq,
-                        job.at,
-                        job.lease_mono + offset,
-                        job.execution_id,
-                        job.helper,
-                        job.source,
-                        job.execution_time,
-                        job.attempt,
-                        self.dispatcher_id,
-                    )
-                )
-            )
+            parts.append(protocol.encode_job(job.message(self.dispatcher_id, clock_offset=offset)))
         self.socket.send(protocol.join_batch(parts))
 
     def poll(self, timeout: float | None) -> list[Result]:
@@ -240,7 +268,7 @@ class WorkerPool:
             worker.job = None
             worker.deadline = None
             if job is not None:
-                self._measure(event.finished - event.started)
+                self.pace.measure(event.finished - event.started)
                 results.append(
                     Result(
                         job=job,
@@ -266,13 +294,6 @@ class WorkerPool:
                 )
             self.cancelled.discard(event.seq)
         return True
-
-    def _measure(self, took: float) -> None:
-        """The first run replaces the guess of helper run time; then a moving average that
-        follows a change of pace within a few runs (a slow helper stops the prefetch at once)."""
-        took = max(took, 1e-5)
-        self.mean_run = self.mean_run + (took - self.mean_run) * 0.2 if self.measured else took
-        self.measured = True
 
     def next_deadline(self) -> float | None:
         deadlines = [w.deadline for w in self.workers.values() if w.deadline is not None]

@@ -13,12 +13,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
 from queuectl.domain import keys
-from queuectl.domain.clock import Clock
 from queuectl.domain.errors import RedisUnavailable
 from queuectl.infra.connection import describe_redis_error
 
 if TYPE_CHECKING:
-    import redis
+    from queuectl.infra.app import App
 
 log = logging.getLogger(__name__)
 
@@ -39,17 +38,15 @@ class RedisGuard:
 
     def __init__(
         self,
-        client: redis.Redis,
-        clock: Clock,
-        url: str,
+        app: App,
         *,
         before_step: Callable[[], None],
         on_back: Callable[[], object],
         on_writable: Callable[[], None],
     ) -> None:
-        self.client = client
-        self.clock = clock
-        self.url = url
+        self.client = app.client
+        self.clock = app.clock
+        self.url = app.url
         self.before_step = before_step
         self.on_back = on_back
         self.on_writable = on_writable

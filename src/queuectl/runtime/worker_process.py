@@ -15,6 +15,8 @@ import sys
 from dataclasses import dataclass
 
 from queuectl.infra.process import kill_group, term_with_parent
+from queuectl.runtime import protocol
+from queuectl.store.scripts import Claimed
 
 
 @dataclass(kw_only=True)
@@ -32,6 +34,36 @@ class Job:
     lease_mono: float = float("inf")  # monotonic time after which it must not start
     expiry: int = 0  # executionExpiry: a retry must start by executionTime + expiry
     seq: int = 0  # the pool's number for it, in the job messages and the workers' events
+
+    def message(self, dispatcher: str, *, clock_offset: float) -> protocol.JobMessage:
+        """What the worker is sent; `clock_offset` turns the dispatcher's monotonic time (its
+        injectable clock) into the worker's."""
+        return protocol.JobMessage(
+            self.seq,
+            self.at,
+            self.lease_mono + clock_offset,
+            self.execution_id,
+            self.helper,
+            self.source,
+            self.execution_time,
+            self.attempt,
+            dispatcher,
+        )
+
+    @classmethod
+    def of_claim(cls, claimed: Claimed, *, source: str, timeout: float | None, now: float) -> Job:
+        """The job of a claim made at `now`: one claimed ahead of its second waits for it."""
+        return cls(
+            execution_id=claimed.execution_id,
+            helper=claimed.helper,
+            source=source,
+            execution_time=claimed.execution_time,
+            attempt=claimed.attempt,
+            token=claimed.token,
+            timeout=timeout,
+            expiry=claimed.expiry,
+            at=float(claimed.due) if claimed.due > now else 0.0,
+        )
 
 
 @dataclass(kw_only=True)
