@@ -19,7 +19,7 @@ from queuectl.runtime import protocol
 from queuectl.store.scripts import Claimed
 
 
-@dataclass(kw_only=True)
+@dataclass(kw_only=True, slots=True)
 class Job:
     """One claimed execution handed to a worker."""
 
@@ -66,7 +66,7 @@ class Job:
         )
 
 
-@dataclass(kw_only=True)
+@dataclass(kw_only=True, slots=True)
 class Result:
     job: Job
     ok: bool

@@ -240,7 +240,7 @@ class ClaimRequest:
     skip: Sequence[str] = ()  # helpers this dispatcher cannot run
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(kw_only=True, slots=True)  # not frozen: one per claim, and a frozen __init__ costs twice as much
 class Claimed:
     execution_id: str
     helper: str
@@ -261,7 +261,7 @@ class ClaimResult:
     head_score: float | None  # score of the queue's first member after the claim
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(kw_only=True, slots=True)  # not frozen: one per finished execution (see Claimed)
 class Outcome:
     execution_id: str
     token: str
@@ -282,8 +282,11 @@ def _or_error(call: Any) -> Any:
         return exc
 
 
-def _int(text: str) -> int:
-    """Lenient integer parse: the claim is already committed, so this must never raise."""
+def _int(text: Any) -> int:
+    """Lenient integer parse: the claim is already committed, so this must never raise. Lua's
+    numbers arrive as integers already (the common case, checked first: once per field)."""
+    if type(text) is int:
+        return text
     try:
         return int(float(text))
     except (TypeError, ValueError):
