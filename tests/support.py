@@ -123,6 +123,18 @@ def plan_catalog(app: Any) -> Any:
     )
 
 
+def live_dispatcher(client: Any, dispatcher_id: str = "testhost-1-abcd", *, ttl: float = 60) -> None:
+    """A heartbeat as a running dispatcher writes it (through the core's own writer), alive for
+    `ttl` seconds, with no process behind it."""
+    from queuectl.store import dispatchers
+
+    now = time.time()
+    heartbeat = dispatchers.Heartbeat(
+        dispatcher_id=dispatcher_id, host="testhost", pid=1, version="0", started_at=now - 5, running=0, concurrency=4
+    )
+    dispatchers.beat(client, heartbeat, now=now, ttl=ttl)
+
+
 def queued(client: Any, helper: str | None = None) -> list[str]:
     """The execution queue in order, optionally only one helper's executions."""
     from queuectl.domain import keys

@@ -7,6 +7,8 @@ from datetime import datetime
 
 import pytest
 
+from support import live_dispatcher
+
 EXECUTION_KEYS = {
     "execution_id",
     "helper",
@@ -253,21 +255,7 @@ def test_status_without_check_exits_0_when_no_dispatcher(queued, args):
 
 
 def test_status_sees_a_live_dispatcher(queued, client):
-    now = time.time()
-    client.zadd("internalDispatchers", {"testhost-1-abcd": now + 30})
-    client.hset(
-        "internalDispatcher:testhost-1-abcd",
-        mapping={
-            "id": "testhost-1-abcd",
-            "host": "testhost",
-            "pid": 1,
-            "version": "0",
-            "startedAt": now - 5,
-            "beat": now,
-            "running": 0,
-            "concurrency": 4,
-        },
-    )
+    live_dispatcher(client, "testhost-1-abcd", ttl=30)
     data = queued.json("status")
     assert data["system_status"] == "running"
     assert data["dispatcher"]["dispatcher_running"] is True

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from redis_server import RedisServer, free_port
+from support import live_dispatcher
 
 RUNNER = """
 import atexit, os, sys
@@ -129,20 +130,7 @@ def test_json_is_the_documented_data(populated, env, tmp_path) -> None:
 
 
 def test_status_with_a_live_dispatcher(populated, env, client, tmp_path) -> None:
-    now = time.time()
-    client.zadd("internalDispatchers", {"testhost-1-abcd": now + 60})
-    client.hset(
-        "internalDispatcher:testhost-1-abcd",
-        mapping={
-            "id": "testhost-1-abcd",
-            "host": "testhost",
-            "pid": 1,
-            "startedAt": now - 5,
-            "beat": now,
-            "running": 0,
-            "concurrency": 4,
-        },
-    )
+    live_dispatcher(client, "testhost-1-abcd")
     for args in (["status"], ["status", "--check"], ["status", "--json", "--check"]):
         ran = run(args, env, tmp_path)
         assert ran.code == 0 and b"testhost-1-abcd" in ran.out
