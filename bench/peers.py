@@ -33,7 +33,7 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import CACHE_DIR, REPO, bytecode_env, emit, log, print_table  # noqa: E402
+from _common import CACHE_DIR, REPO, bench_redis_binary, bytecode_env, emit, log, print_table  # noqa: E402
 
 PEER_VENV = os.path.join(CACHE_DIR, "venv-peers")
 CELERY_VENV = os.path.join(CACHE_DIR, "venv-celery")
@@ -106,6 +106,9 @@ def _env() -> dict[str, str]:
     # by recompiling on every start (queuectl's own cold-start timing does the same)
     env = bytecode_env(dict(os.environ))
     env.setdefault("BENCH_REDIS_PORT", "6390")
+    binary = bench_redis_binary()  # the server queuectl is measured on
+    if binary:
+        env.setdefault("BENCH_REDIS_SERVER", binary)
     return env
 
 
