@@ -21,6 +21,9 @@ from typing import NamedTuple
 SEP = "\0"
 #: Job separator in a message that carries several (fast helpers, handed over in bulk).
 BATCH_SEP = b"\x1e\0"
+#: Builds a NamedTuple from a complete tuple, without its argument handling: jobs and events are
+#: decoded on the hot path, several per execution.
+_tuple = tuple.__new__
 
 
 class JobMessage(NamedTuple):
@@ -54,18 +57,11 @@ def encode_job(job: JobMessage) -> bytes:
 
 
 def decode_job(part: bytes) -> JobMessage:
+    """A worker reads one per job: the tuple is built directly, without NamedTuple's argument
+    handling (a third of the cost)."""
     seq, at, not_after, execution_id, helper, source, execution_time, attempt, dispatcher = part.decode().split(SEP)
-    return JobMessage(
-        int(seq),
-        float(at),
-        float(not_after),
-        execution_id,
-        helper,
-        source,
-        int(execution_time),
-        int(attempt),
-        dispatcher,
-    )
+    fields = (int(seq), float(at), float(not_after), execution_id, helper, source, int(execution_time))
+    return _tuple(JobMessage, fields + (int(attempt), dispatcher))
 
 
 def join_batch(parts: list[bytes]) -> bytes:
@@ -78,6 +74,14 @@ def split_batch(message: bytes) -> list[bytes]:
     return message.split(BATCH_SEP)
 
 
+_SEP_BYTES = SEP.encode()
+
+
+def _seqs_text(parts: list[bytes]) -> str:
+    """The job numbers of encoded jobs, as the event lines write them (no int round trip)."""
+    return b" ".join(p[: p.index(_SEP_BYTES)] for p in parts).decode()
+
+
 def seq_of(part: bytes) -> int:
     """An encoded job's number, without decoding the rest."""
     return int(part.split(SEP.encode(), 1)[0])
@@ -87,11 +91,11 @@ def seq_of(part: bytes) -> int:
 
 
 def took(parts: list[bytes]) -> str:
-    return f"T {' '.join(str(seq_of(p)) for p in parts)}\n"
+    return f"T {_seqs_text(parts)}\n"
 
 
 def gave_back(parts: list[bytes]) -> str:
-    return f"P {' '.join(str(seq_of(p)) for p in parts)}\n"
+    return f"P {_seqs_text(parts)}\n"
 
 
 def starting(seq: int) -> str:
@@ -134,7 +138,6 @@ class Event(NamedTuple):
 
 
 _KINDS = {b"T": "T", b"P": "P", b"S": "S", b"R": "R", b"D": "D", b"X": "X"}
-_tuple = tuple.__new__  # builds an Event without NamedTuple's keyword handling (hot path)
 
 
 def decode_event(line: bytes) -> Event:
