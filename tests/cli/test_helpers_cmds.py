@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -378,11 +379,15 @@ def test_update_with_config_replaces_schedule(four, client):
 
 
 def test_update_timezone_and_expiry(four, client):
-    data = four.json("helpers", "update", "morning", "--timezone", "Europe/Berlin", "--expiry", "60")
+    # a time half an hour ahead in Berlin, so the window holds an execution whatever the clock
+    soon = (datetime.now(ZoneInfo("Europe/Berlin")) + timedelta(minutes=30)).strftime("%H:%M")
+    data = four.json("helpers", "update", "morning", "--timezone", "Europe/Berlin", "--time", soon, "--expiry", "60")
     assert data["schedule"]["timezone"] == "Europe/Berlin"
     assert data["schedule"]["expiry"] == 60
-    for member in queued_members(client, "morning"):
-        assert client.hget(f"execution:{member}", "executionExpiry") == "60"
+    assert catalog_entry(client, "morning")["expiry"] == 60  # what claim.lua gives a planned execution
+    queued = four.json("queue", "show", "--helper", "morning")
+    assert [e["execution_id"] for e in queued] == queued_members(client, "morning") != []
+    assert {e["expiry"] for e in queued} == {60}
 
 
 def test_reset_drops_override(four, client):
