@@ -156,6 +156,10 @@ def test_f06_frozen_dispatcher_helper_stopped_before_the_peer_reaps_and_no_late_
     before = {eid: (row["status"], row["finishedAt"])}
 
     time.sleep(max(0.0, stopped_at + 3 * LEASE - time.time()))
+    # the peer has done its part (the reap); stopped, it leaves every `tick` to the thawed
+    # dispatcher, whose going on working then does not hang on winning claim races against it
+    peer.term()
+    peer.wait(15)
     mark = frozen.mark()
     frozen.cont()
     # thawed, it writes no outcome for it and says so, once; then it goes on working
