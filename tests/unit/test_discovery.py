@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
+from queuectl.domain.discovered import DiscoveryResult, HelperSpec, LoadError
 from queuectl.domain.errors import HelperLoadError
-from queuectl.domain.models import DiscoveryResult, HelperSpec, LoadError
 from queuectl.domain.schedule import parse_schedule
 from queuectl.helper import BaseHelper, ExecutionContext, call_run
 from queuectl.runtime.discovery import discover, discover_in_process

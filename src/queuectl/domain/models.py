@@ -201,39 +201,3 @@ def _stored_schedule(data: Any) -> ScheduleConfig | None:
         return parse_schedule(data, default_timezone="UTC")
     except InvalidSchedule as exc:
         raise ValueError(f"stored {exc}") from None
-
-
-@dataclass(frozen=True, kw_only=True)
-class HelperSpec:
-    """One helper class found in a file, with what it says about its schedule."""
-
-    name: str
-    class_name: str
-    source: str  # absolute path of the file
-    config: dict[str, Any] | None  # what get_schedule_config() returned (a plain copy), or None
-    config_error: str | None  # one-line reason when get_schedule_config() failed
-    schedule: ScheduleConfig | None = None  # `config` read into the schedule model, when valid
-    schedule_error: str | None = None  # one-line reason when `config` is not a valid schedule
-
-    @property
-    def problem(self) -> str | None:
-        """Why this helper has no schedule of its own (None when it has one)."""
-        if self.config_error is not None:
-            return f"get_schedule_config() failed: {self.config_error}"
-        return self.schedule_error
-
-
-@dataclass(frozen=True, kw_only=True)
-class LoadError:
-    """A file (or one class in it) that could not be accepted; the others still load."""
-
-    source: str  # file path (absolute)
-    reason: str  # one line
-
-
-@dataclass(frozen=True, kw_only=True)
-class DiscoveryResult:
-    """Everything discovery found: helpers sorted by name, errors sorted by source."""
-
-    helpers: list[HelperSpec]
-    errors: list[LoadError]

@@ -18,8 +18,8 @@ import sys
 from dataclasses import replace
 from typing import Any
 
+from queuectl.domain.discovered import DiscoveryResult, HelperSpec, LoadError
 from queuectl.domain.errors import HelperLoadError, InvalidSchedule
-from queuectl.domain.models import DiscoveryResult, HelperSpec, LoadError
 from queuectl.domain.schedule import parse_schedule
 from queuectl.helper import BaseHelper
 from queuectl.infra.process import kill_group

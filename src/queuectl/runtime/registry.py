@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from queuectl.domain import keys
+from queuectl.domain.discovered import DiscoveryResult
 from queuectl.domain.errors import HelperLoadError, InvalidInput
-from queuectl.domain.models import DiscoveryResult, HelperRecord
+from queuectl.domain.models import HelperRecord
 from queuectl.runtime.discovery import discover
 from queuectl.store import catalog, control
 from queuectl.store.control import SyncReport

@@ -9,6 +9,7 @@ refreshes code defaults but keeps overrides, so an operator's change survives re
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC
@@ -165,13 +166,19 @@ def change(
 
 def next_run(record: HelperRecord, now: float) -> float | None:
     """The helper's next occurrence after `now` (None when disabled, broken or never)."""
+    if not record.plannable or record.schedule is None:
+        return None
+    return _next_after(record.schedule, now)
+
+
+@functools.lru_cache(maxsize=1024)
+def _next_after(schedule: ScheduleConfig, now: float) -> float | None:
+    """Helpers often share a schedule (`*/15 * * * *`): a listing works each one out once."""
     from datetime import datetime
 
     from queuectl.domain.schedule import next_occurrence
 
-    if not record.plannable or record.schedule is None:
-        return None
-    found = next_occurrence(record.schedule, datetime.fromtimestamp(now, tz=UTC))
+    found = next_occurrence(schedule, datetime.fromtimestamp(now, tz=UTC))
     return found.timestamp() if found else None
 
 

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from queuectl.domain import keys
+from queuectl.domain.discovered import DiscoveryResult, LoadError
 from queuectl.domain.errors import InvalidInput, InvalidSchedule
-from queuectl.domain.models import DiscoveryResult, HelperRecord, LoadError
+from queuectl.domain.models import HelperRecord
 from queuectl.domain.schedule import ScheduleConfig, parse_schedule
 from queuectl.store import catalog, planner
 from queuectl.store.replies import text
