@@ -4,6 +4,7 @@ derived from them."""
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,6 @@ from queuectl.infra.config import (
     Setting,
     Settings,
     check,
-    declared_names,
     resolve,
 )
 
@@ -34,7 +34,7 @@ def resolve_flags(**flags: Any) -> Settings:
 
 def test_names_are_unique_and_match_the_settings_fields() -> None:
     assert len(FIELDS) == len(SETTINGS)
-    assert declared_names() == set(FIELDS)
+    assert {f.name for f in fields(Settings)} - {"sources"} == set(FIELDS)
 
 
 @pytest.mark.parametrize("spec", SETTINGS, ids=ids(SETTINGS))
@@ -155,11 +155,16 @@ def test_setting_option_for_every_flagged_setting(spec: Setting) -> None:
 
 
 def test_run_and_global_options_cover_exactly_the_flagged_settings() -> None:
-    """Every setting with a command is a flag of `run` or a global one, never both, and no
-    environment-only setting (command None) becomes a flag."""
-    from queuectl.cli.options import options_of
+    """Every setting with a command is a flag of `run` or a global one in the real Typer app,
+    never both, and no environment-only setting (command None) becomes a flag."""
+    from typer.main import get_command
 
-    run, global_ = options_of("run"), options_of("")
+    from queuectl.cli import app
+
+    root = get_command(app)
+    flags = {s.flag: s.name for s in SETTINGS}
+    global_ = [flags[o] for p in root.params for o in getattr(p, "opts", []) if o in flags]
+    run = [flags[o] for p in root.commands["run"].params for o in getattr(p, "opts", []) if o in flags]  # type: ignore[attr-defined]
     assert not set(run) & set(global_)
     assert sorted(run + global_) == sorted(s.name for s in FLAGGED)
     assert len(run) + len(global_) == len(FLAGGED)

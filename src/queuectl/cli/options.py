@@ -22,11 +22,6 @@ def setting_option(name: str) -> Any:
     return typer.Option(None, *decls, help=spec.describe(), show_default=False)
 
 
-def options_of(command: str) -> list[str]:
-    """The names of the settings that `command` takes as flags ("" for the global options)."""
-    return [name for name, spec in FIELDS.items() if spec.command == command]
-
-
 def given(values: dict[str, Any]) -> dict[str, Any]:
     """The settings typed on the command line: a value option not given is None, a flag not
     given is False (a flag can only turn a setting on)."""

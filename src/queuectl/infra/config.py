@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -322,8 +322,3 @@ def describe(settings: Settings, backend: str | None = None) -> list[dict[str, A
             }
         )
     return rows
-
-
-def declared_names() -> set[str]:
-    """The Settings fields (a test checks they are exactly the declarations)."""
-    return {f.name for f in fields(Settings)} - {"sources"}
