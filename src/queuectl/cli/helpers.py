@@ -12,12 +12,10 @@ from queuectl.cli.render import emit_json, err, line
 
 app = typer.Typer(help="Discover, inspect and change helpers (changes persist until `reset`).", no_args_is_help=True)
 
-JSON_OPT = JSON_OPTION
-
 
 @app.command("sync")
 @handle_errors
-def sync(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:
+def sync(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
     """Discover helper files, register them and plan the window (no dispatcher loop)."""
     from queuectl.runtime.registry import sync as do_sync
 
@@ -39,7 +37,7 @@ def sync(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:
 
 @app.command("list")
 @handle_errors
-def list_(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:
+def list_(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
     """List registered helpers with their schedules and next run."""
     from queuectl.store.catalog import helper_json, read_all
 
@@ -60,7 +58,7 @@ def list_(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:
 
 @app.command("show")
 @handle_errors
-def show(ctx: typer.Context, name: str = typer.Argument(..., help="Helper name."), as_json: bool = JSON_OPT) -> None:
+def show(ctx: typer.Context, name: str = typer.Argument(..., help="Helper name."), as_json: bool = JSON_OPTION) -> None:
     """Show one helper: schedule in force, code default, override, queued and recent executions."""
     from queuectl.store import history, queue
     from queuectl.store.catalog import helper_json, read_one
@@ -118,7 +116,9 @@ def _change_output(report: Any, verb: str, as_json: bool) -> None:
 
 @app.command("enable")
 @handle_errors
-def enable(ctx: typer.Context, name: str = typer.Argument(..., help="Helper name."), as_json: bool = JSON_OPT) -> None:
+def enable(
+    ctx: typer.Context, name: str = typer.Argument(..., help="Helper name."), as_json: bool = JSON_OPTION
+) -> None:
     """Enable a helper and plan its executions for the window."""
     from queuectl.store.control import set_enabled
 
@@ -129,7 +129,9 @@ def enable(ctx: typer.Context, name: str = typer.Argument(..., help="Helper name
 
 @app.command("disable")
 @handle_errors
-def disable(ctx: typer.Context, name: str = typer.Argument(..., help="Helper name."), as_json: bool = JSON_OPT) -> None:
+def disable(
+    ctx: typer.Context, name: str = typer.Argument(..., help="Helper name."), as_json: bool = JSON_OPTION
+) -> None:
     """Disable a helper: its queued executions are removed, history is kept."""
     from queuectl.store.control import set_enabled
 
@@ -153,7 +155,7 @@ def update(
     timezone: str | None = typer.Option(None, "--timezone", help="IANA time zone, e.g. Europe/Berlin."),
     timeout: float | None = typer.Option(None, "--timeout", help="Seconds before a running helper is killed."),
     config: str | None = typer.Option(None, "--config", help='Whole new schedule as JSON: {"schedule": {...}}.'),
-    as_json: bool = JSON_OPT,
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """Change a helper's schedule and re-plan it (the change persists until `helpers reset`)."""
     from queuectl.domain.errors import InvalidInput
@@ -212,7 +214,9 @@ def parse_config_body(text: str) -> dict[str, Any]:
 
 @app.command("reset")
 @handle_errors
-def reset(ctx: typer.Context, name: str = typer.Argument(..., help="Helper name."), as_json: bool = JSON_OPT) -> None:
+def reset(
+    ctx: typer.Context, name: str = typer.Argument(..., help="Helper name."), as_json: bool = JSON_OPTION
+) -> None:
     """Drop the operator override: the schedule from the helper's code is in force again."""
     from queuectl.store.control import reset as do_reset
 

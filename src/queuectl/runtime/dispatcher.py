@@ -33,15 +33,13 @@ from queuectl.runtime.redis_guard import RedisGuard
 from queuectl.runtime.registry import HelperRegistry
 from queuectl.runtime.worker_process import Job, Result
 from queuectl.store import dispatchers
-from queuectl.store.scripts import Claimed, ClaimRequest
+from queuectl.store.scripts import SCAN_MAX, Claimed, ClaimRequest
 
 if TYPE_CHECKING:
     from queuectl.infra.app import App
 
 log = logging.getLogger(__name__)
 
-#: Due queue members one claim call looks at, at most (bounds how long a script blocks Redis).
-SCAN = 1000
 #: Seconds ahead of its time an execution is claimed and handed to a worker, which waits for the
 #: exact instant: the claim's round trip and the hand-over are then not part of the lateness.
 LEAD = 0.05
@@ -232,7 +230,7 @@ class Dispatcher:
             self.token_counter += 1
             # look at a few more due executions than there are slots (priority among them, and
             # room to skip helpers that are still running), not at the whole backlog
-            scan = min(SCAN, self.pool.free * 4 + 16)
+            scan = min(SCAN_MAX, self.pool.free * 4 + 16)
             request = ClaimRequest(
                 now=format_time(now),
                 limit=self.pool.free,

@@ -10,25 +10,23 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from queuectl import __version__
 from queuectl.domain import keys
-from queuectl.domain.errors import HelperLoadError, InvalidInput
+from queuectl.domain.errors import HelperLoadError
 from queuectl.domain.models import format_time
-from queuectl.runtime.registry import HelperRegistry
+from queuectl.runtime.registry import HelperRegistry, require_helpers_dir
 from queuectl.store import control, dispatchers, planner
 from queuectl.store.history import prune as prune_history
 from queuectl.store.planner import PlanReport, keep_seconds
+from queuectl.store.scripts import SCAN_MAX
 
 if TYPE_CHECKING:
     from queuectl.infra.app import App
 
 log = logging.getLogger(__name__)
 
-#: Due queue members one expiry call looks at (bounds how long a script blocks Redis).
-SCAN = 1000
 #: Expiry-sweep calls per tick at most.
 SWEEP_CALLS = 50
 #: Abandoned claims one reap call finalises at most.
@@ -67,10 +65,7 @@ class Housekeeping:
 
         app, s = self.app, self.settings
         app.guarded(app.client.ping)  # fail fast, with one line, before anything else
-        if not Path(s.helpers_dir).is_dir():
-            raise InvalidInput(
-                f"helpers directory not found: {s.helpers_dir} (set --helpers-dir or QUEUECTL_HELPERS_DIR)"
-            )
+        require_helpers_dir(s.helpers_dir)
         log.info(
             "[STARTUP] queuectl %s dispatcher %s starting: Redis %s, helpers %s",
             __version__,
@@ -165,12 +160,12 @@ class Housekeeping:
         offset, total = 0, 0
         for _ in range(SWEEP_CALLS):
             expired, looked, kept, anomalies = self.app.scripts.expire(
-                now=now, keep=self.keep, offset=offset, limit=SCAN, upto=upto
+                now=now, keep=self.keep, offset=offset, limit=SCAN_MAX, upto=upto
             )
             total += expired
             log_anomalies(anomalies)
             offset += kept
-            if looked < SCAN:
+            if looked < SCAN_MAX:
                 break
         if total:
             log.warning("[QUEUE] %d executions expired before they could start", total)

@@ -46,12 +46,17 @@ def dir_fingerprint(directory: Path) -> tuple[Any, ...]:
     return tuple(out)
 
 
+def require_helpers_dir(directory: Path) -> None:
+    """Refuse, with one line, a helpers directory that is not there (`run` and `helpers sync`)."""
+    if not Path(directory).is_dir():
+        raise InvalidInput(f"helpers directory not found: {directory} (set --helpers-dir or QUEUECTL_HELPERS_DIR)")
+
+
 def sync(app: App) -> tuple[DiscoveryResult, SyncReport]:
     """Discover the configured helpers directory, register what it holds and plan its helpers'
     window (`helpers sync`: what a dispatcher does at start-up, without the loop)."""
     directory = app.settings.helpers_dir
-    if not Path(directory).is_dir():
-        raise InvalidInput(f"helpers directory not found: {directory} (set --helpers-dir or QUEUECTL_HELPERS_DIR)")
+    require_helpers_dir(directory)
     found = discover(directory, default_timezone=app.default_timezone)
     return found, control.register(app, found, directory)
 

@@ -20,6 +20,9 @@ if TYPE_CHECKING:
     import redis
     from redis.commands.core import Script
 
+#: Due queue members one claim or expiry call looks at, at most: bounds how long a script
+#: blocks Redis.
+SCAN_MAX = 1000
 #: Scripts that get the write probe as their last key (see _lib.lua write_probe).
 PROBED = frozenset({"plan", "claim", "release", "finish", "reap", "expire"})
 SCRIPT_NAMES = ("plan", "claim", "release", "finish", "renew", "reap", "expire", "unplan", "prune", "catalog_put")
