@@ -147,6 +147,9 @@ def update(
     name: str = typer.Argument(..., help="Helper name."),
     type_: str | None = typer.Option(None, "--type", help="daily, interval or cron."),
     time_: str | None = typer.Option(None, "--time", help="Daily time, HH:MM or HH:MM:SS."),
+    every_days: int | None = typer.Option(
+        None, "--every-days", help="Daily: run every N days (on dates whose day number since 1970-01-01 N divides)."
+    ),
     interval_minutes: float | None = typer.Option(None, "--interval-minutes", help="Interval in minutes."),
     interval_seconds: int | None = typer.Option(None, "--interval-seconds", help="Interval in seconds."),
     cron: str | None = typer.Option(None, "--cron", help="Cron expression (5 fields, optional 6th: seconds)."),
@@ -164,6 +167,7 @@ def update(
     flags = {
         "type": type_,
         "time": time_,
+        "every_days": every_days,
         "interval_minutes": interval_minutes,
         "interval_seconds": interval_seconds,
         "cron": cron,

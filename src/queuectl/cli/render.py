@@ -92,7 +92,8 @@ def schedule_summary(schedule: dict[str, Any] | None) -> str:
     kind = schedule.get("type")
     tz = schedule.get("timezone", "")
     if kind == "daily":
-        return f"daily {schedule.get('time')} {tz}"
+        days = schedule.get("every_days", 1)
+        return f"{'daily' if days == 1 else f'every {days} days at'} {schedule.get('time')} {tz}"
     if kind == "interval":
         seconds = int(schedule.get("interval_seconds") or 0)
         if seconds % 3600 == 0:

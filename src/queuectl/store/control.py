@@ -289,7 +289,7 @@ def update(app: App, name: str, changes: Mapping[str, Any], *, replace: bool) ->
         else:
             new = dict(current)
             if "type" in changes and changes["type"] != current.get("type"):
-                for k in ("time", "interval_seconds", "interval_minutes", "cron", "expiry"):
+                for k in ("time", "every_days", "interval_seconds", "interval_minutes", "cron", "expiry"):
                     new.pop(k, None)
             if "interval_minutes" in changes:
                 new.pop("interval_seconds", None)

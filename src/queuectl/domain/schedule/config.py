@@ -21,6 +21,7 @@ SCHEDULE_TYPES = ("daily", "interval", "cron")
 _ALLOWED_KEYS = (
     "type",
     "time",
+    "every_days",
     "interval_minutes",
     "interval_seconds",
     "cron",
@@ -36,6 +37,7 @@ _ALLOWED_KEYS = (
 # Keys that belong to one type only; giving them to another type is a mistake, not a no-op.
 _TYPE_KEYS = {
     "time": "daily",
+    "every_days": "daily",
     "interval_minutes": "interval",
     "interval_seconds": "interval",
     "cron": "cron",
@@ -52,6 +54,7 @@ MAX_EXPIRY_SECONDS = 30 * 86400
 MAX_TIMEOUT_SECONDS = 7 * 86400
 MAX_RETRIES = 100
 MAX_RETRY_BACKOFF = 86400.0
+MAX_EVERY_DAYS = MAX_PERIOD_SECONDS // 86400
 
 
 # ASCII digits only: `\d` would also accept other scripts' digits.
@@ -64,6 +67,9 @@ class ScheduleConfig:
 
     type: str
     time: str | None = None
+    # daily only: run on the local dates whose day number since 1970-01-01 is a multiple of it,
+    # so the rhythm does not depend on when (or where) a dispatcher started
+    every_days: int = 1
     interval_seconds: int | None = None
     cron: str | None = None
     priority: int = DEFAULT_PRIORITY
@@ -84,6 +90,8 @@ class ScheduleConfig:
         out: dict[str, Any] = {"type": self.type}
         if self.type == "daily":
             out["time"] = self.time
+            if self.every_days != 1:
+                out["every_days"] = self.every_days
         elif self.type == "interval":
             out["interval_seconds"] = self.interval_seconds
         else:
@@ -105,7 +113,7 @@ class ScheduleConfig:
 
     def period_seconds(self) -> int:
         """The (smallest) gap between runs; the default expiry and sizing decisions use it."""
-        return period_seconds(self.type, self.interval_seconds, self.cron)
+        return period_seconds(self.type, self.interval_seconds, self.cron, self.every_days)
 
 
 def parse_schedule(data: Mapping[str, Any], *, default_timezone: str) -> ScheduleConfig:
@@ -130,15 +138,17 @@ def parse_schedule(data: Mapping[str, Any], *, default_timezone: str) -> Schedul
             raise InvalidSchedule(key, data[key], f"not used by type {stype!r}")
 
     time_text: str | None = None
+    every_days = 1
     interval_seconds: int | None = None
     cron_text: str | None = None
     if stype == "daily":
         time_text = _parse_time(data)
+        every_days = _parse_int("every_days", data.get("every_days", 1), 1, MAX_EVERY_DAYS)
     elif stype == "interval":
         interval_seconds = _parse_interval(data)
     else:
         cron_text = _parse_cron(data)
-    period = period_seconds(stype, interval_seconds, cron_text)
+    period = period_seconds(stype, interval_seconds, cron_text, every_days)
 
     if "expiry" in data:
         expiry = _parse_expiry(data["expiry"])
@@ -167,6 +177,7 @@ def parse_schedule(data: Mapping[str, Any], *, default_timezone: str) -> Schedul
     return ScheduleConfig(
         type=stype,
         time=time_text,
+        every_days=every_days,
         interval_seconds=interval_seconds,
         cron=cron_text,
         priority=_parse_int("priority", data.get("priority", DEFAULT_PRIORITY), 1, 5),
@@ -275,9 +286,9 @@ def _parse_float(key: str, value: object, *, low: float, high: float, low_open: 
     return float(value)
 
 
-def period_seconds(stype: str, interval_seconds: int | None, cron: str | None) -> int:
+def period_seconds(stype: str, interval_seconds: int | None, cron: str | None, every_days: int = 1) -> int:
     if stype == "daily":
-        return 86400
+        return 86400 * every_days
     if stype == "interval":
         assert interval_seconds is not None
         return interval_seconds

@@ -22,6 +22,7 @@ _UTC = UTC
 _EPOCH = datetime(1970, 1, 1)  # naive UTC; all internal instants are naive UTC for speed
 _ONE_SECOND = timedelta(seconds=1)
 _ONE_DAY = timedelta(days=1)
+_EPOCH_ORDINAL = _EPOCH.toordinal()
 
 # ---------------------------------------------------------------------------------------------
 # Wall time -> UTC
@@ -89,7 +90,7 @@ def occurrences(config: ScheduleConfig, start: datetime, end: datetime) -> list[
         instants = _interval_instants(config.interval_seconds, lo, hi)
     elif config.type == "daily":
         assert config.time is not None
-        instants = _daily_instants(zone(config.timezone), _wall_time(config.time), lo, hi)
+        instants = _daily_instants(zone(config.timezone), _wall_time(config.time), lo, hi, config.every_days)
     else:
         assert config.cron is not None
         instants = _cron_instants(cron_spec(config.cron), zone(config.timezone), lo, hi)
@@ -109,13 +110,17 @@ def _wall_time(text: str) -> time:
     return time.fromisoformat(text)
 
 
-def _daily_instants(tz: ZoneInfo, at: time, lo: datetime, hi: datetime) -> list[datetime]:
-    """One run per local date; only the dates around the window are looked at."""
+def _daily_instants(tz: ZoneInfo, at: time, lo: datetime, hi: datetime, every_days: int = 1) -> list[datetime]:
+    """One run per local date (with every_days n: per local date whose day number since
+    1970-01-01 is a multiple of n); only the dates around the window are looked at."""
     first = lo.replace(tzinfo=_UTC).astimezone(tz).date() - _ONE_DAY
     last = hi.replace(tzinfo=_UTC).astimezone(tz).date() + _ONE_DAY
     found: set[datetime] = set()
     day = first
     while day <= last:
+        if every_days != 1 and (day.toordinal() - _EPOCH_ORDINAL) % every_days:
+            day += _ONE_DAY
+            continue
         for instant in _resolve(tz, datetime.combine(day, at), False):
             if lo <= instant <= hi:
                 found.add(instant)
@@ -151,7 +156,7 @@ def next_occurrence(config: ScheduleConfig, after: datetime) -> datetime | None:
         later = [t for t in found if t > lo]
         return later[0] if later else None
     period = config.period_seconds()
-    # Daily runs at most 2 days apart even around DST; sparse crons (say Feb 29) need years.
+    # Daily runs at most 366 days apart (every_days); sparse crons (say Feb 29) need years.
     horizon = timedelta(days=400) if config.type == "daily" else timedelta(days=366 * (CRON_HORIZON_YEARS + 1))
     window = timedelta(seconds=max(60, min(2 * period, 86400)))
     begin = lo
