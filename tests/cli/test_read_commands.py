@@ -35,8 +35,9 @@ from queuectl.cli import main
 main()
 """
 #: what no read command with --json may load: tables need rich, `run` needs the runtime, and a
-#: Typer that validates options through pydantic would cost every command ~150 ms (pyproject.toml)
-NEVER_FOR_JSON = ("rich", "queuectl.runtime", "pydantic", "fastapi", "uvicorn", "starlette")
+#: Typer that validates options through pydantic would cost every command ~150 ms (pyproject.toml);
+#: the schedule library (and its pytz) is for reading legacy helpers, in discovery only
+NEVER_FOR_JSON = ("rich", "queuectl.runtime", "pydantic", "fastapi", "uvicorn", "starlette", "schedule", "pytz")
 
 
 @dataclass
@@ -68,14 +69,15 @@ def env(cli, redis_url: str) -> dict[str, str]:
 
 
 @pytest.fixture()
-def populated(cli, make_helper, register, seeder, core_app, client) -> Any:
-    """Helpers of every kind (one disabled, one broken), a queue, and history of each outcome."""
+def populated(cli, make_helper, write_file, register, seeder, core_app, client) -> Any:
+    """Helpers of every kind (one disabled, one broken, one legacy), a queue, and history of each outcome."""
     from queuectl.store.control import set_enabled
 
     make_helper("pulse", {"type": "interval", "interval_seconds": 600})
     make_helper("morning", {"type": "daily", "time": "03:00", "priority": 1})
     make_helper("weekly", {"type": "cron", "cron": "0 4 * * 1", "timezone": "Europe/Berlin"})
     make_helper("sleepy", {"type": "interval", "interval_seconds": 86400, "expiry": 60})
+    write_file("digest.py", LEGACY_HELPER)
     register()
     set_enabled(core_app, "sleepy", False)
     client.hset("internalAvailableHelpers", "mangled", "{not json")
@@ -88,6 +90,19 @@ def populated(cli, make_helper, register, seeder, core_app, client) -> Any:
     seeder.finished("morning", base + 20, "expired", finished_at=now - 30)
     return cli
 
+
+LEGACY_HELPER = """
+import schedule
+from queuectl import BaseHelper
+
+
+class Digest(BaseHelper):
+    def schedule(self):
+        schedule.every().monday.at("06:15", "Europe/Berlin").do(self.run)
+
+    def run(self):
+        pass
+"""
 
 JSON_READS = [
     ["helpers", "list", "--json"],
@@ -110,13 +125,18 @@ def test_json_reads_load_neither_rich_nor_the_runtime(populated, env, tmp_path, 
 def test_tables_load_rich_and_still_not_the_runtime(populated, env, tmp_path) -> None:
     ran = run(["queue", "show"], env, tmp_path)
     assert ran.code == 0 and b"pulse:" in ran.out
-    assert ran.loaded("rich") and not ran.loaded("queuectl.runtime")
+    assert ran.loaded("rich") and not ran.loaded("queuectl.runtime", "schedule", "pytz")
+    listed = run(["helpers", "show", "digest"], env, tmp_path)
+    assert listed.code == 0 and b"legacy schedule() every().monday.at" in listed.out
+    assert not listed.loaded("queuectl.runtime", "schedule", "pytz")
 
 
 def test_json_is_the_documented_data(populated, env, tmp_path) -> None:
     ran = run(["helpers", "list", "--json"], env, tmp_path)
     rows = {r["name"]: r for r in json.loads(ran.out)}
-    assert set(rows) == {"pulse", "morning", "weekly", "sleepy", "mangled"}
+    assert set(rows) == {"pulse", "morning", "weekly", "sleepy", "mangled", "digest"}
+    assert rows["digest"]["schedule_source"] == "legacy" and rows["pulse"]["schedule_source"] == "config"
+    assert rows["digest"]["schedule"]["cron"] == "15 6 * * 1" and rows["digest"]["source"].endswith("digest.py")
     assert rows["sleepy"]["enabled"] is False and rows["mangled"]["status"] == "broken"
     assert rows["weekly"]["next_run"] is not None  # the cron schedule was evaluated
     assert "croniter" in ran.modules  # ... which is the one thing that needs croniter

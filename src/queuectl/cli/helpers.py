@@ -25,6 +25,9 @@ def sync(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
         err(f"Warning: cannot load {error.source}: {error.reason}")
     for name, problem in report.broken:
         err(f"Warning: helper {name} is broken: {problem}")
+    for spec in found.helpers:
+        if spec.bridge_note is not None:
+            err(f"[BRIDGE] {spec.bridge_note}")
     if as_json:
         emit_json(report.to_json())
         return
@@ -74,7 +77,7 @@ def show(ctx: typer.Context, name: str = typer.Argument(..., help="Helper name."
     if as_json:
         emit_json(data)
         return
-    from queuectl.cli.render import executions_table, schedule_summary, when
+    from queuectl.cli.render import executions_table, schedule_origin, schedule_summary, when
     from queuectl.domain.models import parse_iso
 
     rows = [
@@ -86,6 +89,7 @@ def show(ctx: typer.Context, name: str = typer.Argument(..., help="Helper name."
         ("code default", json.dumps(data["default"])),
         ("override", json.dumps(record.override) if record.overridden else "none"),
         ("source", f"{record.source} (class {record.class_name})"),
+        ("schedule from", schedule_origin(data)),
         ("next run", when(parse_iso(data["next_run"]), now) if data["next_run"] else "-"),
     ]
     width = max(len(k) for k, _ in rows)

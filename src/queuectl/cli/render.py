@@ -108,6 +108,13 @@ def schedule_summary(schedule: dict[str, Any] | None) -> str:
     return str(kind)
 
 
+def schedule_origin(row: dict[str, Any]) -> str:
+    """Where a helper's code schedule came from, for people (helpers show)."""
+    if row.get("schedule_source") == "legacy":
+        return f"legacy schedule() {row.get('legacy_call')}, translated by the bridge"
+    return "get_schedule_config()"
+
+
 def helpers_table(rows: Iterable[dict[str, Any]], now: float) -> None:
     from rich.table import Table
 
@@ -123,7 +130,7 @@ def helpers_table(rows: Iterable[dict[str, Any]], now: float) -> None:
         table.add_row(
             row["name"],
             "yes" if row["enabled"] else "no",
-            schedule_summary(schedule),
+            schedule_summary(schedule) + (" (legacy)" if row.get("schedule_source") == "legacy" else ""),
             str(schedule.get("priority", "-")),
             f"{schedule.get('expiry', '-')} s",
             when(next_run, now) if next_run else "-",

@@ -21,6 +21,25 @@ class HelperSpec:
     config_error: str | None  # one-line reason when get_schedule_config() failed
     schedule: ScheduleConfig | None = None  # `config` read into the schedule model, when valid
     schedule_error: str | None = None  # one-line reason when `config` is not a valid schedule
+    # where `config` came from: "config" (get_schedule_config()) or "legacy" (the bridge's
+    # translation of a schedule() written for the schedule library; legacy_call says which call)
+    schedule_source: str = "config"
+    legacy_call: str | None = None
+    legacy_ignored: bool = False  # it has both methods: get_schedule_config() won
+
+    @property
+    def bridge_note(self) -> str | None:
+        """What the legacy bridge did for this helper, as one log line (None: nothing)."""
+        if self.schedule_source == "legacy":
+            import json
+
+            return (
+                f"helper {self.name}: legacy schedule() {self.legacy_call} became"
+                f" {json.dumps(self.config, separators=(', ', ': '))}"
+            )
+        if self.legacy_ignored:
+            return f"helper {self.name} has both get_schedule_config() and schedule(): get_schedule_config() wins"
+        return None
 
     @property
     def problem(self) -> str | None:

@@ -133,6 +133,8 @@ class HelperRecord:
     source: str | None
     class_name: str | None
     updated_at: float | None = None
+    schedule_source: str = "config"  # the code default's origin: "config" or "legacy" (the bridge)
+    legacy_call: str | None = None  # the schedule() call the bridge translated, when "legacy"
 
     @property
     def overridden(self) -> bool:
@@ -169,6 +171,9 @@ class HelperRecord:
             out["override"] = self.override
         out["source"] = self.source
         out["class"] = self.class_name
+        if self.schedule_source != "config":  # the common case is implied
+            out["schedule_source"] = self.schedule_source
+            out["legacy_call"] = self.legacy_call
         out["updated_at"] = round(self.updated_at, 3) if self.updated_at is not None else None
         return out
 
@@ -187,6 +192,8 @@ class HelperRecord:
             source=data.get("source"),
             class_name=data.get("class"),
             updated_at=data.get("updated_at"),
+            schedule_source=str(data.get("schedule_source") or "config"),
+            legacy_call=data.get("legacy_call"),
         )
 
 

@@ -32,6 +32,7 @@ from queuectl.runtime.helper_loader import (
     import_file,
     one_line,
 )
+from queuectl.runtime.legacy_bridge import has_legacy_schedule, has_schedule_config, read_legacy
 
 
 def _schedule_config(cls: type[BaseHelper]) -> tuple[dict[str, Any] | None, str | None]:
@@ -53,6 +54,37 @@ def _schedule_config(cls: type[BaseHelper]) -> tuple[dict[str, Any] | None, str 
         return None, one_line(f"get_schedule_config() returned a dict that is not plain JSON data: {describe(exc)}")
 
 
+def _legacy_spec(cls: type[BaseHelper], name: str, path: str) -> HelperSpec | LoadError:
+    """A helper with only the legacy schedule(): its translated config, or why it is refused.
+
+    Refusals are LoadErrors, like a file that fails to import: a new helper gets no catalog
+    entry and nothing is planned for it; one registered before becomes broken.
+    """
+
+    def refused(reason: str) -> LoadError:
+        return LoadError(source=path, reason=one_line(f"helper {name}: {reason}"))
+
+    try:
+        instance = cls()
+    except BaseException as exc:  # noqa: BLE001 - user code; report, never propagate
+        return refused(f"cannot instantiate {cls.__qualname__}: {describe(exc)}")
+    try:
+        outcome = read_legacy(instance)
+    except BaseException as exc:  # noqa: BLE001 - schedule() is user code, like an import
+        return refused(f"legacy schedule() raised {describe(exc)}")
+    if isinstance(outcome, str):
+        return refused(outcome)
+    return HelperSpec(
+        name=name,
+        class_name=cls.__qualname__,
+        source=path,
+        config=outcome.config,
+        config_error=None,
+        schedule_source="legacy",
+        legacy_call=outcome.call,
+    )
+
+
 def _scan_file(path: str) -> tuple[list[HelperSpec], list[LoadError]]:
     """Import one file and describe its helpers; every problem becomes a LoadError."""
     try:
@@ -67,6 +99,14 @@ def _scan_file(path: str) -> tuple[list[HelperSpec], list[LoadError]]:
             if name is None:
                 errors.append(LoadError(source=path, reason=problem or "bad helper name"))
                 continue
+            legacy = has_legacy_schedule(cls)
+            if legacy and not has_schedule_config(cls):
+                found = _legacy_spec(cls, name, path)
+                if isinstance(found, HelperSpec):
+                    helpers.append(found)
+                else:
+                    errors.append(found)
+                continue
             config, config_error = _schedule_config(cls)
             helpers.append(
                 HelperSpec(
@@ -75,6 +115,7 @@ def _scan_file(path: str) -> tuple[list[HelperSpec], list[LoadError]]:
                     source=path,
                     config=config,
                     config_error=config_error,
+                    legacy_ignored=legacy,
                 )
             )
     finally:
@@ -226,6 +267,9 @@ def _report(helpers: list[HelperSpec], errors: list[LoadError]) -> bytes:
                 "source": h.source,
                 "config": h.config,
                 "config_error": h.config_error,
+                "schedule_source": h.schedule_source,
+                "legacy_call": h.legacy_call,
+                "legacy_ignored": h.legacy_ignored,
             }
             for h in helpers
         ],
@@ -243,6 +287,9 @@ def _parse_report(data: bytes) -> tuple[list[HelperSpec], list[LoadError]]:
             source=str(h["source"]),
             config=h["config"],
             config_error=h["config_error"],
+            schedule_source=str(h.get("schedule_source") or "config"),
+            legacy_call=h.get("legacy_call"),
+            legacy_ignored=bool(h.get("legacy_ignored")),
         )
         for h in document["helpers"]
     ]

@@ -73,6 +73,7 @@ class HelperRegistry:
         self.fingerprint: tuple[Any, ...] | None = None
         self.last_rescan_mono = -1e9
         self.min_expiry = 0.0  # the smallest expiry of any plannable helper (the expire sweep's bound)
+        self.bridge_notes: set[str] = set()  # [BRIDGE] lines logged already: each once per process
 
     def rescan(self, *, force: bool = False, plan: bool = True) -> DiscoveryResult | None:
         """Discover the helper files and register them when the directory changed (or `force`)."""
@@ -91,6 +92,11 @@ class HelperRegistry:
         self.fingerprint = fingerprint
         for error in found.errors:
             log.error("[STARTUP] cannot load %s: %s", os.path.basename(error.source) or error.source, error.reason)
+        for spec in found.helpers:
+            note = spec.bridge_note
+            if note is not None and note not in self.bridge_notes:
+                self.bridge_notes.add(note)
+                log.info("[BRIDGE] %s", note)
         self.sources = {spec.name: spec.source for spec in found.helpers}
         self.foreign -= set(self.sources)
         self.preload(sorted(set(self.sources.values())))

@@ -104,10 +104,12 @@ def with_schedule(
     source: str | None = None,
     class_name: str | None = None,
     in_force: ScheduleConfig | None = None,
+    origin: tuple[str, str | None] | None = None,
 ) -> HelperRecord:
     """A copy of `record` with new default/override and the schedule in force worked out again
     (an invalid one keeps the schedule in force before it, and makes the helper broken).
-    `in_force`: the caller parsed the override, a whole schedule, already."""
+    `in_force`: the caller parsed the override, a whole schedule, already. `origin`: the code
+    default's (schedule_source, legacy_call), when discovery says it anew."""
     config, merge_problem = (in_force, None) if in_force is not None else effective(default, override, default_timezone)
     final_status = status or ("ok" if config else "broken")
     if final_status == "ok" and config is None:
@@ -125,6 +127,8 @@ def with_schedule(
         source=source if source is not None else record.source,
         class_name=class_name if class_name is not None else record.class_name,
         updated_at=now,
+        schedule_source=origin[0] if origin is not None else record.schedule_source,
+        legacy_call=origin[1] if origin is not None else record.legacy_call,
     )
 
 
@@ -204,6 +208,8 @@ def helper_json(record: HelperRecord, now: float) -> dict[str, Any]:
         "override": record.override,
         "default": record.default.to_dict() if record.default is not None else None,
         "source": record.source,
+        "schedule_source": record.schedule_source,
+        "legacy_call": record.legacy_call,
         "class": record.class_name,
         "revision": record.rev,
         "updated_at": iso(record.updated_at),

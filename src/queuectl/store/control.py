@@ -109,6 +109,7 @@ def register(app: App, found: DiscoveryResult, helpers_dir: str | os.PathLike[st
                 problem=problem,
                 source=spec.source,
                 class_name=spec.class_name,
+                origin=(spec.schedule_source, spec.legacy_call),
             )
         if old is None or not _under(old.source, directory):
             return None  # another directory's helper: not ours to judge
