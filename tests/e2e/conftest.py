@@ -147,6 +147,22 @@ class E2E:
         assert result.returncode == 0, result.stderr
         return result.stdout
 
+    def redis_hash(self, key: str) -> dict[str, str]:
+        """`redis-cli HGETALL key`, read back as a dict ({} when there is no such hash)."""
+        out = self.redis_cli("--no-raw", "HGETALL", key)
+        # --no-raw quotes each value on its own numbered line: 1) "field" 2) "value" ...
+        values = []
+        for line in out.splitlines():
+            _, _, quoted = line.partition(") ")
+            if quoted:
+                values.append(json.loads(quoted) if quoted.startswith('"') else quoted)
+        return dict(zip(values[0::2], values[1::2]))
+
+    def redis_zset(self, key: str) -> list[tuple[str, float]]:
+        """`redis-cli ZRANGE key 0 -1 WITHSCORES`, as (member, score) pairs in order."""
+        lines = self.redis_cli("--raw", "ZRANGE", key, "0", "-1", "WITHSCORES").splitlines()
+        return [(member, float(score)) for member, score in zip(lines[0::2], lines[1::2])]
+
     def close(self) -> None:
         for proc in self.procs:
             proc.kill()

@@ -10,16 +10,6 @@ import pytest
 pytestmark = pytest.mark.e2e
 
 
-def hgetall(e2e, key: str) -> dict[str, str]:
-    out = e2e.redis_cli("--no-raw", "HGETALL", key)
-    # --no-raw quotes each value on its own numbered line: 1) "field" 2) "value" ...
-    values = []
-    for line in out.splitlines():
-        _, _, quoted = line.partition(") ")
-        values.append(json.loads(quoted) if quoted.startswith('"') else quoted)
-    return dict(zip(values[0::2], values[1::2]))
-
-
 def test_sync_writes_the_documented_keys(e2e, daily_at):
     at_epoch = int(time.time()) + 3600
     at = daily_at(at_epoch)
@@ -41,9 +31,31 @@ def test_sync_writes_the_documented_keys(e2e, daily_at):
     members = e2e.redis_cli("--raw", "ZRANGE", "internalExecutionQueue", "0", "-1", "WITHSCORES").split()
     assert members == [f"weathery:{at_epoch}", str(at_epoch * 10 + 1)]
 
-    # a planned execution is its queue entry alone: the hash is written when it is claimed
-    assert e2e.redis_cli("EXISTS", f"execution:weathery:{at_epoch}").strip() == "0"
+    # the execution's hash, from the moment it is planned
+    fields = e2e.redis_hash(f"execution:weathery:{at_epoch}")
+    assert abs(int(fields.pop("createdAt")) - time.time()) < 30  # whole Unix seconds
+    assert fields == {
+        "executionId": f"weathery:{at_epoch}",
+        "helper": "weathery",
+        "executionTime": str(at_epoch),
+        "executionExpiry": "1800",
+        "priority": "1",
+        "status": "queued",
+    }
     assert "Traceback" not in result.stderr
+
+
+def test_the_compact_layout_writes_the_queue_entry_alone(e2e, daily_at):
+    """compact_queue (opt-in): a planned execution is its queue entry alone; the hash comes
+    with the claim. This is what it costs a redis-cli user: HGETALL shows nothing until then."""
+    at_epoch = int(time.time()) + 3600
+    e2e.helper("weathery", {"type": "daily", "time": daily_at(at_epoch), "timezone": "UTC", "priority": 1})
+    result = e2e.qctl("helpers", "sync", env=e2e.env(QUEUECTL_COMPACT_QUEUE="1"))
+    assert result.returncode == 0, result.stderr
+    assert e2e.redis_zset("internalExecutionQueue") == [(f"weathery:{at_epoch}", at_epoch * 10 + 1)]
+    assert e2e.redis_cli("EXISTS", f"execution:weathery:{at_epoch}").strip() == "0"
+    [shown] = e2e.qjson("queue", "show")
+    assert shown["execution_id"] == f"weathery:{at_epoch}" and shown["status"] == "queued"
 
 
 def test_run_once_leaves_history_readable_by_redis_cli(e2e):
@@ -55,7 +67,7 @@ def test_run_once_leaves_history_readable_by_redis_cli(e2e):
 
     assert e2e.redis_cli("TYPE", "internalExecutionHistory").strip() == "zset"
     assert e2e.redis_cli("--raw", "ZRANGE", "internalExecutionHistory", "0", "-1").split() == [execution_id]
-    fields = hgetall(e2e, f"execution:{execution_id}")
+    fields = e2e.redis_hash(f"execution:{execution_id}")
     assert fields["status"] == "success"
     assert fields["helper"] == "ping"
     assert float(fields["startedAt"]) <= float(fields["finishedAt"])

@@ -53,16 +53,18 @@ def put_helpers(scripts: Scripts, names, *, rev: int = 1, expiry: dict[str, int]
     assert catalog.put_many(scripts, [(None, r) for r in records]) == []
 
 
-def seed(scripts: Scripts, executions: dict[str, list[tuple[int, int, int]]], *, now: int = NOW) -> None:
+def seed(
+    scripts: Scripts, executions: dict[str, list[tuple[int, int, int]]], *, now: int = NOW, write_hashes: bool = True
+) -> None:
     """Queue executions through plan.lua: {helper: [(executionTime, expiry, priority), ...]}; a
-    helper's executions share its catalog expiry."""
+    helper's executions share its catalog expiry. `write_hashes=False`: the compact layout."""
     expiry = {}
     for helper, occ in executions.items():
         [expiry[helper]] = {e for _t, e, _p in occ}
     fresh = [h for h in executions if not scripts.client.hexists(keys.AVAILABLE_HELPERS, h)]
     put_helpers(scripts, fresh, expiry=expiry)
     groups = [PlanGroup(helper=h, rev="1", occurrences=list(occ)) for h, occ in executions.items()]
-    created, existing, stale = scripts.plan(str(now), groups)
+    created, existing, stale = scripts.plan(str(now), groups, write_hashes=write_hashes)
     assert (created, existing, stale) == (sum(len(o) for o in executions.values()), 0, 0)
 
 
@@ -283,8 +285,9 @@ def test_finish_is_fenced_by_the_claim_token(client, scripts):
     assert finish(scripts, ok_id, tokens[ok_id], now=NOW + 7) == 1
     data = h(client, ok_id)
     assert data["status"] == "success" and data["finishedAt"] == str(NOW + 7)
-    assert "token" not in data and "leaseUntil" not in data and "error" not in data
-    assert data["startedAt"] == str(NOW) and data["dispatcher"] == "d1"
+    assert "token" not in data and "leaseUntil" not in data
+    assert data["error"] == "" and float(data["duration"]) == 7.0  # empty on success
+    assert data["startedAt"] == str(NOW) and data["dispatcher"] == "d1" and data["attempt"] == "1"
 
     assert finish(scripts, bad_id, tokens[bad_id], now=NOW + 8, status="error", error="ValueError: boom") == 1
     data = h(client, bad_id)
@@ -373,8 +376,9 @@ def test_reap_drops_index_entries_of_executions_that_are_not_running(client, scr
     assert running(client) == {}
 
 
-def test_release_puts_a_claimed_execution_back_with_its_original_score(client, scripts):
-    seed(scripts, {"rel": [(NOW - 30, 600, 2)]})
+@pytest.mark.parametrize("write_hashes", [True, False], ids=["documented", "compact"])
+def test_release_puts_a_claimed_execution_back_with_its_original_score(client, scripts, write_hashes):
+    seed(scripts, {"rel": [(NOW - 30, 600, 2)]}, write_hashes=write_hashes)
     execution_id = f"rel:{NOW - 30}"
     score = client.zscore(keys.EXECUTION_QUEUE, execution_id)
     queued_hash = h(client, execution_id)
@@ -385,14 +389,20 @@ def test_release_puts_a_claimed_execution_back_with_its_original_score(client, s
 
     assert scripts.release(execution_id, c.token) is True
     assert client.zscore(keys.EXECUTION_QUEUE, execution_id) == score == (NOW - 30) * 10 + 2
-    # a planned execution had no hash; a released one keeps its metadata, queued, no claim fields
-    assert queued_hash == {}
-    assert h(client, execution_id) == {
+    # a released execution keeps its metadata, queued, with no claim fields: what it had when
+    # it was planned (the compact layout planned no hash) and its attempt
+    metadata = {
         "status": "queued",
+        "helper": "rel",
         "executionTime": str(NOW - 30),
         "executionExpiry": "600",
         "priority": "2",
     }
+    if write_hashes:
+        assert queued_hash == {**metadata, "executionId": execution_id, "createdAt": str(NOW)}
+    else:
+        assert queued_hash == {}
+    assert h(client, execution_id) == {**queued_hash, **metadata, "attempt": "1"}
     assert running(client) == {}
     assert client.hget(keys.RUNNING_HELPERS, "rel") is None
     assert scripts.release(execution_id, c.token) is False  # twice: no longer running
@@ -650,12 +660,14 @@ def test_finish_and_claim_after_a_script_cache_flush_runs_each_script_once(scrip
     assert len(queue(client)) == 1, "a claim ran twice"
 
 
-def test_queue_show_reads_planned_and_released_executions_alike(client, scripts):
-    """A planned execution has no hash (helper and time from the id, priority from the score,
-    expiry from the catalog); a released one is read from its hash. Both show as queued."""
+@pytest.mark.parametrize("write_hashes", [True, False], ids=["documented", "compact"])
+def test_queue_show_reads_planned_and_released_executions_alike(client, scripts, write_hashes):
+    """A planned execution has its hash (in the compact layout none: helper and time from the
+    id, priority from the score, expiry from the catalog); a released one is read from its hash.
+    Both show as queued."""
     from queuectl.store import queue as queue_reads
 
-    seed(scripts, {"rel": [(NOW - 30, 900, 2)], "plan": [(NOW + 60, 120, 4)]})
+    seed(scripts, {"rel": [(NOW - 30, 900, 2)], "plan": [(NOW + 60, 120, 4)]}, write_hashes=write_hashes)
     [c] = claim(scripts, token_prefix="qs").claimed
     assert scripts.release(c.execution_id, c.token) is True
     shown = queue_reads.show(client, limit=10)
@@ -663,16 +675,19 @@ def test_queue_show_reads_planned_and_released_executions_alike(client, scripts)
         (f"rel:{NOW - 30}", "rel", NOW - 30, 2, 900, "queued"),
         (f"plan:{NOW + 60}", "plan", NOW + 60, 4, 120, "queued"),
     ]
-    assert client.exists(keys.execution_key(f"rel:{NOW - 30}")) and not client.exists(
-        keys.execution_key(f"plan:{NOW + 60}")
-    )
+    assert client.exists(keys.execution_key(f"rel:{NOW - 30}"))
+    assert client.exists(keys.execution_key(f"plan:{NOW + 60}")) == write_hashes
     assert [e.execution_id for e in queue_reads.show(client, limit=10, helper="plan")] == [f"plan:{NOW + 60}"]
 
 
 def test_a_planned_execution_takes_the_expiry_in_force_from_its_catalog_entry(client, scripts):
-    """claim.lua reads the entry's `expiry` field; an entry without one (written before it
-    existed) gives its schedule's `expiry` field."""
-    seed(scripts, {"fresh": [(NOW - 100, 90, 3)], "old": [(NOW - 100, 600, 3)], "live": [(NOW - 100, 600, 3)]})
+    """In the compact layout claim.lua reads the entry's `expiry` field; an entry without one
+    (written before it existed) gives its schedule's `expiry` field."""
+    seed(
+        scripts,
+        {"fresh": [(NOW - 100, 90, 3)], "old": [(NOW - 100, 600, 3)], "live": [(NOW - 100, 600, 3)]},
+        write_hashes=False,
+    )
     raw = client.hget(keys.AVAILABLE_HELPERS, "fresh")
     assert json.loads(raw)["expiry"] == 90
     # written before the entry carried `expiry`: the schedule's own is used

@@ -251,12 +251,21 @@ def test_update_patch_and_replace_replan_the_queue(app, client, tmp_path):
     for t in TICKER_TIMES:
         if t not in quarter:  # the old schedule's executions are gone, hash and all
             assert not client.exists(keys.execution_key(f"ticker:{t}"))
-    # planned: no hash yet; the read side derives priority from the score, expiry from the catalog
+    # each new execution has its hash from the moment it is planned, saying what queue show says
     shown = queue.show(client, limit=50, helper="ticker")
     assert [(e.execution_time, e.priority, e.expiry, e.status) for e in shown] == [
         (t, 3, 900, "queued") for t in quarter
     ]
-    assert not any(client.exists(keys.execution_key(f"ticker:{t}")) for t in quarter)
+    for t in quarter:
+        assert client.hgetall(keys.execution_key(f"ticker:{t}")) == {
+            "executionId": f"ticker:{t}",
+            "helper": "ticker",
+            "executionTime": str(t),
+            "executionExpiry": "900",
+            "priority": "3",
+            "status": "queued",
+            "createdAt": str(NOW),
+        }
 
     # a patch that changes the type drops the old type's keys
     daily = control.update(app, "ticker", {"type": "daily", "time": "11:00"}, replace=False)

@@ -8,6 +8,8 @@ import threading
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+import pytest
+
 from queuectl.domain import keys
 from queuectl.domain.clock import ManualClock
 from queuectl.infra.app import App, open_app
@@ -31,11 +33,10 @@ from support import (
 WINDOW = 7200
 HISTORY_TTL = 86400
 KEEP = keep_seconds(HISTORY_TTL)
-# a queued hash holds only what its key (execution:<helper>:<seconds>) does not say
 
 
-def plan_now(app: App, records=None, *, now: float | None = None) -> planner.PlanReport:
-    """Plan `records` (default: the catalog as it is now)."""
+def plan_now(app: App, records=None, *, now: float | None = None, write_hashes: bool = True) -> planner.PlanReport:
+    """Plan `records` (default: the catalog as it is now); `write_hashes=False`: the compact layout."""
     if records is None:
         records = catalog.read_all(app.client).values()
     return planner.plan(
@@ -44,6 +45,7 @@ def plan_now(app: App, records=None, *, now: float | None = None) -> planner.Pla
         now=app.clock.time() if now is None else now,
         window=app.settings.window,
         history_ttl=app.settings.history_ttl,
+        write_hashes=write_hashes,
     )
 
 
@@ -56,13 +58,14 @@ TICKER_TIMES = [NOW - 600 + 600 * k for k in range(15 - 1)]  # NOW-600 ... NOW+7
 # The window
 
 
-def test_plan_window_creates_exactly_the_schedule_occurrences(app, client, clock, tmp_path):
+@pytest.mark.parametrize("write_hashes", [True, False], ids=["documented", "compact"])
+def test_plan_window_creates_exactly_the_schedule_occurrences(app, client, clock, tmp_path, write_hashes):
     d = tmp_path / "helpers"
     add_helper(d, "ticker", EVERY_10_MIN)
     register(app, d, plan=False)
     assert queued(client) == []
 
-    report = plan_now(app)
+    report = plan_now(app, write_hashes=write_hashes)
 
     expected = ids_of("ticker", TICKER_TIMES)
     assert TICKER_TIMES[0] == NOW - 600 and TICKER_TIMES[-1] == NOW + WINDOW
@@ -70,11 +73,31 @@ def test_plan_window_creates_exactly_the_schedule_occurrences(app, client, clock
     assert report.existing == 0 and report.stale == 0 and report.helpers == 1
     assert queued(client) == expected  # ZRANGE order = time order
     for t, execution_id in zip(TICKER_TIMES, expected):
-        # a planned execution is its queue entry alone (time * 10 + priority); its hash is
-        # written when it is claimed or expires
+        # a queue entry scored time * 10 + priority, and its hash (the compact layout writes it
+        # when the execution is claimed or expires)
         assert client.zscore(keys.EXECUTION_QUEUE, execution_id) == t * 10 + 3
+        queued_hash = {
+            "executionId": execution_id,
+            "helper": "ticker",
+            "executionTime": str(t),
+            "executionExpiry": "600",
+            "priority": "3",
+            "status": "queued",
+            "createdAt": str(NOW),
+        }
+        assert client.hgetall(keys.execution_key(execution_id)) == (queued_hash if write_hashes else {})
     # nothing else was written besides the catalog
-    assert set(client.keys("*")) == {keys.AVAILABLE_HELPERS, keys.CATALOG_VERSION, keys.EPOCH, keys.EXECUTION_QUEUE}
+    hashes = {keys.execution_key(i) for i in expected} if write_hashes else set()
+    assert (
+        set(client.keys("*"))
+        == {
+            keys.AVAILABLE_HELPERS,
+            keys.CATALOG_VERSION,
+            keys.EPOCH,
+            keys.EXECUTION_QUEUE,
+        }
+        | hashes
+    )
 
 
 def test_lookback_takes_past_occurrences_only_while_their_expiry_covers_now(app, client, tmp_path):
@@ -166,7 +189,7 @@ def test_two_planner_processes_at_once_create_no_duplicate(app, client, redis_ur
         assert stale == 0
     assert set(queued(client)) == expected
     assert client.zcard(keys.EXECUTION_QUEUE) == len(expected)
-    assert client.keys(keys.EXECUTION_PREFIX + "*") == []
+    assert set(client.keys(keys.EXECUTION_PREFIX + "*")) == {keys.execution_key(i) for i in expected}
 
 
 def test_planner_threads_each_with_its_own_app_create_no_duplicate(app, client, redis_url, clock, tmp_path):
@@ -324,14 +347,16 @@ def test_a_long_lived_planner_follows_the_schedule_after_the_catalog_was_lost(ap
     assert queued(client) == ids_of("ticker", range(NOW - 900, NOW + WINDOW + 1, 900))
 
 
-def test_a_queued_execution_that_lost_its_queue_entry_is_queued_again(app, client, tmp_path):
+@pytest.mark.parametrize("write_hashes", [True, False], ids=["documented", "compact"])
+def test_a_queued_execution_that_lost_its_queue_entry_is_queued_again(app, client, tmp_path, write_hashes):
     """Planning is also the repair: a queued execution missing from the queue (a stray ZREM)
-    would otherwise never run nor expire; the next plan puts it back with its own score. A
-    planned one is simply planned again; a released one keeps its hash, which says it is queued."""
+    would otherwise never run nor expire; the next plan puts it back with its own score: from
+    its hash, which says it is queued (in the compact layout a planned one has none and is
+    simply planned again)."""
     d = tmp_path / "helpers"
     add_helper(d, "ticker", EVERY_10_MIN)
     register(app, d, plan=False)
-    plan_now(app)
+    plan_now(app, write_hashes=write_hashes)
     lost = f"ticker:{NOW + 1200}"
     score = client.zscore(keys.EXECUTION_QUEUE, lost)
     client.zrem(keys.EXECUTION_QUEUE, lost)
@@ -345,9 +370,9 @@ def test_a_queued_execution_that_lost_its_queue_entry_is_queued_again(app, clien
     client.hset(keys.execution_key(f"ticker:{NOW + 1800}"), "status", "running")  # claimed: not queued
     client.zrem(keys.EXECUTION_QUEUE, f"ticker:{NOW + 1800}")
 
-    report = plan_now(app)
+    report = plan_now(app, write_hashes=write_hashes)
 
-    assert report.created == 1  # the planned one, planned again
+    assert report.created == (0 if write_hashes else 1)  # compact: the planned one, planned again
     assert client.zscore(keys.EXECUTION_QUEUE, lost) == score
     assert client.zscore(keys.EXECUTION_QUEUE, released) == released_score
     assert client.zscore(keys.EXECUTION_QUEUE, f"ticker:{NOW + 1800}") is None

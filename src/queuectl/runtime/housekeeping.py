@@ -123,6 +123,7 @@ class Housekeeping:
             now=self.app.clock.time(),
             window=self.horizon,
             history_ttl=self.settings.history_ttl,
+            write_hashes=not self.settings.compact_queue,
         )
 
     def expand(self) -> None:

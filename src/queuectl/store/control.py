@@ -189,6 +189,7 @@ def register(app: App, found: DiscoveryResult, helpers_dir: str | os.PathLike[st
             now=app.clock.time(),
             window=app.settings.window,
             history_ttl=app.settings.history_ttl,
+            write_hashes=not app.settings.compact_queue,
         )
     return report
 
@@ -255,7 +256,12 @@ def _apply(app: App, name: str, new_override: Callable[[HelperRecord], Override]
         removed = planner.unplan(app.client, app.scripts, name)
     if new.plannable:
         created = planner.plan(
-            app.scripts, [new], now=app.clock.time(), window=app.settings.window, history_ttl=app.settings.history_ttl
+            app.scripts,
+            [new],
+            now=app.clock.time(),
+            window=app.settings.window,
+            history_ttl=app.settings.history_ttl,
+            write_hashes=not app.settings.compact_queue,
         ).created
     return ChangeReport(helper=new, removed=removed, created=created, changed=changed)
 

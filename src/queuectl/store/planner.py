@@ -67,10 +67,17 @@ def occurrences_for(
 
 
 def plan(
-    scripts: Scripts, records: Iterable[HelperRecord], *, now: float, window: float, history_ttl: float
+    scripts: Scripts,
+    records: Iterable[HelperRecord],
+    *,
+    now: float,
+    window: float,
+    history_ttl: float,
+    write_hashes: bool = True,
 ) -> PlanReport:
     """Create the window's executions for every plannable helper in `records` (the records the
-    caller holds: plan.lua skips a helper whose catalog entry has moved on since)."""
+    caller holds: plan.lua skips a helper whose catalog entry has moved on since). Each gets its
+    `execution:{id}` hash, status `queued`, unless `write_hashes` is off (the compact layout)."""
     report = PlanReport()
     batch: list[PlanGroup] = []
     size = 0
@@ -79,7 +86,7 @@ def plan(
     def flush() -> None:
         nonlocal batch, size
         if batch:
-            created, existing, stale = scripts.plan(now_text, batch)
+            created, existing, stale = scripts.plan(now_text, batch, write_hashes=write_hashes)
             report.created += created
             report.existing += existing
             report.stale += stale

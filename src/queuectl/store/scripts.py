@@ -53,8 +53,10 @@ class Scripts:
         return self._scripts[name](keys=all_keys, args=list(args), client=self.client)
 
     # -- planning -------------------------------------------------------------------------
-    def plan(self, now: str, groups: Sequence[PlanGroup]) -> tuple[int, int, int]:
-        args: list[Any] = [keys.EXECUTION_PREFIX, now]
+    def plan(self, now: str, groups: Sequence[PlanGroup], *, write_hashes: bool = True) -> tuple[int, int, int]:
+        """Queue the groups' occurrences; with `write_hashes` (the documented layout) each gets
+        its `execution:{id}` hash too, else its queue entry alone (the compact layout)."""
+        args: list[Any] = [keys.EXECUTION_PREFIX, now, "1" if write_hashes else "0"]
         for g in groups:
             args += [g.helper, g.rev, len(g.occurrences)]
             for t, _expiry, priority in g.occurrences:

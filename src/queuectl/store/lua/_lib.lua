@@ -25,12 +25,20 @@ local function read_execution(key)
 end
 
 -- Move an execution to a terminal state and into history, with a TTL so it never outlives
--- the history window even if pruning stops. `extra` (a flat list of field, value) is written
--- in the same HSET; `claimed` says the hash may hold claim fields to drop.
-local function finalise(key, id, history, status, now_str, keep, err, reason, extra, claimed)
-  local fields = {'status', status, 'finishedAt', now_str}
-  if err and err ~= '' then fields[#fields + 1] = 'error'; fields[#fields + 1] = err end
+-- the history window even if pruning stops. Writes status, finishedAt, error ('' when none)
+-- and, for one that started, duration (seconds from startedAt, or from `started` when given).
+-- `extra` (a flat list of field, value) is written in the same HSET; `claimed` says the hash
+-- may hold claim fields to drop.
+local function finalise(key, id, history, status, now_str, keep, err, reason, extra, claimed, started)
+  local fields = {'status', status, 'finishedAt', now_str, 'error', err or ''}
   if reason and reason ~= '' then fields[#fields + 1] = 'reason'; fields[#fields + 1] = reason end
+  if claimed ~= false then
+    local s = tonumber(started) or tonumber(redis.pcall('HGET', key, 'startedAt'))
+    if s then
+      fields[#fields + 1] = 'duration'
+      fields[#fields + 1] = string.format('%.6f', math.max(0, tonumber(now_str) - s))
+    end
+  end
   if extra then
     for i = 1, #extra do fields[#fields + 1] = extra[i] end
   end
@@ -74,8 +82,19 @@ local function catalog_entry(catalog, helper)
   return nil
 end
 
--- A queued execution is its queue member alone until it is claimed: planning writes no hash
--- (docs/benchmarks.md, memory). Its helper and time are the id's (`<helper>:<seconds>`), its
+-- The expiry in force of a decoded catalog entry, or nil: the entry's `expiry` field, the
+-- schedule in force's with its default worked out when the entry was written
+-- (models.HelperRecord.to_redis); an entry written before it carried one gives its schedule's
+-- own `expiry` field.
+local function entry_expiry(entry)
+  local x = tonumber(entry['expiry'])
+  if not x and type(entry['schedule']) == 'table' then x = tonumber(entry['schedule']['expiry']) end
+  if x and x >= 0 and x == math.floor(x) then return x end
+  return nil
+end
+
+-- In the compact layout (setting compact_queue) a queued execution is its queue member alone
+-- until it is claimed: planning writes no hash (docs/benchmarks.md, memory). Its helper and time are the id's (`<helper>:<seconds>`), its
 -- priority the score's (time * 10 + priority), its expiry the helper's schedule in force.
 -- `entries` caches catalog lookups for one script call. Returns the execution or nil and a
 -- reason ('badid', 'badscore', 'nohelper').
@@ -87,14 +106,8 @@ local function planned_execution(id, score, catalog, entries)
   t = st
   local e = entries[helper]
   if e == nil then
-    -- the entry's `expiry` field: the schedule in force's, its default worked out when the entry
-    -- was written (models.HelperRecord.to_redis); an entry written before it carried one gives
-    -- its schedule's own `expiry` field
-    e = false
     local entry = catalog_entry(catalog, helper)
-    local x = entry and tonumber(entry['expiry'])
-    if entry and not x and type(entry['schedule']) == 'table' then x = tonumber(entry['schedule']['expiry']) end
-    if x and x >= 0 and x == math.floor(x) then e = x end
+    e = entry and entry_expiry(entry) or false
     entries[helper] = e
   end
   if not e then return nil, 'nohelper' end
@@ -102,7 +115,8 @@ local function planned_execution(id, score, catalog, entries)
           planned = true}
 end
 
--- The fields every execution hash carries from its claim on (a planned execution has none yet).
+-- The metadata every execution hash carries (written at planning, or at the claim in the
+-- compact layout).
 local function metadata(ex)
   return 'helper', ex.helper, 'executionTime', ex.time, 'executionExpiry', ex.expiry, 'priority', ex.priority
 end
@@ -151,7 +165,7 @@ local function triage(prefix, id, score, queue, history, catalog, now, now_str, 
     if ex.planned then
       finalise(key, id, history, 'expired', now_str, keep, nil, 'expired', {metadata(ex)}, false)
     else
-      finalise(key, id, history, 'expired', now_str, keep, nil, 'expired')
+      finalise(key, id, history, 'expired', now_str, keep, nil, 'expired', nil, false)
     end
     redis.call('ZREM', queue, id)
     return nil, 'expired'
@@ -184,6 +198,8 @@ local function record_attempt(key, id, attempt, history, now_str, keep, err, rea
   if #fields > 0 then redis.call('HSET', rkey, unpack(fields)) end
   redis.call('HSET', rkey, 'executionId', rid, 'status', 'error', 'finishedAt', now_str,
              'error', err or '', 'reason', reason or '', 'retriedAs', id)
+  local s = tonumber(redis.call('HGET', rkey, 'startedAt'))
+  if s then redis.call('HSET', rkey, 'duration', string.format('%.6f', math.max(0, tonumber(now_str) - s))) end
   redis.call('HDEL', rkey, 'token', 'leaseUntil')
   redis.call('ZADD', history, now_str, rid)
   redis.call('EXPIRE', rkey, keep)
@@ -192,7 +208,7 @@ end
 -- Put a running execution back in the queue for its next attempt at `retry_at`.
 local function requeue(key, id, queue, running, running_helpers, ex, retry_at)
   redis.call('HSET', key, 'status', 'queued', 'attempt', ex.attempt + 1, 'retryAt', retry_at)
-  redis.call('HDEL', key, 'helper', 'startedAt', 'dispatcher', 'token', 'leaseUntil')
+  redis.call('HDEL', key, 'startedAt', 'dispatcher', 'token', 'leaseUntil')
   redis.call('ZREM', running, id)
   release_helper(running_helpers, ex.helper, id)
   redis.call('ZADD', queue, score_of(math.ceil(tonumber(retry_at)), ex.priority), id)

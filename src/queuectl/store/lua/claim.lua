@@ -4,9 +4,9 @@
 -- `limit` of them, highest priority first, skipping any helper that already has a running
 -- execution (no overlap); on the way it expires those it reads with now > executionTime +
 -- executionExpiry (the expire sweep reaches the ones it does not read). A claim writes
--- the execution's hash (a planned execution has none: see planned_execution in _lib.lua):
--- status=running, its metadata, owner, a fresh token and a lease, and indexes the id in the
--- running set.
+-- status=running, startedAt, the owner, the attempt, a fresh token and a lease into the
+-- execution's hash, with its metadata (in the compact layout a planned execution has no hash
+-- yet: see planned_execution in _lib.lua), and indexes the id in the running set.
 -- KEYS[1] = internalExecutionQueue   KEYS[2] = running ZSET (score = leaseUntil)
 -- KEYS[3] = running helpers HASH     KEYS[4] = internalExecutionHistory
 -- KEYS[5] = internalAvailableHelpers (a planned execution's expiry)
@@ -84,7 +84,7 @@ for _, idx in ipairs(order) do
         local started = now_str
         if ex.due > now then started = tostring(ex.due) end
         redis.call('HSET', key, 'status', 'running', 'startedAt', started, 'dispatcher', owner,
-                   'token', token, 'leaseUntil', lease_str, metadata(ex))
+                   'attempt', ex.attempt, 'token', token, 'leaseUntil', lease_str, metadata(ex))
         redis.call('ZREM', KEYS[1], id)
         redis.call('ZADD', KEYS[2], lease_str, id)
         redis.call('HSET', KEYS[3], ex.helper, id)

@@ -40,7 +40,7 @@ while i <= #ARGV do
     else
       redis.call('ZREM', KEYS[1], id)
       release_helper(KEYS[2], ex.helper, id)
-      finalise(key, id, KEYS[3], status, now_str, keep, err, reason, extra)
+      finalise(key, id, KEYS[3], status, now_str, keep, err, reason, extra, nil, started)
       out[#out + 1] = 1
     end
   end

@@ -1,6 +1,7 @@
 -- unplan.lua: remove executions that are still queued (disable, update); running and finished
--- ones are left alone, so history is kept and a running execution finishes. A planned
--- execution is its queue member alone; a released or retried one also has a queued hash.
+-- ones are left alone, so history is kept and a running execution finishes. A queued
+-- execution's hash goes with its queue member (in the compact layout a planned execution has
+-- no hash: its queue member alone goes).
 -- KEYS[1] = internalExecutionQueue
 -- ARGV[1] = execution key prefix   ARGV[2..] = execution ids
 -- Returns the number removed.
