@@ -4,19 +4,24 @@
   python bench/memory.py                       # 100,000 queued (1,000 helpers x 100 in the 2 h window)
   python bench/memory.py -n 2000 --helpers 20  # smoke run
   python bench/memory.py --peers               # + peers' bytes per pending job (shared harness `enqueue`)
+  python bench/memory.py --layout documented    # one layout only (documented, compact; default both)
 
 Method: a private redis-server (no persistence); H interval helpers (every window*H/N seconds,
 so each has N/H occurrences in the window) are generated into a temp helpers dir, discovered
 and registered with queuectl's own code (control.register, plan=False); INFO used_memory is
 read; then the window is planned (store.planner.plan on the records register wrote: plan.lua,
-the code `queuectl run` and `queuectl helpers sync` use) and used_memory read again. bytes/execution = delta / ZCARD.
+the code `queuectl run` and `queuectl helpers sync` use) and used_memory read again.
+bytes/execution = delta / ZCARD. Both layouts are measured, each on a fresh server: the
+documented one (the default: every queued execution has its `execution:{id}` hash from the
+moment it is planned) and the opt-in compact one (setting compact_queue: the queue entry
+alone, the hash written at the claim).
 The catalog (one HASH field per helper) is registered before the first reading, so it is not
 in the figure; its own size is reported per helper. Also reported: MEMORY USAGE of the queue
-ZSET (its share per member) and its encoding, the keys planning added (a planned execution is
-its queue entry alone: its `execution:{id}` hash is written when it is claimed or expires),
-MEMORY USAGE of a claimed execution's hash (one execution claimed after the reading), and the
+ZSET (its share per member) and its encoding, the keys planning added, MEMORY USAGE of a queued
+execution's hash and of a claimed one's (one execution claimed after the reading), and the
 plan rate.
-Issue target 3: <= 250 bytes per queued execution. Prints a table, then ONE JSON line last.
+Issue 11 target: <= 360 bytes per queued execution, hash included, in the documented layout.
+Prints a table, then ONE JSON line last.
 """
 
 from __future__ import annotations
@@ -73,23 +78,30 @@ def _claimed_hash(app: Any, execution_id: str) -> dict[str, Any]:
             keep=keep_seconds(86400),
         )
     )
-    key = keys.execution_key(execution_id)
-    fields = app.client.hgetall(key)
+    return _hash_facts(app.client, keys.execution_key(execution_id))
+
+
+def _hash_facts(r: Any, key: str) -> dict[str, Any]:
     return {
-        "bytes": int(app.client.memory_usage(key, samples=0) or 0),
-        "encoding": app.client.object("encoding", key),
-        "fields": sorted(fields),
+        "bytes": int(r.memory_usage(key, samples=0) or 0),
+        "encoding": r.object("encoding", key),
+        "fields": sorted(r.hkeys(key)),
     }
 
 
-def measure(args: argparse.Namespace) -> dict[str, Any]:
+def measure(args: argparse.Namespace, *, write_hashes: bool) -> dict[str, Any]:
     from queuectl.domain import keys
     from queuectl.runtime.discovery import discover
     from queuectl.store import control, planner
 
     per_helper = max(1, args.n // args.helpers)
     interval = max(1, WINDOW // per_helper)
-    res: dict[str, Any] = {"n_requested": args.n, "helpers": args.helpers, "interval_seconds": interval}
+    res: dict[str, Any] = {
+        "layout": "documented" if write_hashes else "compact",
+        "n_requested": args.n,
+        "helpers": args.helpers,
+        "interval_seconds": interval,
+    }
     with private_redis(args.redis_url) as (url, srv):
         res["redis_version"] = srv.version() if srv else None
         helpers = HelpersDir()
@@ -104,7 +116,12 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             keys0 = r.dbsize()
             t0 = time.perf_counter()
             report = planner.plan(
-                app.scripts, records, now=app.clock.time(), window=WINDOW, history_ttl=app.settings.history_ttl
+                app.scripts,
+                records,
+                now=app.clock.time(),
+                window=WINDOW,
+                history_ttl=app.settings.history_ttl,
+                write_hashes=write_hashes,
             )
             plan_s = time.perf_counter() - t0
             after = settle(r)
@@ -114,6 +131,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             catalog_bytes = int(r.memory_usage(keys.AVAILABLE_HELPERS, samples=0) or 0)
             per_exec = (after - base1) / n if n else None
             head = r.zrange(keys.EXECUTION_QUEUE, 0, 0)
+            queued_hash = _hash_facts(r, keys.execution_key(head[0])) if head and write_hashes else {}
             claimed_hash = _claimed_hash(app, head[0]) if head else {}
             res.update(
                 {
@@ -128,6 +146,9 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                     "zset_memory_usage_bytes": zset_bytes,
                     "zset_bytes_per_member": round(zset_bytes / n, 1) if n else None,
                     "zset_encoding": r.object("encoding", keys.EXECUTION_QUEUE),
+                    "queued_hash_memory_usage_bytes": queued_hash.get("bytes"),
+                    "queued_hash_encoding": queued_hash.get("encoding"),
+                    "queued_hash_fields": queued_hash.get("fields"),
                     "claimed_hash_memory_usage_bytes": claimed_hash.get("bytes"),
                     "claimed_hash_encoding": claimed_hash.get("encoding"),
                     "claimed_hash_fields": claimed_hash.get("fields"),
@@ -158,41 +179,57 @@ def main() -> int:
     ap.add_argument("--peers", action="store_true", help="also measure peers' bytes per pending job")
     ap.add_argument("--peer-targets", default=None, help="default: huey,arq,rq,apscheduler,celery-eta")
     ap.add_argument("--peer-n", type=int, default=None, help="jobs per peer run (default: -n)")
+    ap.add_argument("--layout", choices=("documented", "compact", "both"), default="both")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     result = base_result("memory", command="python bench/memory.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
-    try:
-        q = measure(args)
-    except Exception as e:  # noqa: BLE001
-        traceback.print_exc()
-        q = {"error": repr(e)}
+    layouts = {"documented": [True], "compact": [False], "both": [True, False]}[args.layout]
+    measured: dict[str, dict[str, Any]] = {}
+    for write_hashes in layouts:
+        try:
+            q = measure(args, write_hashes=write_hashes)
+        except Exception as e:  # noqa: BLE001
+            traceback.print_exc()
+            q = {"layout": "documented" if write_hashes else "compact", "error": repr(e)}
+        measured[q["layout"]] = q
+    q = measured.get("documented") or measured["compact"]
     result["queuectl"] = q
+    result["layouts"] = {name: m.get("bytes_per_execution") for name, m in measured.items()}
+    if "compact" in measured and q is not measured["compact"]:
+        result["queuectl_compact"] = measured["compact"]
     result["bytes_per_execution"] = q.get("bytes_per_execution")
-    result["target_le_250_bytes"] = bool(q.get("bytes_per_execution") and q["bytes_per_execution"] <= 250)
+    if q["layout"] == "documented":
+        result["target_le_360_bytes"] = bool(q.get("bytes_per_execution") and q["bytes_per_execution"] <= 360)
     result["machine"] = machine_info(q.get("redis_version"))
-    print_table(
-        ["measure", "value"],
-        [
-            ("queued executions (N)", q.get("n")),
-            ("helpers", q.get("helpers")),
-            ("used_memory delta / N, bytes", q.get("bytes_per_execution")),
-            ("queue ZSET share per member, bytes", q.get("zset_bytes_per_member")),
-            ("  ZSET encoding", q.get("zset_encoding")),
-            ("hashes written per queued execution", q.get("hashes_per_queued_execution")),
-            ("MEMORY USAGE of a claimed execution's hash, bytes", q.get("claimed_hash_memory_usage_bytes")),
-            (
-                "  its encoding / fields",
-                f"{q.get('claimed_hash_encoding')} / {len(q.get('claimed_hash_fields') or [])}",
-            ),
-            ("execution id length, chars", q.get("execution_id_len")),
-            ("catalog HASH bytes per helper (MEMORY USAGE / H)", q.get("catalog_bytes_per_helper")),
-            ("plan time for N, s", q.get("plan_s")),
-            ("plan rate, executions/s", q.get("plan_executions_per_s")),
-        ],
-        title="queuectl: Redis memory per queued execution",
-    )
-    if q.get("error"):
-        print(f"error: {q['error']}")
+    for m in measured.values():
+        print_table(
+            ["measure", "value"],
+            [
+                ("queued executions (N)", m.get("n")),
+                ("helpers", m.get("helpers")),
+                ("used_memory delta / N, bytes", m.get("bytes_per_execution")),
+                ("queue ZSET share per member, bytes", m.get("zset_bytes_per_member")),
+                ("  ZSET encoding", m.get("zset_encoding")),
+                ("hashes written per queued execution", m.get("hashes_per_queued_execution")),
+                ("MEMORY USAGE of a queued execution's hash, bytes", m.get("queued_hash_memory_usage_bytes")),
+                (
+                    "  its encoding / fields",
+                    f"{m.get('queued_hash_encoding')} / {len(m.get('queued_hash_fields') or [])}",
+                ),
+                ("MEMORY USAGE of a claimed execution's hash, bytes", m.get("claimed_hash_memory_usage_bytes")),
+                (
+                    "  its encoding / fields",
+                    f"{m.get('claimed_hash_encoding')} / {len(m.get('claimed_hash_fields') or [])}",
+                ),
+                ("execution id length, chars", m.get("execution_id_len")),
+                ("catalog HASH bytes per helper (MEMORY USAGE / H)", m.get("catalog_bytes_per_helper")),
+                ("plan time for N, s", m.get("plan_s")),
+                ("plan rate, executions/s", m.get("plan_executions_per_s")),
+            ],
+            title=f"queuectl ({m.get('layout')} layout): Redis memory per queued execution",
+        )
+        if m.get("error"):
+            print(f"error: {m['error']}")
     if args.peers:
         import peers as peers_mod
 
@@ -209,17 +246,18 @@ def main() -> int:
         result["peers"] = ps
         result["peer_runs"] = pr
         result["peer_versions"] = peers_mod.versions()
-        rows = [("queuectl", q.get("n"), q.get("bytes_per_execution"))]
+        rows = [(f"queuectl ({m['layout']})", m.get("n"), m.get("bytes_per_execution")) for m in measured.values()]
         rows += [
             (t, p["n"], p["bytes_per_job"]) for t, p in sorted(ps.items(), key=lambda kv: kv[1]["bytes_per_job"] or 1e9)
         ]
         print_table(["system", "n", "bytes per pending job"], rows, title="against peers (same machine, same run)")
-    print(
-        f"target 3 (<= 250 bytes per queued execution): {'PASS' if result['target_le_250_bytes'] else 'FAIL'}"
-        f" ({q.get('bytes_per_execution')} bytes)"
-    )
+    if "target_le_360_bytes" in result:
+        print(
+            "issue 11 target (<= 360 bytes per queued execution, hash included): "
+            f"{'PASS' if result['target_le_360_bytes'] else 'MISSED'} ({q.get('bytes_per_execution')} bytes)"
+        )
     emit(result, args.out)
-    return 0 if "error" not in q else 1
+    return 0 if not any("error" in m for m in measured.values()) else 1
 
 
 if __name__ == "__main__":

@@ -402,7 +402,7 @@ def test_release_puts_a_claimed_execution_back_with_its_original_score(client, s
         assert queued_hash == {**metadata, "executionId": execution_id, "createdAt": str(NOW)}
     else:
         assert queued_hash == {}
-    assert h(client, execution_id) == {**queued_hash, **metadata, "attempt": "1"}
+    assert h(client, execution_id) == {**queued_hash, **metadata, "executionId": execution_id, "attempt": "1"}
     assert running(client) == {}
     assert client.hget(keys.RUNNING_HELPERS, "rel") is None
     assert scripts.release(execution_id, c.token) is False  # twice: no longer running

@@ -76,6 +76,7 @@ class Execution:
     reason: str | None = None
     attempt: int = 1
     dispatcher: str | None = None
+    duration: float | None = None  # seconds from startedAt to finishedAt, once it ran
 
     @classmethod
     def from_hash(cls, execution_id: str, data: Mapping[str, str]) -> Execution:
@@ -94,6 +95,7 @@ class Execution:
             reason=data.get("reason") or None,
             attempt=int(_num(data.get("attempt")) or 1),
             dispatcher=data.get("dispatcher") or None,
+            duration=_num(data.get("duration")),
         )
 
     @property
@@ -116,6 +118,7 @@ class Execution:
             "error": self.error,
             "reason": self.reason,
             "dispatcher": self.dispatcher,
+            "duration": self.duration,
         }
 
 

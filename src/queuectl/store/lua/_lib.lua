@@ -36,7 +36,7 @@ local function finalise(key, id, history, status, now_str, keep, err, reason, ex
     local s = tonumber(started) or tonumber(redis.pcall('HGET', key, 'startedAt'))
     if s then
       fields[#fields + 1] = 'duration'
-      fields[#fields + 1] = string.format('%.6f', math.max(0, tonumber(now_str) - s))
+      fields[#fields + 1] = string.format('%.3f', math.max(0, tonumber(now_str) - s))
     end
   end
   if extra then
@@ -199,7 +199,7 @@ local function record_attempt(key, id, attempt, history, now_str, keep, err, rea
   redis.call('HSET', rkey, 'executionId', rid, 'status', 'error', 'finishedAt', now_str,
              'error', err or '', 'reason', reason or '', 'retriedAs', id)
   local s = tonumber(redis.call('HGET', rkey, 'startedAt'))
-  if s then redis.call('HSET', rkey, 'duration', string.format('%.6f', math.max(0, tonumber(now_str) - s))) end
+  if s then redis.call('HSET', rkey, 'duration', string.format('%.3f', math.max(0, tonumber(now_str) - s))) end
   redis.call('HDEL', rkey, 'token', 'leaseUntil')
   redis.call('ZADD', history, now_str, rid)
   redis.call('EXPIRE', rkey, keep)

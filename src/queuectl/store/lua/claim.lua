@@ -83,8 +83,14 @@ for _, idx in ipairs(order) do
         local key = prefix .. id
         local started = now_str
         if ex.due > now then started = tostring(ex.due) end
-        redis.call('HSET', key, 'status', 'running', 'startedAt', started, 'dispatcher', owner,
-                   'attempt', ex.attempt, 'token', token, 'leaseUntil', lease_str, metadata(ex))
+        if ex.planned then  -- the compact layout: the hash starts here, metadata and all
+          redis.call('HSET', key, 'status', 'running', 'startedAt', started, 'dispatcher', owner,
+                     'attempt', ex.attempt, 'token', token, 'leaseUntil', lease_str, 'executionId', id,
+                     metadata(ex))
+        else  -- (`helper` too: a hash re-queued by an older version may lack it)
+          redis.call('HSET', key, 'status', 'running', 'startedAt', started, 'dispatcher', owner,
+                     'attempt', ex.attempt, 'token', token, 'leaseUntil', lease_str, 'helper', ex.helper)
+        end
         redis.call('ZREM', KEYS[1], id)
         redis.call('ZADD', KEYS[2], lease_str, id)
         redis.call('HSET', KEYS[3], ex.helper, id)
