@@ -54,6 +54,7 @@ from queuectl.cli import helpers as _helpers  # noqa: E402
 from queuectl.cli import history as _history  # noqa: E402
 from queuectl.cli import queue as _queue  # noqa: E402
 from queuectl.cli import run as _run  # noqa: E402
+from queuectl.cli import serve as _serve  # noqa: E402
 from queuectl.cli import server as _server  # noqa: E402
 from queuectl.cli import settings as _settings  # noqa: E402
 from queuectl.cli import status as _status  # noqa: E402
@@ -64,4 +65,5 @@ app.command("run")(_run.run)
 app.command("history")(_history.history)
 app.command("status")(_status.status)
 app.command("config")(_settings.config)
+app.command("serve")(_serve.serve)
 app.add_typer(_server.app, name="server")

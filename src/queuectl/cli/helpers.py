@@ -42,12 +42,11 @@ def sync(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
 @handle_errors
 def list_(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
     """List registered helpers with their schedules and next run."""
-    from queuectl.store.catalog import helper_json, read_all
+    from queuectl.store import views
 
     app_ = state(ctx).app()
     now = app_.clock.time()
-    records = app_.guarded(lambda: read_all(app_.client))
-    rows = [helper_json(r, now) for r in records.values()]
+    rows = views.helpers(app_)
     if as_json:
         emit_json(rows)
         return
@@ -63,17 +62,12 @@ def list_(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
 @handle_errors
 def show(ctx: typer.Context, name: str = typer.Argument(..., help="Helper name."), as_json: bool = JSON_OPTION) -> None:
     """Show one helper: schedule in force, code default, override, queued and recent executions."""
-    from queuectl.store import history, queue
-    from queuectl.store.catalog import helper_json, read_one
+    from queuectl.store import views
 
     app_ = state(ctx).app()
     now = app_.clock.time()
-    record = app_.guarded(lambda: read_one(app_.client, name))
-    data = helper_json(record, now)
-    queued = app_.guarded(lambda: queue.show(app_.client, limit=10, helper=name))
-    recent = app_.guarded(lambda: history.query(app_.client, helper=name, limit=10))
-    data["queued"] = [e.to_json() for e in queued]
-    data["recent"] = [e.to_json() for e in recent]
+    detail = views.helper(app_, name)
+    record, data, queued, recent = detail.record, detail.data, detail.queued, detail.recent
     if as_json:
         emit_json(data)
         return
@@ -185,39 +179,12 @@ def update(
         raise InvalidInput("give either --config or schedule options, not both")
     replace = config is not None
     if replace:
+        from queuectl.domain.schedule.body import parse_config_body
+
         changes = parse_config_body(config or "")
     app_ = state(ctx).app()
     report = app_.guarded(lambda: do_update(app_, name, changes, replace=replace))
     _change_output(report, "updated" if report.changed else "unchanged", as_json)
-
-
-def parse_config_body(text: str) -> dict[str, Any]:
-    """`--config` JSON: the design's body {"schedule": {...}}; strict (no NaN, no duplicate keys)."""
-    from queuectl.domain.errors import InvalidInput
-
-    def no_constants(value: str) -> Any:
-        raise ValueError(f"{value} is not allowed")
-
-    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for key, value in pairs:
-            if key in out:
-                raise ValueError(f"duplicate key {key!r}")
-            out[key] = value
-        return out
-
-    try:
-        body = json.loads(text, parse_constant=no_constants, object_pairs_hook=no_duplicates)
-    except ValueError as exc:
-        raise InvalidInput(f"invalid --config JSON: {exc}") from None
-    if not isinstance(body, dict) or "schedule" not in body:
-        raise InvalidInput('invalid --config: expected {"schedule": {...}}')
-    extra = sorted(set(body) - {"schedule"})
-    if extra:
-        raise InvalidInput(f"invalid --config: unknown key {extra[0]!r} (expected only 'schedule')")
-    if not isinstance(body["schedule"], dict):
-        raise InvalidInput('invalid --config: "schedule" must be an object')
-    return body["schedule"]
 
 
 @app.command("reset")

@@ -23,21 +23,9 @@ def history(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Show finished executions (success, error, expired), newest first; kept 24 h."""
-    from queuectl.domain.errors import InvalidInput
-    from queuectl.domain.models import FINISHED_STATUSES
-    from queuectl.domain.timetext import parse_since
-    from queuectl.store import history as core
-    from queuectl.store.catalog import check_name
+    from queuectl.store import views
 
-    if status is not None and status not in FINISHED_STATUSES:
-        raise InvalidInput(f"invalid --status {status!r}: use {', '.join(FINISHED_STATUSES)}")
-    if helper is not None:
-        check_name(helper)
-    since_spec = parse_since(since) if since is not None else None
+    query = views.history_query(helper=helper, status=status, since=since, limit=limit)
     app_ = state(ctx).app()
-    now = app_.clock.time()
-    cutoff = since_spec.cutoff(now) if since_spec is not None else None
-    rows = app_.guarded(
-        lambda: core.query(app_.client, helper=helper, status=status, finished_after=cutoff, limit=limit)
-    )
-    print_executions(rows, now, as_json=as_json, empty="No finished executions match.", finished=True)
+    rows = views.history(app_, query)
+    print_executions(rows, app_.clock.time(), as_json=as_json, empty="No finished executions match.", finished=True)

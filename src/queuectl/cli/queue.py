@@ -19,11 +19,9 @@ def show(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Show queued executions, earliest first (then by priority)."""
-    from queuectl.store import queue
-    from queuectl.store.catalog import check_name
+    from queuectl.store import views
 
-    if helper is not None:
-        check_name(helper)
+    query = views.queue_query(limit=limit, helper=helper)
     app_ = state(ctx).app()
-    rows = app_.guarded(lambda: queue.show(app_.client, limit=limit, helper=helper))
+    rows = views.queue(app_, query)
     print_executions(rows, app_.clock.time(), as_json=as_json, empty="The queue is empty.", finished=False)

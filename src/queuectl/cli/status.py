@@ -17,14 +17,10 @@ def status(
     check: bool = typer.Option(False, "--check", help="Exit 3 when no dispatcher is alive (for probes)."),
 ) -> None:
     """Summarise the system: helpers, queue, running executions, live dispatchers."""
-    from queuectl.infra.redischeck import check as check_redis
-    from queuectl.store.status import summary
+    from queuectl.store import views
 
     app_ = state(ctx).app()
-    now = app_.clock.time()
-    data = app_.guarded(lambda: summary(app_.client, now))
-    data["backend"] = app_.backend
-    data["redis"] = app_.guarded(lambda: check_redis(app_.client))
+    data = views.system_status(app_)
     for warning in data["redis"]["warnings"]:
         err(f"Warning: {warning}")
     if as_json:

@@ -30,12 +30,24 @@ class InvalidSchedule(InvalidInput):
         super().__init__(f"invalid schedule: {key}={_show(value)}: {reason}")
 
 
-class UnknownHelper(InvalidInput):
+class NotFound(InvalidInput):
+    """The thing a command named does not exist (the HTTP API answers 404)."""
+
+
+class UnknownHelper(NotFound):
     """A command named a helper that is not in the catalog."""
 
     def __init__(self, name: str) -> None:
         self.name = name
         super().__init__(f"unknown helper: {name!r} (see 'queuectl helpers list')")
+
+
+class UnknownExecution(NotFound):
+    """An execution id that has neither a hash nor a queue entry (never planned, or pruned)."""
+
+    def __init__(self, execution_id: str) -> None:
+        self.execution_id = execution_id
+        super().__init__(f"unknown execution: {execution_id!r} (history keeps finished ones 24 h)")
 
 
 class HelperLoadError(QueuectlError):

@@ -214,6 +214,7 @@ class ChangeReport:
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "helper": self.helper.name,  # the design's key (the HTTP API's bodies)
             "name": self.helper.name,
             "enabled": self.helper.enabled,
             "schedule": self.helper.schedule.to_dict() if self.helper.schedule is not None else None,

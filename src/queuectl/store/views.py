@@ -1,0 +1,169 @@
+"""The read side every front shows: what `--json` prints and what the HTTP API answers.
+
+The CLI and `queuectl serve` call these and nothing else for their reads, so both check input
+the same way (same messages) and return the same objects. Each call goes through
+`App.guarded`: a Redis failure becomes RedisUnavailable, whichever front asked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from queuectl.domain.errors import InvalidInput, UnknownExecution
+from queuectl.domain.models import FINISHED_STATUSES, Execution, HelperRecord
+
+if TYPE_CHECKING:
+    from queuectl.domain.timetext import Since
+    from queuectl.infra.app import App
+
+#: The largest `limit` a listing takes (queue show, history).
+MAX_LIMIT = 100000
+
+
+def executions_json(rows: list[Execution]) -> list[dict[str, Any]]:
+    """Executions as `--json` lists them."""
+    return [e.to_json() for e in rows]
+
+
+def check_limit(limit: int) -> int:
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+        raise InvalidInput(f"invalid limit {limit!r}: use 1 to {MAX_LIMIT}")
+    return limit
+
+
+def helpers(app: App) -> list[dict[str, Any]]:
+    """Every registered helper, by name (`helpers list --json`, `GET /helpers/`)."""
+    from queuectl.store.catalog import helper_json, read_all
+
+    now = app.clock.time()
+    records = app.guarded(lambda: read_all(app.client))
+    return [helper_json(r, now) for r in records.values()]
+
+
+@dataclass(frozen=True, kw_only=True)
+class HelperDetail:
+    """One helper with its next queued and latest finished executions; `data` is the JSON."""
+
+    record: HelperRecord
+    queued: list[Execution]
+    recent: list[Execution]
+    data: dict[str, Any]
+
+
+def helper(app: App, name: str) -> HelperDetail:
+    """One helper (`helpers show NAME --json`, `GET /helpers/{name}`); UnknownHelper if none."""
+    from queuectl.store import history as history_store
+    from queuectl.store import queue as queue_store
+    from queuectl.store.catalog import helper_json, read_one
+
+    now = app.clock.time()
+    record = app.guarded(lambda: read_one(app.client, name))
+    queued = app.guarded(lambda: queue_store.show(app.client, limit=10, helper=name))
+    recent = app.guarded(lambda: history_store.query(app.client, helper=name, limit=10))
+    data = helper_json(record, now)
+    data["queued"] = executions_json(queued)
+    data["recent"] = executions_json(recent)
+    return HelperDetail(record=record, queued=queued, recent=recent, data=data)
+
+
+@dataclass(frozen=True, kw_only=True)
+class QueueQuery:
+    """What to list of the queue, checked (before any Redis connection is opened)."""
+
+    limit: int = 20
+    helper: str | None = None
+
+
+def queue_query(*, limit: int = 20, helper: str | None = None) -> QueueQuery:
+    from queuectl.store.catalog import check_name
+
+    check_limit(limit)
+    if helper is not None:
+        check_name(helper)
+    return QueueQuery(limit=limit, helper=helper)
+
+
+def queue(app: App, query: QueueQuery) -> list[Execution]:
+    """Queued executions in dispatch order (`queue show`, `GET /helpers/executions/queue`)."""
+    from queuectl.store import queue as queue_store
+
+    return app.guarded(lambda: queue_store.show(app.client, limit=query.limit, helper=query.helper))
+
+
+@dataclass(frozen=True, kw_only=True)
+class HistoryQuery:
+    """What to list of history, checked (before any Redis connection is opened)."""
+
+    helper: str | None = None
+    status: str | None = None
+    since: Since | None = None
+    limit: int = 50
+
+
+def history_query(
+    *, helper: str | None = None, status: str | None = None, since: str | None = None, limit: int = 50
+) -> HistoryQuery:
+    """`since`: a span back from now or a date and time, as people type it."""
+    from queuectl.domain.timetext import parse_since
+    from queuectl.store.catalog import check_name
+
+    if status is not None and status not in FINISHED_STATUSES:
+        raise InvalidInput(f"invalid status {status!r}: use {', '.join(FINISHED_STATUSES)}")
+    if helper is not None:
+        check_name(helper)
+    check_limit(limit)
+    return HistoryQuery(
+        helper=helper, status=status, since=parse_since(since) if since is not None else None, limit=limit
+    )
+
+
+def history(app: App, query: HistoryQuery) -> list[Execution]:
+    """Finished executions, newest first (`history`, `GET /helpers/executions/history`)."""
+    from queuectl.store import history as history_store
+
+    cutoff = query.since.cutoff(app.clock.time()) if query.since is not None else None
+    return app.guarded(
+        lambda: history_store.query(
+            app.client, helper=query.helper, status=query.status, finished_after=cutoff, limit=query.limit
+        )
+    )
+
+
+def execution(app: App, execution_id: str) -> Execution:
+    """One execution by id, queued, running or finished; UnknownExecution if there is none.
+    A planned one without its hash (compact queue) is read from its queue entry."""
+    from queuectl.domain import keys
+    from queuectl.store.queue import load_executions, load_queued
+
+    helper_name, _, seconds = execution_id.rpartition(":")
+    if not keys.NAME_RE.match(helper_name) or not seconds.isdigit() or len(seconds) > 12:
+        raise UnknownExecution(execution_id)
+    found = app.guarded(lambda: load_executions(app.client, [execution_id]))
+    if not found:
+        score = app.guarded(lambda: app.client.zscore(keys.EXECUTION_QUEUE, execution_id))
+        if score is not None:
+            found = app.guarded(lambda: load_queued(app.client, [(execution_id, float(score))]))
+    if not found:
+        raise UnknownExecution(execution_id)
+    return found[0]
+
+
+def redis_check(app: App) -> dict[str, Any]:
+    """The Redis configuration check (eviction policy, persistence) that `status` shows."""
+    from queuectl.infra.redischeck import check
+
+    return app.guarded(lambda: check(app.client))
+
+
+def system_status(app: App, *, check: Callable[[App], dict[str, Any]] = redis_check) -> dict[str, Any]:
+    """The design's status shape plus detail, the backend and the Redis check (`status --json`,
+    `GET /helpers/status/system`). `check`: how to get the Redis check (a long-running server
+    caches it: it does not change from one request to the next)."""
+    from queuectl.store.status import summary
+
+    data = app.guarded(lambda: summary(app.client, app.clock.time()))
+    data["backend"] = app.backend
+    data["redis"] = check(app)
+    return data
