@@ -32,6 +32,9 @@ CATALOG_VERSION = "internalCatalogVersion"
 WRITE_PROBE = "internalWriteProbe"
 #: STRING written once when queuectl first initialises a database; its loss means Redis lost data.
 EPOCH = "internalEpoch"
+#: HASH of cumulative outcome counters and histogram buckets, written by the scripts that end
+#: executions (count_outcome in lua/_lib.lua) and read by `queuectl serve`'s /metrics.
+METRICS = "internalMetrics"
 
 #: A helper name: it is part of execution ids and so of keys (kept here, not in discovery, so
 #: the read commands can check a name without importing the discovery machinery).

@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 SCAN_MAX = 1000
 #: Scripts that get the write probe as their last key (see _lib.lua write_probe).
 PROBED = frozenset({"plan", "claim", "release", "finish", "reap", "expire"})
+#: Scripts that end executions and count them (internalMetrics), given that hash as the key
+#: before the write probe (see _lib.lua count_outcome).
+METERED = frozenset({"claim", "finish", "reap", "expire"})
 SCRIPT_NAMES = ("plan", "claim", "release", "finish", "renew", "reap", "expire", "unplan", "prune", "catalog_put")
 
 
@@ -43,7 +46,9 @@ class Scripts:
         self._scripts: dict[str, Script] = {name: client.register_script(script_source(name)) for name in SCRIPT_NAMES}
 
     def _run(self, name: str, keys_: Sequence[str], args: Sequence[Any], client: Any = None) -> Any:
-        extra = [keys.WRITE_PROBE] if name in PROBED else []
+        extra = [keys.METRICS] if name in METERED else []
+        if name in PROBED:
+            extra.append(keys.WRITE_PROBE)
         all_keys = list(keys_) + extra
         if client is not None:
             # queued in a pipeline as a bare EVALSHA: redis-py's own way asks SCRIPT EXISTS first,

@@ -24,6 +24,65 @@ local function read_execution(key)
           attempt = a, token = f[7], lease = tonumber(f[8])}
 end
 
+-- An execution id is `<helper>:<seconds>`: (helper, seconds as text), or nil when it is not.
+local function split_id(id)
+  return string.match(id, '^(.+):(%d+)$')
+end
+
+-- Metrics (the internalMetrics HASH that `queuectl serve` shows at /metrics) are counted here, by
+-- the scripts that end an execution, so every path counts and no round trip is added. A script
+-- that ends executions sets `metrics_key` to its KEYS entry before anything else. Updates go
+-- through redis.pcall: a damaged metrics hash must never stop a transition half-way (Lua does
+-- not roll back). Fields (helper names contain no '|'):
+--   runs|<helper>|<status>       executions ended with that status (an attempt that is retried: error)
+--   late|<helper>|<le>, dur|...  histogram counts per bucket, NOT cumulative (one HINCRBY each)
+--   late_us|<helper>, dur_us|... the histogram's sum, in whole microseconds (HINCRBY: no float text)
+--   last_ok|<helper>             finishedAt of its latest success
+-- The _count of a histogram is the sum of its buckets (the last is +Inf).
+local metrics_key = false
+-- Upper bounds in seconds, with their text in the field name; store/metrics.py has the same
+-- lists (a test compares them).
+local LATENESS_BUCKETS = {{0.005, '0.005'}, {0.01, '0.01'}, {0.025, '0.025'}, {0.05, '0.05'}, {0.1, '0.1'},
+                          {0.25, '0.25'}, {0.5, '0.5'}, {1, '1'}, {2.5, '2.5'}, {5, '5'}, {10, '10'},
+                          {30, '30'}, {60, '60'}, {300, '300'}, {math.huge, '+Inf'}}
+local DURATION_BUCKETS = {{0.01, '0.01'}, {0.05, '0.05'}, {0.1, '0.1'}, {0.25, '0.25'}, {0.5, '0.5'},
+                          {1, '1'}, {2.5, '2.5'}, {5, '5'}, {10, '10'}, {30, '30'}, {60, '60'},
+                          {300, '300'}, {900, '900'}, {3600, '3600'}, {math.huge, '+Inf'}}
+
+-- One observation of `seconds` (>= 0) in histogram `name` of `helper`.
+local function observe(name, helper, seconds, buckets)
+  if seconds ~= seconds then return end  -- NaN (a damaged time field): nothing to observe
+  seconds = math.min(seconds, 1e9)  -- (inf from a damaged field: +Inf bucket, a bounded sum)
+  local i = 1
+  while seconds > buckets[i][1] do i = i + 1 end  -- the last bound is +Inf: the loop stops there
+  local base = name .. '|' .. helper
+  redis.pcall('HINCRBY', metrics_key, base .. '|' .. buckets[i][2], 1)
+  redis.pcall('HINCRBY', metrics_key, name .. '_us|' .. helper, string.format('%d', math.floor(seconds * 1e6 + 0.5)))
+end
+
+-- Count one execution (or attempt) that ended with `status` at `now`. `started`: when it started
+-- (nil when it never did); `due`: when it was due (its executionTime, or its retry's time).
+local function count_outcome(id, status, now, started, due)
+  if not metrics_key then return end
+  local helper = split_id(id) or '?'
+  redis.pcall('HINCRBY', metrics_key, 'runs|' .. helper .. '|' .. status, 1)
+  if started then
+    if due then observe('late', helper, math.max(0, started - due), LATENESS_BUCKETS) end
+    observe('dur', helper, math.max(0, now - started), DURATION_BUCKETS)
+  end
+  if status == 'success' then redis.pcall('HSET', metrics_key, 'last_ok|' .. helper, string.format('%.3f', now)) end
+end
+
+-- When a claimed execution was due: its executionTime (from the id), or for a retry the second
+-- its retry was queued for (its score's: the retry time rounded up), whichever is later.
+local function due_of(id, retry_at)
+  local _, t = split_id(id)
+  t = tonumber(t)
+  local r = tonumber(retry_at)
+  if r and t then return math.max(t, math.ceil(r)) end
+  return t
+end
+
 -- Move an execution to a terminal state and into history, with a TTL so it never outlives
 -- the history window even if pruning stops. Writes status, finishedAt, error ('' when none)
 -- and, for one that started, duration (seconds from startedAt, or from `started` when given).
@@ -32,11 +91,15 @@ end
 local function finalise(key, id, history, status, now_str, keep, err, reason, extra, claimed, started)
   local fields = {'status', status, 'finishedAt', now_str, 'error', err or ''}
   if reason and reason ~= '' then fields[#fields + 1] = 'reason'; fields[#fields + 1] = reason end
+  local s, due = nil, nil
   if claimed ~= false then
-    local s = tonumber(started) or tonumber(redis.pcall('HGET', key, 'startedAt'))
+    local f = redis.pcall('HMGET', key, 'startedAt', 'retryAt')
+    if type(f) ~= 'table' or f.err then f = {} end
+    s = tonumber(started) or tonumber(f[1])
     if s then
       fields[#fields + 1] = 'duration'
       fields[#fields + 1] = string.format('%.3f', math.max(0, tonumber(now_str) - s))
+      due = due_of(id, f[2])
     end
   end
   if extra then
@@ -46,11 +109,7 @@ local function finalise(key, id, history, status, now_str, keep, err, reason, ex
   if claimed ~= false then redis.call('HDEL', key, 'token', 'leaseUntil') end
   redis.call('ZADD', history, now_str, id)
   redis.call('EXPIRE', key, keep)
-end
-
--- An execution id is `<helper>:<seconds>`: (helper, seconds as text), or nil when it is not.
-local function split_id(id)
-  return string.match(id, '^(.+):(%d+)$')
+  count_outcome(id, status, tonumber(now_str), s, due)
 end
 
 -- The queue score: executionTime * 10 + priority (1..5), so the ZSET orders by time, then
@@ -198,11 +257,13 @@ local function record_attempt(key, id, attempt, history, now_str, keep, err, rea
   if #fields > 0 then redis.call('HSET', rkey, unpack(fields)) end
   redis.call('HSET', rkey, 'executionId', rid, 'status', 'error', 'finishedAt', now_str,
              'error', err or '', 'reason', reason or '', 'retriedAs', id)
-  local s = tonumber(redis.call('HGET', rkey, 'startedAt'))
+  local f = redis.call('HMGET', rkey, 'startedAt', 'retryAt')
+  local s = tonumber(f[1])
   if s then redis.call('HSET', rkey, 'duration', string.format('%.3f', math.max(0, tonumber(now_str) - s))) end
   redis.call('HDEL', rkey, 'token', 'leaseUntil')
   redis.call('ZADD', history, now_str, rid)
   redis.call('EXPIRE', rkey, keep)
+  count_outcome(id, 'error', tonumber(now_str), s, s and due_of(id, f[2]))
 end
 
 -- Put a running execution back in the queue for its next attempt at `retry_at`.

@@ -10,6 +10,7 @@
 -- KEYS[1] = internalExecutionQueue   KEYS[2] = running ZSET (score = leaseUntil)
 -- KEYS[3] = running helpers HASH     KEYS[4] = internalExecutionHistory
 -- KEYS[5] = internalAvailableHelpers (a planned execution's expiry)
+-- KEYS[last - 1] = internalMetrics HASH (outcome counters: count_outcome in _lib.lua)
 -- KEYS[last] = write probe STRING (a denyoom write first: refuse atomically under OOM)
 -- ARGV[1] = execution key prefix     ARGV[2] = now (Unix seconds as text)
 -- ARGV[3] = limit (free slots)       ARGV[4] = owner (dispatcher id)
@@ -30,6 +31,7 @@ local skip = {}
 for i = 10, #ARGV do skip[ARGV[i]] = true end
 
 write_probe(KEYS[#KEYS], ARGV[2])
+metrics_key = KEYS[#KEYS - 1]
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', last_score_of(math.floor(upto)), 'WITHSCORES',
                        'LIMIT', 0, scan)
 -- Order first, from the scores alone (time * 10 + priority): those already due by priority

@@ -4,6 +4,7 @@
 -- slice (offset 0) also quarantines members scored +inf or -inf.
 -- KEYS[1] = internalExecutionQueue   KEYS[2] = internalExecutionHistory
 -- KEYS[3] = internalAvailableHelpers (a planned execution's expiry)
+-- KEYS[last - 1] = internalMetrics HASH (outcome counters: count_outcome in _lib.lua)
 -- KEYS[last] = write probe STRING (a denyoom write first: refuse atomically under OOM)
 -- ARGV[1] = execution key prefix   ARGV[2] = now (Unix seconds as text)
 -- ARGV[3] = seconds to keep finished hashes   ARGV[4] = offset   ARGV[5] = limit
@@ -14,6 +15,7 @@ local now = tonumber(now_str)
 local offset, limit = tonumber(ARGV[4]), tonumber(ARGV[5])
 local upto = math.min(math.floor(now), math.floor(tonumber(ARGV[6]) or now))
 write_probe(KEYS[#KEYS], ARGV[2])
+metrics_key = KEYS[#KEYS - 1]
 local expired, kept, anomalies = 0, 0, {}
 if offset == 0 then
   -- scores queuectl never writes: +inf would never fall due, -inf would always head the queue

@@ -4,6 +4,7 @@
 -- attempt with a retry time goes back to the queue (the attempt itself goes to history).
 -- KEYS[1] = running ZSET   KEYS[2] = running helpers HASH   KEYS[3] = internalExecutionHistory
 -- KEYS[4] = internalExecutionQueue
+-- KEYS[last - 1] = internalMetrics HASH (outcome counters: count_outcome in _lib.lua)
 -- KEYS[last] = write probe STRING (a denyoom write first: refuse atomically under OOM)
 -- ARGV[1] = execution key prefix   ARGV[2] = now (finishedAt, Unix seconds as text)
 -- ARGV[3] = seconds to keep finished hashes (history TTL + margin)
@@ -14,6 +15,7 @@
 -- another token; a planned execution has no hash yet), -1 unreadable hash (left untouched).
 local prefix, now_str, keep = ARGV[1], ARGV[2], tonumber(ARGV[3])
 write_probe(KEYS[#KEYS], ARGV[2])
+metrics_key = KEYS[#KEYS - 1]
 local out = {}
 local i = 4
 while i <= #ARGV do

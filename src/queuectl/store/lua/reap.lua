@@ -4,6 +4,7 @@
 -- up to N more attempts while its deadline has not passed.
 -- KEYS[1] = running ZSET   KEYS[2] = running helpers HASH   KEYS[3] = internalExecutionHistory
 -- KEYS[4] = internalExecutionQueue   KEYS[5] = internalAvailableHelpers
+-- KEYS[last - 1] = internalMetrics HASH (outcome counters: count_outcome in _lib.lua)
 -- KEYS[last] = write probe STRING (a denyoom write first: refuse atomically under OOM)
 -- ARGV[1] = execution key prefix   ARGV[2] = now (Unix seconds as text)
 -- ARGV[3] = seconds to keep finished hashes   ARGV[4] = batch limit
@@ -11,6 +12,7 @@
 local prefix, now_str, keep, limit = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local now = tonumber(now_str)
 write_probe(KEYS[#KEYS], ARGV[2])
+metrics_key = KEYS[#KEYS - 1]
 local lapsed = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. now_str, 'LIMIT', 0, limit)
 local reaped, dropped, requeued = {}, 0, {}
 local message = 'abandoned: its dispatcher stopped renewing the lease'
