@@ -29,7 +29,7 @@ MAX_BODY = 64 * 1024
 
 
 def error_body(message: str) -> bytes:
-    return json.dumps({"error": message, "detail": message}, ensure_ascii=False).encode()
+    return json.dumps({"error": message, "detail": message}, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> Response:

@@ -53,6 +53,9 @@ def parse_since(text: str) -> Since:
             f"invalid --since {text!r}: give a span back from now (90s, 30m, 2h, 1d, 1h30m) "
             "or an ISO 8601 date and time (2026-11-29 14:00)"
         ) from None
-    if moment.tzinfo is None:
-        moment = moment.astimezone()  # a time without an offset is the user's local time
-    return Since(at=moment.timestamp())
+    try:
+        if moment.tzinfo is None:
+            moment = moment.astimezone()  # a time without an offset is the user's local time
+        return Since(at=moment.timestamp())
+    except (ValueError, OverflowError, OSError):  # 0001-01-01 or 9999-12-31 in local time
+        raise InvalidInput(f"invalid --since {text!r}: the date is out of range") from None
