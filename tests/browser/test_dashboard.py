@@ -10,13 +10,16 @@ away and coming back.
 from __future__ import annotations
 
 import json
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from browser_stack import TOKEN, Stack
 
-from redis_server import RedisServer
+from redis_server import RedisServer, free_port
 from support import queued, wait_until
 
 #: The page's window: marks are drawn for executions up to two hours ahead.
@@ -177,3 +180,51 @@ def test_history_dispatchers_and_outages(browser, stack: Stack, tmp_path: Path) 
     finally:
         stack.close()
         own.close()
+
+
+@contextmanager
+def api_as_if_off_loopback(redis_url: str, helpers_dir: Path) -> Iterator[str]:
+    """The real API app with the access rules of `serve --host 192.0.2.1` (reads need the token),
+    served in this process on 127.0.0.1 only; its base URL."""
+    import uvicorn
+
+    from queuectl.api.app import create_app
+    from queuectl.infra.app import open_app
+    from queuectl.infra.config import Settings
+
+    core = open_app(Settings.with_defaults(redis_url=redis_url, helpers_dir=helpers_dir, timezone="UTC"))
+    port = free_port()
+    config = uvicorn.Config(
+        create_app(core, token=TOKEN, host="192.0.2.1"),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="off",
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="api-off-loopback", daemon=True)
+    thread.start()
+    try:
+        assert wait_until(lambda: server.started, 15), "the API did not start"
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        core.client.close()
+
+
+def test_off_loopback_the_page_asks_for_the_token_before_it_shows_anything(browser, stack: Stack) -> None:
+    stack.helper("alpha", {"type": "interval", "interval_minutes": 5, "priority": 2, "expiry": 60})
+    stack.qctl("helpers", "sync")
+    with api_as_if_off_loopback(stack.redis_url, stack.helpers_dir) as url:
+        browser.get(url + "/")
+        asked = wait_until(lambda: (lambda p: p["dialog_open"] and p["dialog_error"])(page(browser)), 10)
+        assert asked, f"reads answered 401 but the page did not ask for the token: {page(browser)}"
+        state = page(browser)
+        assert state["state"] == "token-needed" and state["helpers"] == [], state
+
+        enter_token(browser, TOKEN)
+        shown = wait_until(lambda: page(browser)["state"] == "live" and marks(browser, "alpha"), 10)
+        assert shown, page(browser)
+        assert page(browser)["helpers"] == ["alpha"]
+        assert not page(browser)["dialog_open"]
