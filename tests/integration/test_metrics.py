@@ -248,6 +248,9 @@ def test_a_damaged_metrics_hash_never_stops_a_transition(app, client, scripts):
     assert finish(scripts, NOW + 1, Outcome(execution_id=ok, token=tokens["ok"], status="success")) == [1]
     assert client.hget(keys.execution_key(ok), "status") == "success"
     assert client.zscore(keys.EXECUTION_HISTORY, ok) is not None
+    fams = families(app)  # the page renders, without counters
+    assert fams["queuectl_executions"] == []
+    assert sample(fams, "queuectl_running_executions", "queuectl_running_executions") == 1  # `bad`
 
     client.delete(keys.METRICS)
     client.hset(keys.METRICS, mapping={"runs|bad|error": "many", "late_us|bad": "1.5"})

@@ -74,8 +74,13 @@ def read(client: redis.Redis, now: float) -> Snapshot:
     pipe.zcard(keys.EXECUTION_QUEUE)
     pipe.zcard(keys.RUNNING)
     pipe.hgetall(keys.AVAILABLE_HELPERS)
-    counters_raw, queued, running, catalog_raw = pipe.execute()
-    executions, lateness, duration, last_success = parse_counters(text_map(counters_raw))
+    counters_raw, queued, running, catalog_raw = pipe.execute(raise_on_error=False)
+    for reply in (queued, running, catalog_raw):
+        if isinstance(reply, Exception):
+            raise reply
+    # a metrics hash of the wrong type (damaged by hand) shows no counters rather than no page
+    counters = text_map(counters_raw) if isinstance(counters_raw, dict) else {}
+    executions, lateness, duration, last_success = parse_counters(counters)
     next_run: dict[str, float] = {}
     period: dict[str, float] = {}
     for name, raw in sorted(text_map(catalog_raw).items()):
