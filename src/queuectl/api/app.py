@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from queuectl import __version__
 from queuectl.api.auth import Access, is_loopback
 from queuectl.api.errors import Guard, install_handlers
+from queuectl.api.operator import operator_router
 from queuectl.api.routes import executions_router, helpers_router
 from queuectl.api.system import dashboard_router, system_router
 
@@ -24,10 +25,11 @@ Errors are one JSON line: `{"error": "..."}`.
 """
 
 
-def create_app(core: App, *, token: str | None, host: str = "127.0.0.1") -> FastAPI:
+def create_app(core: App, *, token: str | None, host: str = "127.0.0.1", token_name: str = "api") -> FastAPI:
     """The API over `core`. `host` is the address the server listens on: reads are open only on a
-    loopback one. `token` None: no token configured (changes answer 403)."""
-    access = Access(token=token, open_reads=is_loopback(host))
+    loopback one. `token` None: no token configured (changes answer 403). `token_name`: who the
+    audit trail says made the changes."""
+    access = Access(token=token, open_reads=is_loopback(host), token_name=token_name)
     api = FastAPI(
         title="queuectl",
         version=__version__,
@@ -40,6 +42,7 @@ def create_app(core: App, *, token: str | None, host: str = "127.0.0.1") -> Fast
     api.add_middleware(Guard, redis_url=core.url)
     # order matters: /helpers/status/system and /helpers/executions/... before /helpers/{name}
     api.include_router(system_router(core, access))
+    api.include_router(operator_router(core, access))
     api.include_router(executions_router(core, access))
     api.include_router(helpers_router(core, access))
     api.include_router(dashboard_router())
@@ -54,7 +57,7 @@ def _document_request_bodies(api: FastAPI) -> None:
     with the core's own parser, so FastAPI does not learn the model from a parameter."""
     from fastapi.openapi.utils import get_openapi
 
-    from queuectl.api.schemas import ScheduleBody
+    from queuectl.api.schemas import CancelBody, ReasonBody, RunBody, ScheduleBody
 
     def openapi() -> dict[str, Any]:
         if api.openapi_schema is None:
@@ -63,6 +66,8 @@ def _document_request_bodies(api: FastAPI) -> None:
             body = ScheduleBody.model_json_schema(ref_template="#/components/schemas/{model}")
             components.update(body.pop("$defs", {}))
             components["ScheduleBody"] = body
+            for model in (RunBody, CancelBody, ReasonBody):
+                components[model.__name__] = model.model_json_schema(ref_template="#/components/schemas/{model}")
             api.openapi_schema = doc
         return api.openapi_schema
 

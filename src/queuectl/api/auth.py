@@ -47,12 +47,21 @@ def read_token(token_file: Path | None, environ_value: str | None) -> str | None
     return token or None
 
 
+def check_token_name(name: str) -> str:
+    """The token's name as the audit trail shows it: 1 to 64 printable characters."""
+    text = name.strip()
+    if not 1 <= len(text) <= 64 or not text.isprintable():
+        raise InvalidInput(f"invalid --token-name {name!r}: give 1 to 64 printable characters")
+    return text
+
+
 @dataclass(frozen=True)
 class Access:
     """The rules in force for one server."""
 
     token: str | None = field(repr=False)
     open_reads: bool  # loopback host: reads need no token
+    token_name: str = "api"  # who the audit trail says made a change with the token
 
     def _denied(self, what: str) -> HTTPException:
         if self.token is None:

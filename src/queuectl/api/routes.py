@@ -21,6 +21,7 @@ from queuectl.store import views
 
 if TYPE_CHECKING:
     from queuectl.api.auth import Access
+    from queuectl.domain.audit import Actor
     from queuectl.infra.app import App
 
 #: Declares the bearer token in the OpenAPI document; Access does the checking.
@@ -78,14 +79,14 @@ def executions_router(core: App, access: Access) -> APIRouter:
     @router.get(
         "/history",
         summary="Finished executions",
-        description="Finished executions (success, error, expired), newest first; kept 24 h. "
+        description="Finished executions (success, error, expired, cancelled), newest first; kept 24 h. "
         "As `queuectl history --json`.",
         response_model=None,
         responses={200: {"model": list[schemas.Execution]}, **_errors(*denied, 404, 422, 503)},
     )
     async def history(
         helper: str | None = Query(None, description="Only this helper."),
-        status: str | None = Query(None, description="success, error or expired."),
+        status: str | None = Query(None, description="success, error, expired or cancelled."),
         since: str | None = Query(
             None, description="Finished since: a span back from now (90s, 30m, 2h, 1h30m) or an ISO 8601 time."
         ),
@@ -97,20 +98,23 @@ def executions_router(core: App, access: Access) -> APIRouter:
     @router.get(
         "/{execution_id}",
         summary="One execution",
-        description="One execution by id (`<helper>:<unix seconds>`), queued, running or finished.",
+        description="One execution by id (`<helper>:<unix seconds>`, or `<helper>:manual-<ms>-<hex>` for a "
+        "manual run), queued, running or finished, with its timeline, lateness and earlier attempts. As "
+        "`queuectl executions show ID --json`.",
         response_model=None,
-        responses={200: {"model": schemas.Execution}, **_errors(*denied, 404, 503)},
+        responses={200: {"model": schemas.ExecutionDetail}, **_errors(*denied, 404, 503)},
     )
     async def execution(
         execution_id: str = Path(description="`<helper>:<unix seconds>`", examples=["checkIn:1796027400"]),
     ) -> Response:
-        return json_response(views.execution(core, execution_id).to_json())
+        return json_response(views.execution_detail(core, execution_id).data)
 
     return router
 
 
 def helpers_router(core: App, access: Access) -> APIRouter:
     """/helpers/ and /helpers/{name}[/...]: list, show, enable, disable, update, reset."""
+    from queuectl.domain.audit import api_actor, body_reason
     from queuectl.domain.schedule.body import parse_config_body
     from queuectl.store import control
 
@@ -142,7 +146,17 @@ def helpers_router(core: App, access: Access) -> APIRouter:
     async def show_helper(name: str = NAME) -> Response:
         return json_response(views.helper(core, name).data)
 
-    change_errors = _errors(401, 403, 404, 409, 413, 503)
+    change_errors = _errors(401, 403, 404, 409, 413, 422, 503)
+    #: enable, disable, reset: an optional `{"reason": "..."}` for the audit trail
+    reason_body = {
+        "requestBody": {
+            "required": False,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ReasonBody"}}},
+        }
+    }
+
+    async def actor_of(request: Request) -> Actor:
+        return api_actor(access.token_name, body_reason(await request.body()))
 
     @router.post(
         "/{name}/enable",
@@ -151,10 +165,13 @@ def helpers_router(core: App, access: Access) -> APIRouter:
         "As `queuectl helpers enable NAME --json`.",
         response_model=None,
         dependencies=changes,
+        openapi_extra=reason_body,
         responses={200: {"model": schemas.Change}, **change_errors},
     )
-    def enable(name: str = NAME) -> Response:
-        return json_response(core.guarded(lambda: control.set_enabled(core, name, True)).to_json())
+    async def enable(request: Request, name: str = NAME) -> Response:
+        actor = await actor_of(request)
+        report = await run_in_threadpool(core.guarded, lambda: control.set_enabled(core, name, True, actor=actor))
+        return json_response(report.to_json())
 
     @router.post(
         "/{name}/disable",
@@ -163,10 +180,13 @@ def helpers_router(core: App, access: Access) -> APIRouter:
         "reset. As `queuectl helpers disable NAME --json`.",
         response_model=None,
         dependencies=changes,
+        openapi_extra=reason_body,
         responses={200: {"model": schemas.Change}, **change_errors},
     )
-    def disable(name: str = NAME) -> Response:
-        return json_response(core.guarded(lambda: control.set_enabled(core, name, False)).to_json())
+    async def disable(request: Request, name: str = NAME) -> Response:
+        actor = await actor_of(request)
+        report = await run_in_threadpool(core.guarded, lambda: control.set_enabled(core, name, False, actor=actor))
+        return json_response(report.to_json())
 
     @router.post(
         "/{name}/reset",
@@ -175,10 +195,13 @@ def helpers_router(core: App, access: Access) -> APIRouter:
         "code is in force again. As `queuectl helpers reset NAME --json`.",
         response_model=None,
         dependencies=changes,
+        openapi_extra=reason_body,
         responses={200: {"model": schemas.Change}, **change_errors},
     )
-    def reset(name: str = NAME) -> Response:
-        return json_response(core.guarded(lambda: control.reset(core, name)).to_json())
+    async def reset(request: Request, name: str = NAME) -> Response:
+        actor = await actor_of(request)
+        report = await run_in_threadpool(core.guarded, lambda: control.reset(core, name, actor=actor))
+        return json_response(report.to_json())
 
     @router.put(
         "/{name}",
@@ -197,8 +220,30 @@ def helpers_router(core: App, access: Access) -> APIRouter:
         responses={200: {"model": schemas.Change}, **_errors(401, 403, 404, 409, 413, 422, 503)},
     )
     async def update(request: Request, name: str = NAME) -> Response:
-        schedule = parse_config_body(await request.body(), source="request body")
-        report = await run_in_threadpool(core.guarded, lambda: control.update(core, name, schedule, replace=True))
+        raw, reason = split_reason(await request.body())
+        schedule = parse_config_body(raw, source="request body")
+        actor = api_actor(access.token_name, reason)
+        report = await run_in_threadpool(
+            core.guarded, lambda: control.update(core, name, schedule, replace=True, actor=actor)
+        )
         return json_response(report.to_json())
 
     return router
+
+
+def split_reason(raw: bytes) -> tuple[bytes, str | None]:
+    """A PUT body's top-level `reason` (for the audit trail) taken out, the rest left to the
+    schedule parser as it came (so its messages stay the CLI's); a body that is not a JSON
+    object is passed on untouched."""
+    import json
+
+    from queuectl.domain.audit import check_reason
+
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError):
+        return raw, None
+    if not isinstance(data, dict) or "reason" not in data:
+        return raw, None
+    reason = check_reason(data.pop("reason"))
+    return json.dumps(data).encode(), reason

@@ -40,6 +40,7 @@ class ScheduleBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     schedule: Schedule
+    reason: str | None = Field(None, max_length=500, description="Why: recorded in the audit trail")
 
 
 class Helper(_Open):
@@ -69,7 +70,7 @@ class Execution(_Open):
     helper: str
     execution_time: str
     priority: int
-    status: Literal["queued", "running", "success", "error", "expired", "unknown"]
+    status: Literal["queued", "running", "success", "error", "expired", "cancelled", "unknown"]
     expiry: int
     attempt: int
     created_at: str | None
@@ -79,6 +80,8 @@ class Execution(_Open):
     reason: str | None
     dispatcher: str | None
     duration: float | None
+    trigger: Literal["schedule", "manual"] = Field("schedule", description="manual: queued by `helpers run`")
+    requested_by: str | None = Field(None, description="who ran it by hand (user@host, or the API token's name)")
 
 
 class HelperDetail(Helper):
@@ -87,6 +90,7 @@ class HelperDetail(Helper):
 
     queued: list[Execution]
     recent: list[Execution]
+    last_change: dict[str, Any] | None = Field(None, description="Its latest audited change (no schedules)")
 
 
 class Change(_Open):
@@ -136,3 +140,69 @@ class Error(_Open):
 
     error: str
     detail: Any = None
+
+
+class TimelineEvent(_Open):
+    event: Literal["created", "due", "claimed", "started", "finished"]
+    at: str
+
+
+class ExecutionDetail(Execution):
+    """One execution's life, as `queuectl executions show ID --json`: the record plus its timeline,
+    lateness (seconds from due to started), and its earlier attempts (`<id>#<n>`)."""
+
+    timeline: list[TimelineEvent]
+    lateness: float | None
+    due_at: str | None
+    lease_until: str | None
+    retry_at: str | None
+    request_reason: str | None
+    attempts: list[Execution]
+
+
+class RunBody(BaseModel):
+    """The optional body of `POST /helpers/{name}/run`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    priority: int | None = Field(None, ge=1, le=5, description="1 (runs first) .. 5; default the helper's")
+    reason: str | None = Field(None, max_length=500, description="Why: recorded in the audit trail")
+
+
+class CancelBody(BaseModel):
+    """The optional body of `POST /helpers/executions/{id}/cancel`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(None, max_length=500, description="Why: recorded in the audit trail")
+    grace: float | None = Field(None, ge=0, le=3600, description="Seconds from SIGTERM to SIGKILL (default 10)")
+
+
+class ReasonBody(BaseModel):
+    """The optional body of the changes (enable, disable, reset): why, for the audit trail."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(None, max_length=500, description="Why: recorded in the audit trail")
+
+
+class CancelReport(_Open):
+    execution_id: str
+    outcome: Literal["cancelled", "requested"]
+    dispatcher: str | None
+    grace: float
+
+
+class AuditEntry(_Open):
+    """One operator change, as `queuectl audit --json` shows it."""
+
+    id: str = Field(description="The stream entry's id")
+    at: str | None
+    who: str = Field(description="user@host (CLI) or the API token's name")
+    via: Literal["cli", "api"]
+    action: Literal["enable", "disable", "update", "reset", "run", "cancel"]
+    helper: str
+    execution_id: str | None
+    before: dict[str, Any] | None = Field(description="The schedule in force before (null: none, or run/cancel)")
+    after: dict[str, Any] | None = Field(description="The schedule in force after")
+    reason: str | None

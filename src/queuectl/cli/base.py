@@ -25,6 +25,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 #: The `--json` option every read and change command takes.
 JSON_OPTION: Any = typer.Option(False, "--json", help="Machine-readable output on stdout.")
+#: The `--reason` option every operator change takes (recorded in the audit trail).
+REASON_OPTION: Any = typer.Option(
+    None, "--reason", help="Why: recorded with the change in the audit trail (`queuectl audit`)."
+)
 
 
 @dataclass

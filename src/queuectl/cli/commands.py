@@ -50,6 +50,8 @@ def root(
     )
 
 
+from queuectl.cli import audit as _audit  # noqa: E402
+from queuectl.cli import executions as _executions  # noqa: E402
 from queuectl.cli import helpers as _helpers  # noqa: E402
 from queuectl.cli import history as _history  # noqa: E402
 from queuectl.cli import queue as _queue  # noqa: E402
@@ -61,9 +63,11 @@ from queuectl.cli import status as _status  # noqa: E402
 
 app.add_typer(_helpers.app, name="helpers")
 app.add_typer(_queue.app, name="queue")
+app.add_typer(_executions.app, name="executions")
 app.command("run")(_run.run)
 app.command("history")(_history.history)
 app.command("status")(_status.status)
 app.command("config")(_settings.config)
 app.command("serve")(_serve.serve)
 app.add_typer(_server.app, name="server")
+app.command("audit")(_audit.audit)

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 import typer
 
-from queuectl.cli.base import JSON_OPTION, handle_errors, state
+from queuectl.cli.base import JSON_OPTION, REASON_OPTION, handle_errors, state
 from queuectl.cli.render import emit_json, err, line
 
-app = typer.Typer(help="Discover, inspect and change helpers (changes persist until `reset`).", no_args_is_help=True)
+app = typer.Typer(
+    help="Discover, inspect, change and run helpers (changes persist until `reset`).", no_args_is_help=True
+)
 
 
 @app.command("sync")
@@ -71,7 +74,7 @@ def show(ctx: typer.Context, name: str = typer.Argument(..., help="Helper name."
     if as_json:
         emit_json(data)
         return
-    from queuectl.cli.render import executions_table, schedule_origin, schedule_summary, when
+    from queuectl.cli.render import change_summary, executions_table, schedule_origin, schedule_summary, when
     from queuectl.domain.models import parse_iso
 
     rows = [
@@ -85,6 +88,7 @@ def show(ctx: typer.Context, name: str = typer.Argument(..., help="Helper name."
         ("source", f"{record.source} (class {record.class_name})"),
         ("schedule from", schedule_origin(data)),
         ("next run", when(parse_iso(data["next_run"]), now) if data["next_run"] else "-"),
+        ("last change", change_summary(data.get("last_change"), now)),
     ]
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
@@ -115,26 +119,36 @@ def _change_output(report: Any, verb: str, as_json: bool) -> None:
 @app.command("enable")
 @handle_errors
 def enable(
-    ctx: typer.Context, name: str = typer.Argument(..., help="Helper name."), as_json: bool = JSON_OPTION
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="Helper name."),
+    reason: str | None = REASON_OPTION,
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """Enable a helper and plan its executions for the window."""
+    from queuectl.domain.audit import cli_actor
     from queuectl.store.control import set_enabled
 
+    actor = cli_actor(reason)
     app_ = state(ctx).app()
-    report = app_.guarded(lambda: set_enabled(app_, name, True))
+    report = app_.guarded(lambda: set_enabled(app_, name, True, actor=actor))
     _change_output(report, "enabled", as_json)
 
 
 @app.command("disable")
 @handle_errors
 def disable(
-    ctx: typer.Context, name: str = typer.Argument(..., help="Helper name."), as_json: bool = JSON_OPTION
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="Helper name."),
+    reason: str | None = REASON_OPTION,
+    as_json: bool = JSON_OPTION,
 ) -> None:
-    """Disable a helper: its queued executions are removed, history is kept."""
+    """Disable a helper: its planned executions are removed (manual runs stay), history is kept."""
+    from queuectl.domain.audit import cli_actor
     from queuectl.store.control import set_enabled
 
+    actor = cli_actor(reason)
     app_ = state(ctx).app()
-    report = app_.guarded(lambda: set_enabled(app_, name, False))
+    report = app_.guarded(lambda: set_enabled(app_, name, False, actor=actor))
     _change_output(report, "disabled", as_json)
 
 
@@ -156,9 +170,11 @@ def update(
     timezone: str | None = typer.Option(None, "--timezone", help="IANA time zone, e.g. Europe/Berlin."),
     timeout: float | None = typer.Option(None, "--timeout", help="Seconds before a running helper is killed."),
     config: str | None = typer.Option(None, "--config", help='Whole new schedule as JSON: {"schedule": {...}}.'),
+    reason: str | None = REASON_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Change a helper's schedule and re-plan it (the change persists until `helpers reset`)."""
+    from queuectl.domain.audit import cli_actor
     from queuectl.domain.errors import InvalidInput
     from queuectl.store.control import update as do_update
 
@@ -182,19 +198,75 @@ def update(
         from queuectl.domain.schedule.body import parse_config_body
 
         changes = parse_config_body(config or "")
+    actor = cli_actor(reason)
     app_ = state(ctx).app()
-    report = app_.guarded(lambda: do_update(app_, name, changes, replace=replace))
+    report = app_.guarded(lambda: do_update(app_, name, changes, replace=replace, actor=actor))
     _change_output(report, "updated" if report.changed else "unchanged", as_json)
 
 
 @app.command("reset")
 @handle_errors
 def reset(
-    ctx: typer.Context, name: str = typer.Argument(..., help="Helper name."), as_json: bool = JSON_OPTION
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="Helper name."),
+    reason: str | None = REASON_OPTION,
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """Drop the operator override: the schedule from the helper's code is in force again."""
+    from queuectl.domain.audit import cli_actor
     from queuectl.store.control import reset as do_reset
 
+    actor = cli_actor(reason)
     app_ = state(ctx).app()
-    report = app_.guarded(lambda: do_reset(app_, name))
+    report = app_.guarded(lambda: do_reset(app_, name, actor=actor))
     _change_output(report, "reset to its code default", as_json)
+
+
+@app.command("run")
+@handle_errors
+def run(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="Helper name."),
+    wait: bool = typer.Option(False, "--wait", help="Block until it ends: exit 0 success, 1 otherwise."),
+    timeout: float | None = typer.Option(
+        None, "--timeout", help="With --wait: give up after this many seconds (exit 124; the run goes on)."
+    ),
+    priority: int | None = typer.Option(None, "--priority", help="1 (runs first) .. 5; default the helper's."),
+    reason: str | None = REASON_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Run a helper now: queue one manual execution, due now, and print its id.
+
+    It runs like a planned one (a dispatcher claims it; isolation, lease, retries, and never two
+    of one helper at once). A disabled helper runs too (on purpose); a broken or missing one
+    does not. With --wait: exit 0 on success, 1 on error, expired, abandoned or cancelled, 124
+    when --timeout passes first; --json then prints the final record.
+    """
+    from queuectl.domain.audit import cli_actor
+    from queuectl.store import manual
+
+    request = manual.run_request(name, priority=priority, wait=wait, timeout=timeout)
+    actor = cli_actor(reason)
+    app_ = state(ctx).app()
+    queued = manual.run_now(app_, request, actor)
+    if not wait:
+        if as_json:
+            emit_json(queued.to_json())
+        else:
+            line(queued.execution_id)
+        return
+    if not as_json:
+        line(queued.execution_id)
+        sys.stdout.flush()
+    final, ended = manual.wait_for_end(app_, queued.execution_id, timeout=timeout)
+    code = manual.exit_code(final, ended)
+    if as_json:
+        emit_json(final.to_json())
+    elif not ended:
+        err(f"{final.execution_id} is still {final.status} after {timeout:g} s; not waiting longer")
+    else:
+        from queuectl.cli.render import outcome_summary
+
+        err(outcome_summary(final))
+    if code:
+        raise typer.Exit(code)

@@ -159,7 +159,7 @@ def executions_table(executions: Iterable[Execution], now: float, *, finished: b
         columns += ["FINISHED", "ERROR"]
     for column in columns:
         table.add_column(column, overflow="fold")
-    styles = {"success": "green", "error": "red", "expired": "yellow", "running": "cyan", "queued": ""}
+    styles = {"success": "green", "error": "red", "expired": "yellow", "cancelled": "magenta", "running": "cyan"}
     for e in executions:
         cells: list[Any] = [
             e.execution_id,
@@ -173,3 +173,25 @@ def executions_table(executions: Iterable[Execution], now: float, *, finished: b
             cells += [when(e.finished_at, now), Text(detail.splitlines()[0] if detail else "")]
         table.add_row(*cells)
     console().print(table)
+
+
+def change_summary(change: dict[str, Any] | None, now: float) -> str:
+    """A helper's last audited change on one line (helpers show)."""
+    if not change:
+        return "none recorded"
+    from queuectl.domain.models import parse_iso
+
+    at = when(parse_iso(change["at"]), now) if change.get("at") else "-"
+    what = change.get("action", "?") + (f" {change['execution_id']}" if change.get("execution_id") else "")
+    why = f": {change['reason']}" if change.get("reason") else ""
+    return f"{what} by {change.get('who', '?')} ({change.get('via', '?')}) {at}{why}"
+
+
+def outcome_summary(execution: Execution) -> str:
+    """How an execution ended, on one line (helpers run --wait)."""
+    text = f"{execution.execution_id} ended {execution.status}"
+    if execution.duration is not None:
+        text += f" after {execution.duration:.3f} s"
+    if execution.status != "success" and (execution.error or execution.reason):
+        text += f": {(execution.error or execution.reason or '').splitlines()[0]}"
+    return text

@@ -30,15 +30,19 @@ def serve(
     token_file: Path | None = typer.Option(
         None, "--token-file", help="File holding the API token (else env QUEUECTL_API_TOKEN)."
     ),
+    token_name: str = typer.Option(
+        "api", "--token-name", help="Who the audit trail says made the changes sent with the token."
+    ),
     access_log: bool = typer.Option(False, "--access-log", help="Log every request on stderr."),
 ) -> None:
     """Serve the HTTP API (docs at /docs), the dashboard (/) and Prometheus metrics (/metrics)."""
-    from queuectl.api.auth import TOKEN_ENV, read_token
+    from queuectl.api.auth import TOKEN_ENV, check_token_name, read_token
     from queuectl.infra.app import open_app
     from queuectl.infra.logs import setup
 
     cli_state = state(ctx)
     token = read_token(token_file, os.environ.get(TOKEN_ENV))
+    token_name = check_token_name(token_name)
     sock = _bind(host, port)
     core = open_app(cli_state.settings(), socket_timeout=SOCKET_TIMEOUT)
     setup(cli_state.verbose)
@@ -47,7 +51,7 @@ def serve(
 
     from queuectl.api.app import create_app
 
-    api = create_app(core, token=token, host=host)
+    api = create_app(core, token=token, host=host, token_name=token_name)
     bound = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
     note = "" if token else f"; no API token: changes are refused until {TOKEN_ENV} or --token-file is set"

@@ -35,6 +35,16 @@ EPOCH = "internalEpoch"
 #: HASH of cumulative outcome counters and histogram buckets, written by the scripts that end
 #: executions (count_outcome in lua/_lib.lua) and read by `queuectl serve`'s /metrics.
 METRICS = "internalMetrics"
+#: STREAM of operator changes (enable, disable, update, reset, run, cancel): when, who, what, the
+#: schedule before and after, why; capped at about 10,000 entries (XADD MAXLEN ~). Written by the
+#: script that makes the change (catalog_put.lua, run.lua, cancel.lua), read by `queuectl audit`.
+AUDIT = "internalAudit"
+#: HASH helper name -> its latest audited change (small JSON), for `helpers show`.
+LAST_CHANGE = "internalLastChange"
+#: Prefix of a dispatcher's cancel requests, a HASH (with a TTL) `internalCancel:{dispatcherId}`:
+#: execution id -> {"grace": s, "error": text}; cancel.lua writes it, that dispatcher reads it
+#: once a tick while it runs something.
+CANCEL_PREFIX = "internalCancel:"
 
 #: A helper name: it is part of execution ids and so of keys (kept here, not in discovery, so
 #: the read commands can check a name without importing the discovery machinery).
@@ -58,3 +68,8 @@ def execution_id(helper: str, epoch_seconds: int) -> str:
     cannot create a second execution.
     """
     return f"{helper}:{epoch_seconds}"
+
+
+def cancel_key(dispatcher_id: str) -> str:
+    """The cancel-request hash of one dispatcher."""
+    return CANCEL_PREFIX + dispatcher_id

@@ -22,10 +22,11 @@ class ExecutionStatus(str, Enum):
     SUCCESS = "success"  #: the helper returned
     ERROR = "error"  #: the helper raised, crashed, timed out, or its dispatcher died
     EXPIRED = "expired"  #: not started before executionTime + executionExpiry
+    CANCELLED = "cancelled"  #: an operator cancelled it (queued: at once; running: its helper stopped)
 
     @property
     def terminal(self) -> bool:
-        return self in (ExecutionStatus.SUCCESS, ExecutionStatus.ERROR, ExecutionStatus.EXPIRED)
+        return self is not ExecutionStatus.QUEUED and self is not ExecutionStatus.RUNNING
 
 
 STATUS_VALUES = tuple(s.value for s in ExecutionStatus)
@@ -77,6 +78,9 @@ class Execution:
     attempt: int = 1
     dispatcher: str | None = None
     duration: float | None = None  # seconds from startedAt to finishedAt, once it ran
+    trigger: str = "schedule"  # "schedule" (planned) | "manual" (`helpers run`)
+    requested_by: str | None = None  # who ran it by hand
+    retry_at: float | None = None  # when its next attempt is due (a failed attempt is in history)
 
     @classmethod
     def from_hash(cls, execution_id: str, data: Mapping[str, str]) -> Execution:
@@ -96,6 +100,9 @@ class Execution:
             attempt=int(_num(data.get("attempt")) or 1),
             dispatcher=data.get("dispatcher") or None,
             duration=_num(data.get("duration")),
+            trigger=data.get("trigger") or "schedule",
+            requested_by=data.get("requestedBy") or None,
+            retry_at=_num(data.get("retryAt")),
         )
 
     @property
@@ -119,6 +126,8 @@ class Execution:
             "reason": self.reason,
             "dispatcher": self.dispatcher,
             "duration": self.duration,
+            "trigger": self.trigger,
+            "requested_by": self.requested_by,
         }
 
 

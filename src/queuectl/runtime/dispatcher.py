@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from queuectl.domain.models import format_time
 from queuectl.domain.retry import retry_at
 from queuectl.domain.score import score_time
+from queuectl.runtime.cancels import CANCELLED, CancelWatch
 from queuectl.runtime.housekeeping import Housekeeping, log_anomalies
 from queuectl.runtime.leases import LeaseKeeper
 from queuectl.runtime.log_throttle import LogThrottle, timing_text
@@ -74,6 +75,7 @@ class Dispatcher:
         self.guard = RedisGuard(app, before_step=self.leases.drop_lapsed, on_back=self.back, on_writable=self.writable)
         self.throttle = LogThrottle(self.clock.monotonic)
         self.pending = PendingOutcomes(app.scripts, self.clock, self.upkeep.keep)
+        self.cancels = CancelWatch(app, self.pool, self.leases, self.id, self.record)
         self.quiet_until = 0.0  # wall time: see QUIET
         self.next_due: float | None = None  # wall time of the queue head
         self.claim_now = True
@@ -162,6 +164,7 @@ class Dispatcher:
                     ("epoch", self.upkeep.data_lost),
                     ("master", self.master.check),
                     ("catalog", self.registry.refresh),
+                    ("cancel", self.cancels.check),
                 ):
                     run(what, step)
                 timing.tick_done(mono)
@@ -316,7 +319,7 @@ class Dispatcher:
         """When to try a failed execution again (domain/retry.py); never after a shutdown."""
         record = self.registry.records.get(job.helper)
         config = record.schedule if record is not None else None
-        if result.reason == "shutdown" or self.stopping or config is None:
+        if result.reason in ("shutdown", CANCELLED) or self.stopping or config is None:
             return None
         return retry_at(
             config,

@@ -41,7 +41,7 @@ class PendingOutcomes:
         outcome = Outcome(
             execution_id=job.execution_id,
             token=job.token,
-            status="success" if result.ok else "error",
+            status="success" if result.ok else ("cancelled" if result.reason == "cancelled" else "error"),
             error=result.error,
             reason=result.reason,
             retry_at=retry_at,

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import os
 import selectors
+import signal
 import time
 from collections.abc import Callable, Iterable
 
 from queuectl.infra.config import Settings
+from queuectl.infra.process import kill_group
 from queuectl.runtime import protocol
 from queuectl.runtime.job_socket import JobSocket
 from queuectl.runtime.worker_process import Job, Result, WorkerArgs, WorkerProcess
@@ -107,6 +109,9 @@ class WorkerPool:
         self.workers: dict[int, WorkerProcess] = {}  # result fd -> worker
         self.jobs: dict[int, Job] = {}  # seq -> job submitted and not finished
         self.cancelled: set[int] = set()
+        #: seq -> (monotonic time of the SIGKILL, error text): running jobs an operator cancelled
+        #: (SIGTERM sent); whatever ends them, they end `cancelled`
+        self.terminating: dict[int, tuple[float, str]] = {}
         self.seq = 0
         self.pace = Pace(size, prefetch)
         self.preloaded: list[str] = []
@@ -240,7 +245,11 @@ class WorkerPool:
             self._retire(worker, kill=True)
             if job is not None:
                 self.jobs.pop(job.seq, None)
-                results.append(Result(job=job, ok=False, error=worker.exit_description(), reason="crashed"))
+                stop = self.terminating.pop(job.seq, None)
+                if stop is not None:
+                    results.append(Result(job=job, ok=False, error=stop[1], reason="cancelled"))
+                else:
+                    results.append(Result(job=job, ok=False, error=worker.exit_description(), reason="crashed"))
         return results
 
     def _apply(self, worker: WorkerProcess, event: protocol.Event, results: list[Result]) -> bool:
@@ -253,21 +262,33 @@ class WorkerPool:
             self._send_again(event.seqs)
         elif kind == "S":
             worker.taken.discard(event.seq)
+            if event.seq in self.cancelled:  # retracted too late (`cancel` dropped it): it must not run
+                self.cancelled.discard(event.seq)
+                self.jobs.pop(event.seq, None)
+                self._retire(worker, kill=True)
+                return False
             job = self.jobs.get(event.seq)
             if job is not None:
                 worker.job = job
                 worker.deadline = self.monotonic() + job.timeout if job.timeout else None
-                if job.seq in self.cancelled:  # retracted too late: it must not run
-                    self._retire(worker, kill=True)
-                    self.cancelled.discard(job.seq)
-                    self.jobs.pop(job.seq, None)
-                    return False
         elif kind == "D":
             self.cancelled.discard(event.seq)
             job = self.jobs.pop(event.seq, None)
             worker.job = None
             worker.deadline = None
-            if job is not None:
+            stop = self.terminating.pop(event.seq, None)
+            if job is not None and stop is not None:  # it returned after the SIGTERM: still cancelled
+                results.append(
+                    Result(
+                        job=job,
+                        ok=False,
+                        error=stop[1],
+                        reason="cancelled",
+                        started=event.started,
+                        finished=event.finished,
+                    )
+                )
+            elif job is not None:
                 self.pace.measure(event.finished - event.started)
                 results.append(
                     Result(
@@ -297,12 +318,36 @@ class WorkerPool:
 
     def next_deadline(self) -> float | None:
         deadlines = [w.deadline for w in self.workers.values() if w.deadline is not None]
+        deadlines += [kill_at for kill_at, _ in self.terminating.values()]
         return min(deadlines) if deadlines else None
+
+    def terminate(self, execution_id: str, *, grace: float, error: str) -> bool:
+        """Stop a running job on an operator's request: SIGTERM to its worker's process group now
+        (the worker's handler kills the group; a helper that installed its own handler may clean
+        up), SIGKILL once `grace` seconds pass. False when no worker is running it."""
+        for worker in self.workers.values():
+            job = worker.job
+            if job is not None and job.execution_id == execution_id:
+                if job.seq not in self.terminating:
+                    self.terminating[job.seq] = (self.monotonic() + grace, error)
+                    kill_group(worker.pid, signal.SIGTERM)
+                return True
+        return False
 
     def _enforce_timeouts(self) -> list[Result]:
         now = self.monotonic()
         results = []
         for worker in list(self.workers.values()):
+            stop = self.terminating.get(worker.job.seq) if worker.job is not None else None
+            if worker.job is not None and stop is not None and now >= stop[0]:
+                job = worker.job
+                self._retire(worker, kill=True)
+                self.jobs.pop(job.seq, None)
+                self.terminating.pop(job.seq, None)
+                results.append(
+                    Result(job=job, ok=False, reason="cancelled", error=f"{stop[1]} (killed after the grace)")
+                )
+                continue
             if worker.deadline is not None and now >= worker.deadline and worker.job is not None:
                 job = worker.job
                 self._retire(worker, kill=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
@@ -143,27 +143,35 @@ def same_content(a: HelperRecord | None, b: HelperRecord) -> bool:
     return ra == rb
 
 
-def put_many(scripts: Scripts, pairs: Iterable[tuple[HelperRecord | None, HelperRecord]]) -> list[str]:
-    """Compare-and-set many entries; returns the names that lost a race."""
+def put_many(
+    scripts: Scripts, pairs: Iterable[tuple[HelperRecord | None, HelperRecord]], audit: Sequence[str] = ()
+) -> list[str]:
+    """Compare-and-set many entries; returns the names that lost a race. `audit` (an operator's
+    change of one entry) is recorded by the same script, only if the write is made."""
     entries = [(new.name, expected_rev(old), encode_entry(new)) for old, new in pairs]
     conflicts: list[str] = []
     for i in range(0, len(entries), 500):
-        conflicts += scripts.catalog_put(entries[i : i + 500])
+        conflicts += scripts.catalog_put(entries[i : i + 500], audit if i == 0 else ())
     return conflicts
 
 
 def change(
-    client: redis.Redis, scripts: Scripts, name: str, mutate: Callable[[HelperRecord], HelperRecord]
+    client: redis.Redis,
+    scripts: Scripts,
+    name: str,
+    mutate: Callable[[HelperRecord], HelperRecord],
+    audit: Callable[[HelperRecord, HelperRecord], Sequence[str]] | None = None,
 ) -> tuple[HelperRecord, HelperRecord]:
     """Read-mutate-CAS one entry, retrying when another process wrote in between.
 
-    `mutate` may raise (for example InvalidSchedule); then nothing is written.
-    Returns (old, new).
+    `mutate` may raise (for example InvalidSchedule); then nothing is written. `audit(old, new)`
+    gives the audit entry the write records (in the same script: only a write that is made is
+    recorded). Returns (old, new).
     """
     for _ in range(CAS_ATTEMPTS):
         old = read_one(client, name)
         new = mutate(old)
-        if not put_many(scripts, [(old, new)]):
+        if not put_many(scripts, [(old, new)], audit(old, new) if audit is not None else ()):
             return old, new
     raise ConcurrentChange(f"helper {name!r} kept changing under us; try again")
 

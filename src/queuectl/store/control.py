@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from queuectl.domain import keys
+from queuectl.domain.audit import AUDIT_MAXLEN, Actor, AuditEntry
 from queuectl.domain.discovered import DiscoveryResult, LoadError
 from queuectl.domain.errors import InvalidInput, InvalidSchedule
 from queuectl.domain.models import HelperRecord
@@ -228,9 +229,39 @@ class ChangeReport:
 Override = dict[str, Any] | ScheduleConfig | None
 
 
-def _apply(app: App, name: str, new_override: Callable[[HelperRecord], Override] | None) -> ChangeReport:
+def _audit(app: App, action: str, actor: Actor | None) -> Callable[[HelperRecord, HelperRecord], list[str]] | None:
+    """The audit entry of an operator's change (catalog_put.lua records it with the write)."""
+    if actor is None:
+        return None
+
+    def entry(old: HelperRecord, new: HelperRecord) -> list[str]:
+        change = AuditEntry(
+            entry_id="",
+            at=app.clock.time(),
+            who=actor.who,
+            via=actor.via,
+            action=action,
+            helper=new.name,
+            before=catalog.schedule_json(old.schedule),
+            after=catalog.schedule_json(new.schedule),
+            reason=actor.reason,
+        )
+        return [str(AUDIT_MAXLEN), new.name, change.summary(), *change.fields()]
+
+    return entry
+
+
+def _apply(
+    app: App,
+    name: str,
+    new_override: Callable[[HelperRecord], Override] | None,
+    *,
+    action: str = "update",
+    actor: Actor | None = None,
+) -> ChangeReport:
     """CAS the helper with a new override and re-plan it. The override is a patch (a dict), a
-    whole schedule (already parsed: it replaces the code default), or None to drop it."""
+    whole schedule (already parsed: it replaces the code default), or None to drop it. With an
+    `actor`, the change is recorded in the audit trail by the same script that writes it."""
     tz = app.default_timezone
 
     def mutate(old: HelperRecord) -> HelperRecord:
@@ -250,7 +281,7 @@ def _apply(app: App, name: str, new_override: Callable[[HelperRecord], Override]
             problem=old.problem if keep else None,
         )
 
-    old, new = catalog.change(app.client, app.scripts, name, mutate)
+    old, new = catalog.change(app.client, app.scripts, name, mutate, _audit(app, action, actor))
     changed = not catalog.same_content(old, new)
     removed = created = 0
     if old.schedule != new.schedule or not new.plannable:
@@ -267,7 +298,7 @@ def _apply(app: App, name: str, new_override: Callable[[HelperRecord], Override]
     return ChangeReport(helper=new, removed=removed, created=created, changed=changed)
 
 
-def set_enabled(app: App, name: str, enabled: bool) -> ChangeReport:
+def set_enabled(app: App, name: str, enabled: bool, *, actor: Actor | None = None) -> ChangeReport:
     """Enable or disable a helper; the choice persists as an override until `reset`."""
 
     def override(old: HelperRecord) -> dict[str, Any] | None:
@@ -277,10 +308,12 @@ def set_enabled(app: App, name: str, enabled: bool) -> ChangeReport:
             base.pop("enabled")
         return base or None
 
-    return _apply(app, name, override)
+    return _apply(app, name, override, action="enable" if enabled else "disable", actor=actor)
 
 
-def update(app: App, name: str, changes: Mapping[str, Any], *, replace: bool) -> ChangeReport:
+def update(
+    app: App, name: str, changes: Mapping[str, Any], *, replace: bool, actor: Actor | None = None
+) -> ChangeReport:
     """Change a helper's schedule.
 
     replace=True (a `--config` body): `changes` is the whole new schedule. replace=False (flags):
@@ -310,9 +343,9 @@ def update(app: App, name: str, changes: Mapping[str, Any], *, replace: bool) ->
             raise InvalidSchedule("type", None, "required")
         return parse_schedule(new, default_timezone=app.default_timezone)  # the one parse of an update
 
-    return _apply(app, name, override)
+    return _apply(app, name, override, action="update", actor=actor)
 
 
-def reset(app: App, name: str) -> ChangeReport:
+def reset(app: App, name: str, *, actor: Actor | None = None) -> ChangeReport:
     """Drop the operator override: the code default is in force again."""
-    return _apply(app, name, None)
+    return _apply(app, name, None, action="reset", actor=actor)

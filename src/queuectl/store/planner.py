@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from queuectl.domain import keys
+from queuectl.domain.ids import is_manual
 from queuectl.domain.models import HelperRecord, format_time
 from queuectl.domain.schedule import ScheduleConfig, occurrences
 from queuectl.store.scripts import PlanGroup
@@ -109,10 +110,12 @@ def plan(
 
 
 def queued_ids(client: redis.Redis, helper: str) -> list[str]:
-    """Ids of `helper`'s executions in the queue (a bounded-step ZSCAN; names hold no glob chars)."""
+    """Ids of `helper`'s planned executions in the queue (a bounded-step ZSCAN; names hold no glob
+    chars). Manual runs (`helpers run`) are not the schedule's: disable and update leave them
+    (`executions cancel` removes one)."""
     ids = []
     for member, _score in client.zscan_iter(keys.EXECUTION_QUEUE, match=f"{helper}:*", count=1000):
-        if member.rpartition(":")[0] == helper:
+        if member.rpartition(":")[0] == helper and not is_manual(member):
             ids.append(member)
     return ids
 

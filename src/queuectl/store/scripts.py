@@ -14,6 +14,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from queuectl.domain import keys
+from queuectl.domain.ids import split_execution_id
 from queuectl.domain.models import format_time
 
 if TYPE_CHECKING:
@@ -24,11 +25,24 @@ if TYPE_CHECKING:
 #: blocks Redis.
 SCAN_MAX = 1000
 #: Scripts that get the write probe as their last key (see _lib.lua write_probe).
-PROBED = frozenset({"plan", "claim", "release", "finish", "reap", "expire"})
+PROBED = frozenset({"plan", "claim", "release", "finish", "reap", "expire", "run", "cancel"})
 #: Scripts that end executions and count them (internalMetrics), given that hash as the key
 #: before the write probe (see _lib.lua count_outcome).
-METERED = frozenset({"claim", "finish", "reap", "expire"})
-SCRIPT_NAMES = ("plan", "claim", "release", "finish", "renew", "reap", "expire", "unplan", "prune", "catalog_put")
+METERED = frozenset({"claim", "finish", "reap", "expire", "cancel"})
+SCRIPT_NAMES = (
+    "plan",
+    "claim",
+    "release",
+    "finish",
+    "renew",
+    "reap",
+    "expire",
+    "unplan",
+    "prune",
+    "catalog_put",
+    "run",
+    "cancel",
+)
 
 
 @cache
@@ -107,6 +121,9 @@ class Scripts:
         for n, i in enumerate(range(0, len(claimed), 5), start=1):
             execution_id = claimed[i]
             helper, _, seconds = execution_id.rpartition(":")
+            if not seconds.isdigit():  # a manual run's id: `<helper>:manual-<ms>-<hex>`
+                split = split_execution_id(execution_id)
+                seconds = str(split[1]) if split is not None else "0"
             rows.append(
                 Claimed(
                     execution_id=execution_id,
@@ -216,14 +233,81 @@ class Scripts:
         return int(self._run("prune", [keys.EXECUTION_HISTORY], [keys.EXECUTION_PREFIX, repr(cutoff), limit]))
 
     # -- catalog --------------------------------------------------------------------------
-    def catalog_put(self, entries: Sequence[tuple[str, str, str]]) -> list[str]:
-        """Write (name, expected_rev, json) triples; return the names whose revision moved."""
+    def catalog_put(self, entries: Sequence[tuple[str, str, str]], audit: Sequence[str] = ()) -> list[str]:
+        """Write (name, expected_rev, json) triples; return the names whose revision moved.
+        `audit`: the operator's change to record when every entry was written (record_change in
+        _lib.lua: maxlen, helper, last-change JSON, then the entry's fields)."""
         if not entries:
             return []
-        args: list[Any] = []
+        args: list[Any] = [len(audit), *audit]
         for name, expected, value in entries:
             args += [name, expected, value]
-        return list(self._run("catalog_put", [keys.AVAILABLE_HELPERS, keys.CATALOG_VERSION], args))
+        return list(
+            self._run("catalog_put", [keys.AVAILABLE_HELPERS, keys.CATALOG_VERSION, keys.AUDIT, keys.LAST_CHANGE], args)
+        )
+
+    # -- operator actions -----------------------------------------------------------------
+    def run(
+        self,
+        *,
+        now: str,
+        execution_id: str,
+        helper: str,
+        execution_time: int,
+        priority: int | None,
+        requested_by: str,
+        reason: str | None,
+        audit: Sequence[str],
+    ) -> tuple[str, Any]:
+        """Queue a manual execution due now (run.lua): ('ok', (priority, expiry)) or (refusal, detail)."""
+        reply = self._run(
+            "run",
+            [keys.AVAILABLE_HELPERS, keys.EXECUTION_QUEUE, keys.AUDIT, keys.LAST_CHANGE],
+            [
+                keys.EXECUTION_PREFIX,
+                now,
+                execution_id,
+                helper,
+                execution_time,
+                "" if priority is None else priority,
+                requested_by,
+                reason or "",
+                *audit,
+            ],
+        )
+        if reply[0] == "ok":
+            return "ok", (int(reply[1]), int(reply[2]))
+        return str(reply[0]), str(reply[1])
+
+    def cancel(
+        self,
+        *,
+        now: str,
+        keep: int,
+        execution_id: str,
+        error: str,
+        request: str,
+        request_ttl: int,
+        audit: Sequence[str],
+    ) -> tuple[str, str]:
+        """Cancel a queued execution, or ask the owner of a running one to stop it (cancel.lua):
+        ('cancelled' | 'requested' | 'finished' | 'unknown' | 'unreadable', detail)."""
+        outcome, detail = self._run(
+            "cancel",
+            [keys.EXECUTION_QUEUE, keys.EXECUTION_HISTORY, keys.AVAILABLE_HELPERS, keys.AUDIT, keys.LAST_CHANGE],
+            [
+                keys.EXECUTION_PREFIX,
+                now,
+                keep,
+                execution_id,
+                error,
+                keys.CANCEL_PREFIX,
+                request,
+                request_ttl,
+                *audit,
+            ],
+        )
+        return str(outcome), str(detail)
 
 
 @dataclass(frozen=True, kw_only=True)

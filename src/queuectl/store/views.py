@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from queuectl.domain.errors import InvalidInput, UnknownExecution
+from queuectl.domain.ids import split_execution_id
 from queuectl.domain.models import FINISHED_STATUSES, Execution, HelperRecord
 
 if TYPE_CHECKING:
+    from queuectl.domain.audit import AuditEntry
     from queuectl.domain.timetext import Since
     from queuectl.infra.app import App
 
@@ -49,22 +51,25 @@ class HelperDetail:
     record: HelperRecord
     queued: list[Execution]
     recent: list[Execution]
-    data: dict[str, Any]
+    data: dict[str, Any]  # `last_change`: the helper's latest audited change (AuditEntry.brief), or None
 
 
 def helper(app: App, name: str) -> HelperDetail:
     """One helper (`helpers show NAME --json`, `GET /helpers/{name}`); UnknownHelper if none."""
     from queuectl.store import history as history_store
     from queuectl.store import queue as queue_store
+    from queuectl.store.audit import last_change
     from queuectl.store.catalog import helper_json, read_one
 
     now = app.clock.time()
     record = app.guarded(lambda: read_one(app.client, name))
     queued = app.guarded(lambda: queue_store.show(app.client, limit=10, helper=name))
     recent = app.guarded(lambda: history_store.query(app.client, helper=name, limit=10))
+    last = app.guarded(lambda: last_change(app.client, name))
     data = helper_json(record, now)
     data["queued"] = executions_json(queued)
     data["recent"] = executions_json(recent)
+    data["last_change"] = last.brief() if last is not None else None
     return HelperDetail(record=record, queued=queued, recent=recent, data=data)
 
 
@@ -137,8 +142,8 @@ def execution(app: App, execution_id: str) -> Execution:
     from queuectl.domain import keys
     from queuectl.store.queue import load_executions, load_queued
 
-    helper_name, _, seconds = execution_id.rpartition(":")
-    if not keys.NAME_RE.match(helper_name) or not seconds.isdigit() or len(seconds) > 12:
+    split = split_execution_id(execution_id)
+    if split is None or not keys.NAME_RE.match(split[0]):
         raise UnknownExecution(execution_id)
     found = app.guarded(lambda: load_executions(app.client, [execution_id]))
     if not found:
@@ -167,3 +172,90 @@ def system_status(app: App, *, check: Callable[[App], dict[str, Any]] = redis_ch
     data["backend"] = app.backend
     data["redis"] = check(app)
     return data
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExecutionDetail:
+    """One execution's life (`executions show`, `GET /helpers/executions/{id}`): its record, its
+    timeline, its earlier attempts; `data` is the JSON (the record's keys plus these)."""
+
+    execution: Execution
+    attempts: list[Execution]
+    timeline: list[tuple[str, float]]
+    lateness: float | None
+    data: dict[str, Any]
+
+
+def execution_detail(app: App, execution_id: str) -> ExecutionDetail:
+    """The execution with its timeline (created, due, claimed, started, finished), lateness (start
+    minus when it was due), and its earlier attempts (`<id>#<n>` in history)."""
+    import math
+
+    from queuectl.domain import keys
+    from queuectl.domain.models import iso
+    from queuectl.store.queue import load_executions
+    from queuectl.store.replies import text_map
+
+    found = execution(app, execution_id)  # the id's check and the compact layout's queued ones
+    raw = text_map(app.guarded(lambda: app.client.hgetall(keys.execution_key(execution_id))))
+    earlier = [f"{execution_id}#{n}" for n in range(1, found.attempt)]
+    attempts = app.guarded(lambda: load_executions(app.client, earlier))
+
+    def num(field: str) -> float | None:
+        try:
+            return float(raw[field]) if raw.get(field) else None
+        except ValueError:
+            return None
+
+    due = found.execution_time
+    if found.attempt > 1 and found.retry_at is not None:
+        due = max(due, float(math.ceil(found.retry_at)))
+    events = [
+        ("created", found.created_at),
+        ("due", due),
+        ("claimed", num("claimedAt")),
+        ("started", found.started_at),
+        ("finished", found.finished_at),
+    ]
+    timeline = [(name, at) for name, at in events if at is not None]
+    lateness = round(found.started_at - due, 3) if found.started_at is not None else None
+    data = found.to_json()
+    data.update(
+        {
+            "timeline": [{"event": name, "at": iso(at)} for name, at in timeline],
+            "lateness": lateness,
+            "due_at": iso(due),
+            "lease_until": iso(num("leaseUntil")),
+            "retry_at": iso(found.retry_at),
+            "request_reason": raw.get("requestReason") or None,
+            "attempts": executions_json(attempts),
+        }
+    )
+    return ExecutionDetail(execution=found, attempts=attempts, timeline=timeline, lateness=lateness, data=data)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AuditQuery:
+    """What to list of the audit trail, checked (before any Redis connection is opened)."""
+
+    helper: str | None = None
+    since: Since | None = None
+    limit: int = 50
+
+
+def audit_query(*, helper: str | None = None, since: str | None = None, limit: int = 50) -> AuditQuery:
+    from queuectl.domain.timetext import parse_since
+    from queuectl.store.catalog import check_name
+
+    if helper is not None:
+        check_name(helper)
+    check_limit(limit)
+    return AuditQuery(helper=helper, since=parse_since(since) if since is not None else None, limit=limit)
+
+
+def audit(app: App, query: AuditQuery) -> list[AuditEntry]:
+    """Operator changes, newest first (`audit`, `GET /audit`)."""
+    from queuectl.store import audit as audit_store
+
+    cutoff = query.since.cutoff(app.clock.time()) if query.since is not None else None
+    return app.guarded(lambda: audit_store.query(app.client, helper=query.helper, since=cutoff, limit=query.limit))

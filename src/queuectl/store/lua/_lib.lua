@@ -24,9 +24,27 @@ local function read_execution(key)
           attempt = a, token = f[7], lease = tonumber(f[8])}
 end
 
--- An execution id is `<helper>:<seconds>`: (helper, seconds as text), or nil when it is not.
+-- An execution id is `<helper>:<seconds>` (planned) or `<helper>:manual-<ms>-<4 hex>` (queued by
+-- `queuectl helpers run`): (helper, its execution time in whole seconds as text), or nil when it
+-- is neither. domain/ids.py's split_execution_id is the Python twin.
 local function split_id(id)
-  return string.match(id, '^(.+):(%d+)$')
+  local helper, t = string.match(id, '^(.+):(%d+)$')
+  if helper then return helper, t end
+  local ms
+  helper, ms = string.match(id, '^(.+):manual%-(%d+)%-%x%x%x%x$')
+  if helper then return helper, string.format('%d', math.floor(tonumber(ms) / 1000)) end
+  return nil
+end
+
+-- Record an operator change in the audit trail (docs/architecture.md): an entry in the capped
+-- stream and the helper's last change. From index `from` to `to`, `args` holds: the stream's
+-- MAXLEN (approximate), the helper, its last-change JSON, then the entry's fields (field, value,
+-- ...). Called by the script that makes the change, after it, so a refused change records nothing.
+local function record_change(stream, last, args, from, to)
+  local fields = {}
+  for i = from + 3, to do fields[#fields + 1] = args[i] end
+  redis.call('XADD', stream, 'MAXLEN', '~', args[from], '*', unpack(fields))
+  redis.call('HSET', last, args[from + 1], args[from + 2])
 end
 
 -- Metrics (the internalMetrics HASH that `queuectl serve` shows at /metrics) are counted here, by
@@ -269,7 +287,7 @@ end
 -- Put a running execution back in the queue for its next attempt at `retry_at`.
 local function requeue(key, id, queue, running, running_helpers, ex, retry_at)
   redis.call('HSET', key, 'status', 'queued', 'attempt', ex.attempt + 1, 'retryAt', retry_at)
-  redis.call('HDEL', key, 'startedAt', 'dispatcher', 'token', 'leaseUntil')
+  redis.call('HDEL', key, 'startedAt', 'claimedAt', 'dispatcher', 'token', 'leaseUntil')
   redis.call('ZREM', running, id)
   release_helper(running_helpers, ex.helper, id)
   redis.call('ZADD', queue, score_of(math.ceil(tonumber(retry_at)), ex.priority), id)

@@ -4,8 +4,8 @@
 -- `limit` of them, highest priority first, skipping any helper that already has a running
 -- execution (no overlap); on the way it expires those it reads with now > executionTime +
 -- executionExpiry (the expire sweep reaches the ones it does not read). A claim writes
--- status=running, startedAt, the owner, the attempt, a fresh token and a lease into the
--- execution's hash, with its metadata (in the compact layout a planned execution has no hash
+-- status=running, startedAt, claimedAt (for `executions show`), the owner, the attempt, a fresh
+-- token and a lease into the execution's hash, with its metadata (in the compact layout a planned execution has no hash
 -- yet: see planned_execution in _lib.lua), and indexes the id in the running set.
 -- KEYS[1] = internalExecutionQueue   KEYS[2] = running ZSET (score = leaseUntil)
 -- KEYS[3] = running helpers HASH     KEYS[4] = internalExecutionHistory
@@ -86,12 +86,13 @@ for _, idx in ipairs(order) do
         local started = now_str
         if ex.due > now then started = tostring(ex.due) end
         if ex.planned then  -- the compact layout: the hash starts here, metadata and all
-          redis.call('HSET', key, 'status', 'running', 'startedAt', started, 'dispatcher', owner,
-                     'attempt', ex.attempt, 'token', token, 'leaseUntil', lease_str, 'executionId', id,
-                     metadata(ex))
+          redis.call('HSET', key, 'status', 'running', 'startedAt', started, 'claimedAt', now_str,
+                     'dispatcher', owner, 'attempt', ex.attempt, 'token', token, 'leaseUntil', lease_str,
+                     'executionId', id, metadata(ex))
         else  -- (`helper` too: a hash re-queued by an older version may lack it)
-          redis.call('HSET', key, 'status', 'running', 'startedAt', started, 'dispatcher', owner,
-                     'attempt', ex.attempt, 'token', token, 'leaseUntil', lease_str, 'helper', ex.helper)
+          redis.call('HSET', key, 'status', 'running', 'startedAt', started, 'claimedAt', now_str,
+                     'dispatcher', owner, 'attempt', ex.attempt, 'token', token, 'leaseUntil', lease_str,
+                     'helper', ex.helper)
         end
         redis.call('ZREM', KEYS[1], id)
         redis.call('ZADD', KEYS[2], lease_str, id)

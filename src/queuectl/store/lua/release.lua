@@ -10,7 +10,7 @@ local key = ARGV[1] .. id
 local ex = read_execution(key)
 if not ex or ex.status ~= 'running' or ex.token ~= ARGV[3] then return 0 end
 redis.call('HSET', key, 'status', 'queued')
-redis.call('HDEL', key, 'startedAt', 'dispatcher', 'token', 'leaseUntil')
+redis.call('HDEL', key, 'startedAt', 'claimedAt', 'dispatcher', 'token', 'leaseUntil')
 redis.call('ZREM', KEYS[2], id)
 release_helper(KEYS[3], ex.helper, id)
 redis.call('ZADD', KEYS[1], score_of(ex.time, ex.priority), id)
