@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import typer
 
 from queuectl.cli.base import handle_errors, state
@@ -19,6 +21,7 @@ def run(
     lease: float | None = setting_option("lease"),
     history_ttl: float | None = setting_option("history_ttl"),
     memory_limit: int | None = setting_option("memory_limit"),
+    log_format: str | None = setting_option("log_format"),
     once: bool = typer.Option(
         False, "--once", help="Register, plan, run what is due now, wait, exit (exit 1 if anything it ran failed)."
     ),
@@ -28,19 +31,22 @@ def run(
     from queuectl.runtime.dispatcher import Dispatcher
 
     st = state(ctx)
-    logs.setup(st.verbose)
-    app = st.app(
-        **given(
-            {
-                "window": window,
-                "expand_every": expand_every,
-                "tick": tick,
-                "concurrency": concurrency,
-                "grace": grace,
-                "lease": lease,
-                "history_ttl": history_ttl,
-                "memory_limit": memory_limit,
-            }
-        )
+    flags = given(
+        {
+            "window": window,
+            "expand_every": expand_every,
+            "tick": tick,
+            "concurrency": concurrency,
+            "grace": grace,
+            "lease": lease,
+            "history_ttl": history_ttl,
+            "memory_limit": memory_limit,
+            "log_format": log_format,
+        }
     )
-    raise typer.Exit(Dispatcher(app, once=once).run())
+    fmt = st.settings(**flags).log_format
+    logs.setup(st.verbose, fmt=fmt)
+    app = st.app(**flags)
+    # the workers log helpers' own lines in the same format (runtime/worker.py reads it)
+    pool_env = {**os.environ, "QUEUECTL_LOG_FORMAT": fmt}
+    raise typer.Exit(Dispatcher(app, once=once, pool_env=pool_env).run())

@@ -38,6 +38,8 @@ class Setting:
     command: str | None = "run"
     #: a short alias of the flag, e.g. "-c"
     short: str | None = None
+    #: the values a "str" setting may take (None: any non-empty string)
+    choices: tuple[str, ...] | None = None
 
     @property
     def flag(self) -> str:
@@ -48,6 +50,8 @@ class Setting:
         facts = [f"env {self.env}"]
         if self.low is not None and self.high is not None:
             facts.append(f"{_number(self.low)} to {_number(self.high)}")
+        if self.choices:
+            facts.append(" or ".join(self.choices))
         if self.default not in (None, False):
             facts.append(f"default {_number(self.default) if self.kind in ('int', 'float') else self.default}")
         return f"{self.help} ({'; '.join(facts)})"
@@ -172,6 +176,14 @@ SETTINGS: tuple[Setting, ...] = (
         high=1024 * 1024,
         help="MB of memory per helper process; a helper past it fails with MemoryError (reason memory). 0 = no cap.",
     ),
+    Setting(
+        "log_format",
+        "QUEUECTL_LOG_FORMAT",
+        "text",
+        "str",
+        choices=("text", "json"),
+        help="Log lines on stderr: text (prefixed lines for people) or json (one JSON object per line).",
+    ),
 )
 FIELDS: dict[str, Setting] = {s.name: s for s in SETTINGS}
 
@@ -193,6 +205,7 @@ class Settings:
     history_ttl: float
     memory_limit: int
     compact_queue: bool
+    log_format: str
     #: setting name -> where its value came from ("flag --tick", "env QUEUECTL_TICK", ...)
     sources: Mapping[str, str] = field(default_factory=dict)
 
@@ -244,6 +257,8 @@ def check(spec: Setting, value: Any, where: str) -> Any:
             value = str(value)
         if not isinstance(value, str) or not value:
             raise InvalidInput(f"{where} must be a non-empty string")
+        if spec.choices is not None and value not in spec.choices:
+            raise InvalidInput(f"{where}={value!r} is not one of {', '.join(spec.choices)}")
         if spec.kind == "zone":
             from queuectl.domain.zones import is_zone_name
 

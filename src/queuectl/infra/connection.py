@@ -116,7 +116,9 @@ def _check_tls(options: ConnectionOptions) -> None:
         import logging
 
         logging.getLogger(__name__).warning(
-            "TLS certificate verification is OFF for %s (--insecure-tls)", redact_url(options.url)
+            "TLS certificate verification is OFF for %s (--insecure-tls)",
+            redact_url(options.url),
+            extra={"event": "tls_verification_off"},
         )
 
 

@@ -72,10 +72,15 @@ class CancelWatch:
                 "[DISPATCHER] cancelling %s: SIGTERM sent to its process group (SIGKILL after %gs)",
                 execution_id,
                 grace,
+                extra={"event": "execution_cancelling", "execution_id": execution_id},
             )
             return
         job = self.pool.cancel(execution_id)  # claimed, not started: it never runs
         if job is None:
             return  # it has just finished: its outcome stands
-        log.warning("[DISPATCHER] cancelled %s before it started", execution_id)
+        log.warning(
+            "[DISPATCHER] cancelled %s before it started",
+            execution_id,
+            extra={"event": "execution_cancelled", "execution_id": execution_id},
+        )
         self.record(Result(job=job, ok=False, reason=CANCELLED, error=error))

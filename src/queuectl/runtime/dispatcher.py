@@ -22,10 +22,11 @@ from typing import TYPE_CHECKING, Any
 from queuectl.domain.models import format_time
 from queuectl.domain.retry import retry_at
 from queuectl.domain.score import score_time
+from queuectl.infra import logs
 from queuectl.runtime.cancels import CANCELLED, CancelWatch
 from queuectl.runtime.housekeeping import Housekeeping, log_anomalies
 from queuectl.runtime.leases import LeaseKeeper
-from queuectl.runtime.log_throttle import LogThrottle, timing_text
+from queuectl.runtime.log_throttle import LogThrottle, outcome_fields, timing_text
 from queuectl.runtime.loop_timing import LoopTiming
 from queuectl.runtime.master_watch import MasterWatch
 from queuectl.runtime.outcomes import PendingOutcomes
@@ -66,6 +67,7 @@ class Dispatcher:
         self.settings = s = app.settings
         self.once = once
         self.id = dispatcher_id or new_dispatcher_id()
+        logs.bind(dispatcher=self.id)  # every JSON log line of this process names it
         self.clock = app.clock
         self.pool = WorkerPool.for_settings(s, dispatcher_id=self.id, monotonic=self.clock.monotonic, env=pool_env)
         self.leases = LeaseKeeper(app.scripts, self.pool, self.clock, s.lease)
@@ -121,6 +123,7 @@ class Dispatcher:
             s.tick,
             s.lease,
             s.expand_every,
+            extra={"event": "dispatcher_ready", "concurrency": s.concurrency},
         )
 
     def heartbeat(self) -> None:
@@ -209,6 +212,7 @@ class Dispatcher:
                 "[DISPATCHER] stopping: no new claims; waiting up to %gs for %d running executions",
                 self.settings.grace,
                 len(self.leases.running),
+                extra={"event": "dispatcher_stopping", "running": len(self.leases.running)},
             )
         if not self.leases.running:
             return True
@@ -255,7 +259,11 @@ class Dispatcher:
             head = score_time(result.head_score) if result.head_score is not None else None
             self.next_due = float(head) if head is not None else None
             if result.expired:
-                log.warning("[QUEUE] %d executions expired before they could start", result.expired)
+                log.warning(
+                    "[QUEUE] %d executions expired before they could start",
+                    result.expired,
+                    extra={"event": "executions_expired", "count": result.expired},
+                )
             log_anomalies(result.anomalies)
             if not self.master.confirm(result.claimed, self.app.scripts.release):
                 self.claim_paused_until = self.clock.monotonic() + self.settings.tick  # try again next tick
@@ -281,7 +289,17 @@ class Dispatcher:
         self.leases.hold(job, claim_mono)
         if self.throttle.allow("started"):
             log.info(
-                "[DISPATCHER] started %s (priority %d, attempt %d)", job.execution_id, claimed.priority, job.attempt
+                "[DISPATCHER] started %s (priority %d, attempt %d)",
+                job.execution_id,
+                claimed.priority,
+                job.attempt,
+                extra={
+                    "event": "execution_started",
+                    "execution_id": job.execution_id,
+                    "helper": job.helper,
+                    "priority": claimed.priority,
+                    "attempt": job.attempt,
+                },
             )
         return job
 
@@ -294,23 +312,29 @@ class Dispatcher:
             self.pending.hand_back(job)
             return
         retry = None
+        due = max(job.at, job.execution_time)
         if result.ok:
             self.successes += 1
             if self.throttle.allow("succeeded"):
-                timing = timing_text(result.started, result.finished, due=max(job.at, job.execution_time))
-                log.info("[DISPATCHER] %s succeeded%s", job.execution_id, timing)
+                timing = timing_text(result.started, result.finished, due=due)
+                fields = outcome_fields(job, result, due, "execution_succeeded")
+                log.info("[DISPATCHER] %s succeeded%s", job.execution_id, timing, extra=fields)
         else:
             retry = self.retry_time(job, result)
             if retry is None:
                 self.failures += 1
-                log.error("[DISPATCHER] %s failed: %s", job.execution_id, result.error)
+                fields = outcome_fields(job, result, due, "execution_failed")
+                log.error("[DISPATCHER] %s failed: %s", job.execution_id, result.error, extra=fields)
             else:
+                fields = outcome_fields(job, result, due, "execution_retry_planned")
+                fields["retry_in_s"] = round(retry - self.clock.time(), 3)
                 log.warning(
                     "[DISPATCHER] %s attempt %d failed: %s; retrying in %.1fs",
                     job.execution_id,
                     job.attempt,
                     result.error,
                     retry - self.clock.time(),
+                    extra=fields,
                 )
         self.pending.add(job, result, retry)
         self.claim_now = True
@@ -365,7 +389,13 @@ class Dispatcher:
                 "[DISPATCHER] %d outcomes could not be written; their leases will lapse and the reaper "
                 "will record them as abandoned",
                 len(self.pending),
+                extra={"event": "outcomes_not_written", "count": len(self.pending)},
             )
         self.guard.run("deregister", lambda: dispatchers.deregister(self.app.client, self.id))
         self.pool.close()
-        log.info("[DISPATCHER] stopped (%d succeeded, %d failed)", self.successes, self.failures)
+        log.info(
+            "[DISPATCHER] stopped (%d succeeded, %d failed)",
+            self.successes,
+            self.failures,
+            extra={"event": "dispatcher_stopped", "succeeded": self.successes, "failed": self.failures},
+        )

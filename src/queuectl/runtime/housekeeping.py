@@ -44,7 +44,12 @@ def span(seconds: float) -> str:
 
 def log_anomalies(anomalies: list[tuple[str, str]]) -> None:
     for execution_id, why in anomalies:
-        log.error("[QUEUE] removed unusable queue entry %r (%s)", execution_id, why)
+        log.error(
+            "[QUEUE] removed unusable queue entry %r (%s)",
+            execution_id,
+            why,
+            extra={"event": "queue_entry_removed", "execution_id": execution_id, "why": why},
+        )
 
 
 class Housekeeping:
@@ -72,9 +77,10 @@ class Housekeeping:
             self.dispatcher_id,
             app.safe_url,
             s.helpers_dir,
+            extra={"event": "dispatcher_starting", "version": __version__, "redis": app.safe_url},
         )
         for warning in app.guarded(lambda: check(app.client))["warnings"]:
-            log.warning("[STARTUP] %s", warning)
+            log.warning("[STARTUP] %s", warning, extra={"event": "redis_config_warning"})
         if self.registry.rescan(force=True, plan=False) is None:
             raise HelperLoadError("no helpers could be registered")
         app.guarded(lambda: self.registry.refresh(force=True))
@@ -86,6 +92,7 @@ class Housekeeping:
             span(self.settings.window),
             report.existing,
             report.helpers,
+            extra={"event": "window_planned", "planned": report.created, "existing": report.existing},
         )
         app.guarded(self.start_epoch)
 
@@ -111,7 +118,13 @@ class Housekeeping:
     def prune(self, where: str) -> None:
         pruned = prune_history(self.app.scripts, now=self.app.clock.time(), history_ttl=self.settings.history_ttl)
         if pruned:
-            log.info("%s pruned %d history entries older than %gs", where, pruned, self.settings.history_ttl)
+            log.info(
+                "%s pruned %d history entries older than %gs",
+                where,
+                pruned,
+                self.settings.history_ttl,
+                extra={"event": "history_pruned", "count": pruned},
+            )
 
     def plan_window(self) -> PlanReport:
         """Plan the horizon for the helpers of the catalog as last read (read again first if
@@ -133,10 +146,13 @@ class Housekeeping:
         report = self.plan_window()
         if report.created:
             log.info(
-                "[QUEUE] window extended to the next %s: %d new executions", span(self.settings.window), report.created
+                "[QUEUE] window extended to the next %s: %d new executions",
+                span(self.settings.window),
+                report.created,
+                extra={"event": "window_extended", "planned": report.created},
             )
         else:
-            log.debug("[QUEUE] window checked: nothing new to plan")
+            log.debug("[QUEUE] window checked: nothing new to plan", extra={"event": "window_checked"})
 
     def reap(self) -> None:
         """Finalise the running executions whose dispatcher stopped renewing their leases."""
@@ -144,10 +160,16 @@ class Housekeeping:
         while True:
             reaped, dropped, requeued = self.app.scripts.reap(now=now, keep=self.keep, limit=REAP_BATCH)
             for execution_id in reaped:
-                log.warning("[DISPATCHER] %s abandoned: its dispatcher stopped renewing the lease", execution_id)
+                log.warning(
+                    "[DISPATCHER] %s abandoned: its dispatcher stopped renewing the lease",
+                    execution_id,
+                    extra={"event": "execution_abandoned", "execution_id": execution_id},
+                )
             for execution_id in requeued:
                 log.warning(
-                    "[DISPATCHER] %s abandoned by its dispatcher; queued again (retry_on_abandon)", execution_id
+                    "[DISPATCHER] %s abandoned by its dispatcher; queued again (retry_on_abandon)",
+                    execution_id,
+                    extra={"event": "execution_requeued", "execution_id": execution_id},
                 )
             if len(reaped) + dropped + len(requeued) < REAP_BATCH:
                 break
@@ -169,7 +191,11 @@ class Housekeeping:
             if looked < SCAN_MAX:
                 break
         if total:
-            log.warning("[QUEUE] %d executions expired before they could start", total)
+            log.warning(
+                "[QUEUE] %d executions expired before they could start",
+                total,
+                extra={"event": "executions_expired", "count": total},
+            )
 
     def start_epoch(self) -> None:
         self.epoch = control.ensure_epoch(self.app)
@@ -186,9 +212,14 @@ class Housekeeping:
             "from %s and rebuilding the window",
             "changed" if current else "is gone",
             self.settings.helpers_dir,
+            extra={"event": "redis_data_reset"},
         )
         if lost:
-            log.error("[DISPATCHER] operator overrides were LOST and must be re-applied: %s", ", ".join(lost))
+            log.error(
+                "[DISPATCHER] operator overrides were LOST and must be re-applied: %s",
+                ", ".join(lost),
+                extra={"event": "overrides_lost", "helpers": lost},
+            )
         self.registry.forget()
         self.registry.rescan(force=True, plan=True)
         self.start_epoch()

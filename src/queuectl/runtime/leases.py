@@ -70,6 +70,7 @@ class LeaseKeeper:
                 "[DISPATCHER] lease lost for %s (another dispatcher finalised it); its helper was stopped%s",
                 execution_id,
                 "" if job else " (it had already finished)",
+                extra={"event": "lease_lost", "execution_id": execution_id},
             )
         return True
 
@@ -85,4 +86,5 @@ class LeaseKeeper:
                     "[DISPATCHER] lease of %s could not be renewed in time; its helper was stopped and "
                     "its outcome is left to the reaper",
                     execution_id,
+                    extra={"event": "lease_not_renewed", "execution_id": execution_id},
                 )

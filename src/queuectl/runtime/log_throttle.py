@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from queuectl.runtime.worker_process import Job, Result
 
 log = logging.getLogger("queuectl.runtime.dispatcher")
 
@@ -20,6 +24,24 @@ def timing_text(started: float | None, finished: float | None, due: float) -> st
         return ""
     late = max(0.0, started - due) * 1000
     return f" (started {late:.1f} ms after its time, ran {(finished - started) * 1000:.0f} ms)"
+
+
+def outcome_fields(job: Job, result: Result, due: float, event: str) -> dict[str, Any]:
+    """The `extra=` of an outcome's log line: what the JSON format shows of it (infra/logs.py),
+    lateness and duration in ms from the worker's own clock readings, as `timing_text` has them."""
+    fields: dict[str, Any] = {
+        "event": event,
+        "execution_id": job.execution_id,
+        "helper": job.helper,
+        "attempt": job.attempt,
+    }
+    if result.started is not None and result.finished is not None:
+        fields["lateness_ms"] = round(max(0.0, result.started - due) * 1000, 3)
+        fields["duration_ms"] = round((result.finished - result.started) * 1000, 3)
+    if not result.ok:
+        fields["error"] = result.error
+        fields["reason"] = result.reason
+    return fields
 
 
 class LogThrottle:
@@ -37,6 +59,7 @@ class LogThrottle:
                 log.info(
                     "[DISPATCHER] %s more executions in the last second (not logged one by one)",
                     ", ".join(f"{n} {k}" for k, n in quiet.items()),
+                    extra={"event": "executions_not_logged", "counts": quiet},
                 )
             self.second = second
             self.counts = {k: 0 for k in self.counts}

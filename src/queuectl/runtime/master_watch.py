@@ -44,7 +44,7 @@ class MasterWatch:
             return False
         moved = ensure_current_master(self.client)
         if moved:
-            log.warning("[DISPATCHER] Sentinel names a new master; reconnected")
+            log.warning("[DISPATCHER] Sentinel names a new master; reconnected", extra={"event": "sentinel_failover"})
         # A master that has just lost its replica to a promotion keeps accepting writes that the
         # new master never sees; a master that never had a replica (freshly promoted) claims freely.
         master = tuple(getattr(self.client, "queuectl_master", None) or ())
@@ -74,6 +74,8 @@ class MasterWatch:
         for claim in claimed:
             release(claim.execution_id, claim.token)
         log.warning(
-            "[DISPATCHER] %d claims were not acknowledged by a replica; handed back, retrying next tick", len(claimed)
+            "[DISPATCHER] %d claims were not acknowledged by a replica; handed back, retrying next tick",
+            len(claimed),
+            extra={"event": "claims_unacknowledged", "count": len(claimed)},
         )
         return False

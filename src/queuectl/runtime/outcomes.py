@@ -102,9 +102,14 @@ class PendingOutcomes:
                     "[DISPATCHER] outcome of %s not recorded: it is no longer ours "
                     "(lease lost; another dispatcher finalised it)",
                     outcome.execution_id,
+                    extra={"event": "outcome_fenced", "execution_id": outcome.execution_id},
                 )
             elif code < 0:
-                log.error("[DISPATCHER] outcome of %s not recorded: its hash is unreadable", outcome.execution_id)
+                log.error(
+                    "[DISPATCHER] outcome of %s not recorded: its hash is unreadable",
+                    outcome.execution_id,
+                    extra={"event": "outcome_unreadable", "execution_id": outcome.execution_id},
+                )
             elif code == 2:
                 requeued = True
         return requeued

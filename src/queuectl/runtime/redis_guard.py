@@ -82,6 +82,7 @@ class RedisGuard:
                     "outcomes kept until it has room",
                     what,
                     str(exc).splitlines()[0],
+                    extra={"event": "redis_out_of_memory", "step": what},
                 )
             return None
         except (rexc.RedisError, RedisUnavailable) as exc:
@@ -91,7 +92,11 @@ class RedisGuard:
             mono = self.clock.monotonic()
             if mono - self.last_crash_log.get(what, -1e9) > CRASH_LOG_EVERY:
                 self.last_crash_log[what] = mono
-                log.exception("[DISPATCHER] unexpected error during %s (the dispatcher goes on)", what)
+                log.exception(
+                    "[DISPATCHER] unexpected error during %s (the dispatcher goes on)",
+                    what,
+                    extra={"event": "step_crashed", "step": what},
+                )
             return None
 
     def _back(self, what: str) -> bool:
@@ -108,7 +113,12 @@ class RedisGuard:
         except rexc.RedisError:
             self.before_step()
             return False
-        log.warning("[DISPATCHER] Redis is back after %.1fs", self.clock.time() - (self.outage_since or 0.0))
+        outage = self.clock.time() - (self.outage_since or 0.0)
+        log.warning(
+            "[DISPATCHER] Redis is back after %.1fs",
+            outage,
+            extra={"event": "redis_back", "outage_ms": round(outage * 1000)},
+        )
         self.outage_since = None
         try:  # a renewal may have been missed: renew before the local leases are checked
             self.on_back()
@@ -123,7 +133,12 @@ class RedisGuard:
             self.outage_since = self.clock.time()
             self.last_probe_mono = self.clock.monotonic()
             message = str(exc) if isinstance(exc, RedisUnavailable) else describe_redis_error(exc, self.url)
-            log.error("[DISPATCHER] Redis unavailable (%s): %s; retrying every second", what, message)
+            log.error(
+                "[DISPATCHER] Redis unavailable (%s): %s; retrying every second",
+                what,
+                message,
+                extra={"event": "redis_unavailable", "step": what, "error": message},
+            )
 
     def _writes_again(self) -> bool:
         """During an OOM: try one write (at most once a second); True once Redis accepts it."""
@@ -140,7 +155,12 @@ class RedisGuard:
             pipe.execute()
         except rexc.RedisError:
             return False
-        log.warning("[DISPATCHER] Redis accepts writes again after %.1fs", self.clock.time() - (self.oom_since or 0))
+        oom = self.clock.time() - (self.oom_since or 0)
+        log.warning(
+            "[DISPATCHER] Redis accepts writes again after %.1fs",
+            oom,
+            extra={"event": "redis_writable", "outage_ms": round(oom * 1000)},
+        )
         self.oom_since = None
         self.on_writable()
         return True

@@ -86,17 +86,22 @@ class HelperRegistry:
         except HelperLoadError as exc:
             if force and self.fingerprint is None:
                 raise
-            log.error("[STARTUP] helpers not reloaded: %s", exc)
+            log.error("[STARTUP] helpers not reloaded: %s", exc, extra={"event": "helpers_not_reloaded"})
             self.fingerprint = fingerprint
             return None
         self.fingerprint = fingerprint
         for error in found.errors:
-            log.error("[STARTUP] cannot load %s: %s", os.path.basename(error.source) or error.source, error.reason)
+            log.error(
+                "[STARTUP] cannot load %s: %s",
+                os.path.basename(error.source) or error.source,
+                error.reason,
+                extra={"event": "helper_file_not_loaded", "source": error.source, "error": error.reason},
+            )
         for spec in found.helpers:
             note = spec.bridge_note
             if note is not None and note not in self.bridge_notes:
                 self.bridge_notes.add(note)
-                log.info("[BRIDGE] %s", note)
+                log.info("[BRIDGE] %s", note, extra={"event": "legacy_schedule_translated", "helper": spec.name})
         self.sources = {spec.name: spec.source for spec in found.helpers}
         self.foreign -= set(self.sources)
         self.preload(sorted(set(self.sources.values())))
@@ -108,15 +113,28 @@ class HelperRegistry:
             len(report.updated),
             len(report.unchanged),
             len(report.overrides),
+            extra={"event": "helpers_registered", "count": len(found.helpers)},
         )
         for name, problem in report.broken:
-            log.error("[STARTUP] helper %s is broken: %s", name, problem)
+            log.error(
+                "[STARTUP] helper %s is broken: %s",
+                name,
+                problem,
+                extra={"event": "helper_broken", "helper": name, "error": problem},
+            )
         for name in report.missing:
             log.warning(
-                "[STARTUP] helper %s is missing from %s; its queued executions were removed", name, self.helpers_dir
+                "[STARTUP] helper %s is missing from %s; its queued executions were removed",
+                name,
+                self.helpers_dir,
+                extra={"event": "helper_missing", "helper": name},
             )
         if plan and report.plan.created:
-            log.info("[QUEUE] planned %d new executions after the helpers changed", report.plan.created)
+            log.info(
+                "[QUEUE] planned %d new executions after the helpers changed",
+                report.plan.created,
+                extra={"event": "helpers_replanned", "planned": report.plan.created},
+            )
         return found
 
     def refresh(self, force: bool = False) -> None:
@@ -147,6 +165,7 @@ class HelperRegistry:
                 "[DISPATCHER] helper %s is registered but not in %s; leaving its executions to other dispatchers",
                 helper,
                 self.helpers_dir,
+                extra={"event": "helper_left_to_others", "helper": helper},
             )
 
     def forget(self) -> None:

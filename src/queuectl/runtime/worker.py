@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from queuectl.domain.lease import unrenewed_budget
+from queuectl.infra import logs
 from queuectl.infra.process import is_stopped, kill_group
 from queuectl.runtime import protocol
 
@@ -53,6 +54,8 @@ def describe(exc: BaseException) -> str:
 _calls: tuple[Any, Any, Any] | None = None
 #: The last execution time seen and its datetime: executions due together share one.
 _when: tuple[int, datetime] = (0, datetime.fromtimestamp(0, tz=UTC))
+#: Fields of this process's JSON log lines (infra/logs.py): the execution running now.
+_log_context: dict[str, Any] = logs.context()
 
 
 def _run(
@@ -86,9 +89,13 @@ def _run(
             attempt=attempt,
             dispatcher_id=dispatcher or None,
         )
+        # the helper's own JSON log lines name it (infra/logs.py)
+        _log_context["dispatcher"], _log_context["execution_id"] = dispatcher, execution_id
         call(helper, ctx)
     except BaseException as exc:  # noqa: BLE001 - everything a helper raises is its error
-        logging.getLogger(__name__).debug("helper failed:\n%s", traceback.format_exc())
+        logging.getLogger(__name__).debug(
+            "helper failed:\n%s", traceback.format_exc(), extra={"event": "helper_traceback"}
+        )
         reason = "memory" if isinstance(exc, MemoryError) else None
         return False, clean_text(describe(exc)), reason
     return True, None, None
@@ -329,12 +336,16 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--memory-limit-mb", type=int, default=0)
     args = parser.parse_args(argv[1:])
     _die_with_parent(args.dispatcher_pid, args.lease)
-    logging.basicConfig(
-        level=os.environ.get("QUEUECTL_HELPER_LOG_LEVEL", "INFO"),
-        stream=sys.stderr,
-        format="%(asctime)s.%(msecs)03d %(levelname)-7s [HELPER] %(message)s",
-        datefmt="%Y-%m-%d %H:%M:%S",
-    )
+    level = os.environ.get("QUEUECTL_HELPER_LOG_LEVEL", "INFO")
+    if os.environ.get("QUEUECTL_LOG_FORMAT") == "json":  # the dispatcher's format (cli/run.py)
+        logging.basicConfig(level=level, handlers=[logs.handler("json", default_event="helper_log")])
+    else:
+        logging.basicConfig(
+            level=level,
+            stream=sys.stderr,
+            format="%(asctime)s.%(msecs)03d %(levelname)-7s [HELPER] %(message)s",
+            datefmt="%Y-%m-%d %H:%M:%S",
+        )
     limit_mb = args.memory_limit_mb
     if limit_mb > 0:
         import resource
