@@ -48,10 +48,11 @@ def audit(
         if r.execution_id:
             what = r.execution_id
         elif r.before != r.after:
-            what = f"{schedule_summary(r.before)} -> {schedule_summary(r.after)}"
+            before, after = schedule_summary(r.before), schedule_summary(r.after)
+            what = f"{before} -> {after}" if before != after else ""
             if isinstance(r.before, dict) and isinstance(r.after, dict):
                 changed = sorted(k for k in set(r.before) | set(r.after) if r.before.get(k) != r.after.get(k))
-                what += f" ({', '.join(f'{k}={json.dumps(r.after.get(k))}' for k in changed)})"
+                what = " ".join([what, ", ".join(f"{k}={json.dumps(r.after.get(k))}" for k in changed)]).strip()
         else:
             what = "no change to the schedule"
         table.add_row(when(r.at, now), f"{r.who} ({r.via})", r.action, r.helper, what, r.reason or "")

@@ -208,6 +208,8 @@ def execution_detail(app: App, execution_id: str) -> ExecutionDetail:
             return None
 
     due = found.execution_time
+    if found.trigger == "manual" and found.created_at is not None:
+        due = max(due, found.created_at)  # due the instant it was asked for, not its whole second
     if found.attempt > 1 and found.retry_at is not None:
         due = max(due, float(math.ceil(found.retry_at)))
     events = [

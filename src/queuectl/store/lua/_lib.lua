@@ -91,11 +91,14 @@ local function count_outcome(id, status, now, started, due)
   if status == 'success' then redis.pcall('HSET', metrics_key, 'last_ok|' .. helper, string.format('%.3f', now)) end
 end
 
--- When a claimed execution was due: its executionTime (from the id), or for a retry the second
--- its retry was queued for (its score's: the retry time rounded up), whichever is later.
+-- When a claimed execution was due: its executionTime (from the id; a manual run's instant, in
+-- milliseconds), or for a retry the second its retry was queued for (its score's: the retry time
+-- rounded up), whichever is later.
 local function due_of(id, retry_at)
   local _, t = split_id(id)
   t = tonumber(t)
+  local ms = string.match(id, ':manual%-(%d+)%-%x%x%x%x$')  -- a manual run: due when it was asked for
+  if ms then t = tonumber(ms) / 1000 end
   local r = tonumber(retry_at)
   if r and t then return math.max(t, math.ceil(r)) end
   return t
