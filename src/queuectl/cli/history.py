@@ -12,7 +12,7 @@ from queuectl.cli.render import print_executions
 def history(
     ctx: typer.Context,
     helper: str | None = typer.Option(None, "--helper", help="Only this helper."),
-    status: str | None = typer.Option(None, "--status", help="success, error or expired."),
+    status: str | None = typer.Option(None, "--status", help="success, error, expired or cancelled."),
     since: str | None = typer.Option(
         None,
         "--since",
@@ -29,7 +29,7 @@ def history(
     ),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Show finished executions (success, error, expired), newest first; kept 24 h."""
+    """Show finished executions (success, error, expired, cancelled), newest first; kept 24 h."""
     from queuectl.store import views
 
     query = views.history_query(helper=helper, status=status, since=since, limit=limit)
