@@ -60,6 +60,7 @@ from queuectl.cli import serve as _serve  # noqa: E402
 from queuectl.cli import server as _server  # noqa: E402
 from queuectl.cli import settings as _settings  # noqa: E402
 from queuectl.cli import status as _status  # noqa: E402
+from queuectl.cli import top as _top  # noqa: E402
 
 app.add_typer(_helpers.app, name="helpers")
 app.add_typer(_queue.app, name="queue")
@@ -67,6 +68,7 @@ app.add_typer(_executions.app, name="executions")
 app.command("run")(_run.run)
 app.command("history")(_history.history)
 app.command("status")(_status.status)
+app.command("top")(_top.top)
 app.command("config")(_settings.config)
 app.command("serve")(_serve.serve)
 app.add_typer(_server.app, name="server")

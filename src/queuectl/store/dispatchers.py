@@ -69,19 +69,20 @@ def live(client: redis.Redis, now: float) -> list[dict[str, Any]]:
     pipe = client.pipeline(transaction=False)
     for dispatcher_id in ids:
         pipe.hgetall(keys.dispatcher_key(dispatcher_id))
-    out = []
-    for dispatcher_id, data in zip(ids, pipe.execute(raise_on_error=False)):
-        if not isinstance(data, dict) or not data:
-            continue
-        out.append(
-            {
-                "id": dispatcher_id,
-                "host": data.get("host"),
-                "pid": int(data.get("pid") or 0),
-                "started_at": iso(float(data["startedAt"])) if data.get("startedAt") else None,
-                "last_beat": iso(float(data["beat"])) if data.get("beat") else None,
-                "running": int(data.get("running") or 0),
-                "concurrency": int(data.get("concurrency") or 0),
-            }
-        )
-    return out
+    found = (heartbeat_json(i, data) for i, data in zip(ids, pipe.execute(raise_on_error=False)))
+    return [d for d in found if d is not None]
+
+
+def heartbeat_json(dispatcher_id: str, data: Any) -> dict[str, Any] | None:
+    """One heartbeat hash as `status` shows it (None when the hash is gone or not a hash)."""
+    if not isinstance(data, dict) or not data:
+        return None
+    return {
+        "id": dispatcher_id,
+        "host": data.get("host"),
+        "pid": int(data.get("pid") or 0),
+        "started_at": iso(float(data["startedAt"])) if data.get("startedAt") else None,
+        "last_beat": iso(float(data["beat"])) if data.get("beat") else None,
+        "running": int(data.get("running") or 0),
+        "concurrency": int(data.get("concurrency") or 0),
+    }
