@@ -57,6 +57,9 @@ def busy(client):
     finished(client, f"retry:{second}", at=now - 2, late=30.0, attempt=2)  # a retry: late on purpose
     finished(client, f"gone:{second}", at=now - 3, late=None, status="expired")  # never started
     finished(client, f"old:{second - 600}", at=now - 400, late=9.0)  # before the 5 minutes
+    manual = f"byhand:manual-{second * 1000 + 900}-abcd"  # asked at .9 s: due at the whole second
+    client.hset(keys.execution_key(manual), mapping={"executionTime": second, "startedAt": second + 0.9, "attempt": 1})
+    client.zadd(keys.EXECUTION_HISTORY, {manual: now - 4})
     return now
 
 
@@ -73,7 +76,7 @@ def test_gather_reads_every_figure(client, busy) -> None:
     assert o.next_due[3].priority == 4 and o.next_due[3].execution_time == int(busy) + 63
     assert len(o.outcomes) == 10
     assert o.outcomes[0].execution_id == "ok100:" + str(int(busy) - 100)  # newest first
-    assert o.per_minute == 60 + 2  # ok41..ok100, the retry and the expired one finished in the last 60 s
+    assert o.per_minute == 60 + 3  # ok41..ok100, the retry, the expired and the manual one: the last 60 s
     assert o.lateness_count == 100
     assert o.lateness_p50_ms == pytest.approx(50.0, abs=0.01)
     assert o.lateness_p99_ms == pytest.approx(99.0, abs=0.01)

@@ -132,7 +132,7 @@ def frame(
     due = _table(("NEXT DUE", 10, "left"), ("HELPER", 24, "left"), ("P", 1, "right"))
     for next_one in overview.next_due[:LIST_ROWS]:
         due.add_row(relative(next_one.execution_time, now), next_one.helper, str(next_one.priority))
-    styles = {"success": "green", "error": "red", "expired": "yellow"}
+    styles = {"success": "green", "error": "red", "expired": "yellow", "cancelled": "magenta"}
     last = _table(("AT", 8, "left"), ("LAST OUTCOMES", 13, "left"), ("STATUS", 7, "left"), ("TOOK", 7, "right"))
     for e in overview.outcomes[:LIST_ROWS]:
         finished = clock_time(e.finished_at) if e.finished_at is not None else "-"

@@ -3,8 +3,9 @@
 
 Everything is bounded: the running list, the queue head, the last outcomes and the lateness
 sample read at most a fixed number of entries, whatever the size of the queue or of history.
-Lateness is `startedAt - executionTime` of first attempts finished in the last LATENESS_SPAN
-seconds (a retry starts late on purpose), from the most recent LATENESS_SAMPLE of them.
+Lateness is `startedAt - executionTime` of first attempts of planned executions finished in the
+last LATENESS_SPAN seconds (a retry starts late on purpose, a manual run is due at the second it
+was asked in), from the most recent LATENESS_SAMPLE of them.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from queuectl.domain import keys
+from queuectl.domain.ids import is_manual
 from queuectl.domain.models import Execution
 from queuectl.domain.score import decode_score
 from queuectl.store.dispatchers import heartbeat_json
@@ -113,7 +115,9 @@ def gather(client: redis.Redis, now: float, *, rows: int = 10) -> Overview:
     running = [_running(i, fields) for i, fields in zip(running_ids, started)]
     running.sort(key=lambda r: (r.started_at is None, r.started_at or 0.0))
     outcomes = [Execution.from_hash(i, data) for i, data in zip(last_ids, last) if isinstance(data, dict) and data]
-    late = sorted(v for v in (_lateness(fields) for fields in timing) if v is not None)
+    # a manual run (helpers run) is due at the whole second it was asked in: not a lateness
+    measured = (fields for i, fields in zip(sample_ids, timing) if not is_manual(i))
+    late = sorted(v for v in (_lateness(fields) for fields in measured) if v is not None)
     return Overview(
         at=now,
         helpers=int(helpers),
