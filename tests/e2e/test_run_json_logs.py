@@ -106,3 +106,19 @@ def test_unknown_log_format_is_one_line_and_exit_2(e2e, args, env, named):
     assert result.returncode == 2, (result.stdout, result.stderr)
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and named in lines[0] and "text, json" in lines[0], result.stderr
+
+
+def test_a_dispatcher_that_cannot_start_says_why_in_json(e2e, tmp_path):
+    """Redis unreachable, or no helpers directory: one JSON line with the reason, the usual exit code."""
+    e2e.helper("quiet", {"type": "daily", "time": "03:00", "timezone": "UTC"})
+    unreachable = e2e.qctl("run", "--log-format", "json", env=e2e.env(REDIS_URL="redis://127.0.0.1:1/0"))
+    missing = e2e.qctl("run", "--log-format", "json", env=e2e.env(QUEUECTL_HELPERS_DIR=str(tmp_path / "nowhere")))
+    for result, code in ((unreachable, 1), (missing, 2)):
+        assert result.returncode == code, (result.stdout, result.stderr)
+        lines = parse_lines(result.stderr)
+        assert [line["event"] for line in lines][-1] == "dispatcher_failed", lines
+        assert lines[-1]["level"] == "error" and lines[-1]["exit_code"] == code
+        assert lines[-1]["message"].startswith("Error: ") and "Traceback" not in result.stderr
+    assert "nowhere" in parse_lines(missing.stderr)[-1]["message"]
+    text = e2e.qctl("run", env=e2e.env(QUEUECTL_HELPERS_DIR=str(tmp_path / "nowhere")))
+    assert text.returncode == 2 and text.stderr.startswith("Error: helpers directory not found"), text.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 import typer
@@ -27,6 +28,7 @@ def run(
     ),
 ) -> None:
     """Run the dispatcher: discover helpers, plan the window, run executions as they fall due."""
+    from queuectl.domain.errors import QueuectlError
     from queuectl.infra import logs
     from queuectl.runtime.dispatcher import Dispatcher
 
@@ -46,7 +48,16 @@ def run(
     )
     fmt = st.settings(**flags).log_format
     logs.setup(st.verbose, fmt=fmt)
-    app = st.app(**flags)
     # the workers log helpers' own lines in the same format (runtime/worker.py reads it)
     pool_env = {**os.environ, "QUEUECTL_LOG_FORMAT": fmt}
-    raise typer.Exit(Dispatcher(app, once=once, pool_env=pool_env).run())
+    try:
+        code = Dispatcher(st.app(**flags), once=once, pool_env=pool_env).run()
+    except QueuectlError as exc:
+        if fmt != "json":
+            raise  # the usual one line on stderr (handle_errors)
+        # a log shipper reading json gets the reason the dispatcher did not start as json too
+        logging.getLogger(__name__).error(
+            "Error: %s", exc, extra={"event": "dispatcher_failed", "exit_code": exc.exit_code}
+        )
+        raise typer.Exit(exc.exit_code) from None
+    raise typer.Exit(code)
