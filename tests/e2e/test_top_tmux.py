@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -163,6 +164,29 @@ def test_top_ctrl_c_exits_0_and_restores_the_terminal(e2e, tmp_path: Path, redis
         assert wait_file(rc, 5) == "0", term.screen("ctrlc")
         assert stty_restored(tmp_path / "ctrlc.stty")
         assert "Traceback" not in term.screen("ctrlc")
+    finally:
+        term.close()
+
+
+def top_pid(term: Terminal, name: str) -> int:
+    """The pid of `python -m queuectl top`, the child of the session's shell."""
+    shell = int(term.tmux("display-message", "-p", "-t", name, "#{pane_pid}").strip())
+    children = Path(f"/proc/{shell}/task/{shell}/children").read_text().split()
+    assert len(children) == 1, children
+    return int(children[0])
+
+
+def test_top_sigterm_exits_0_and_restores_the_terminal(e2e, tmp_path: Path, redis_url: str):
+    env = queuectl_env(redis_url, e2e.helpers_dir, e2e.root)
+    term = Terminal(tmp_path, env)
+    try:
+        rc = term.start("term", [sys.executable, "-m", "queuectl", "top"])
+        screen = term.wait_for("term", lambda s: "no dispatcher is running" in s, timeout=10)
+        assert "no dispatcher is running" in screen, screen
+        os.kill(top_pid(term, "term"), signal.SIGTERM)
+        assert wait_file(rc, 5) == "0", term.screen("term")
+        assert stty_restored(tmp_path / "term.stty")
+        assert "NEXT DUE" not in term.screen("term")
     finally:
         term.close()
 

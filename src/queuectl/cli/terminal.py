@@ -40,7 +40,10 @@ class KeyReader:
         if self.fd is not None and self.saved is not None:
             import termios
 
-            termios.tcsetattr(self.fd, termios.TCSADRAIN, self.saved)
+            try:
+                termios.tcsetattr(self.fd, termios.TCSADRAIN, self.saved)
+            except (termios.error, OSError):
+                pass  # the terminal is gone (hung up): nothing left to restore
             self.saved = None
 
     def read(self, timeout: float) -> str | None:

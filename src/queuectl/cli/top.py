@@ -8,20 +8,28 @@ tries again.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from queuectl.cli.base import handle_errors, state
+
+if TYPE_CHECKING:
+    import threading
 
 #: Seconds between refreshes.
 REFRESH = 1.0
 #: Seconds any one Redis call of a refresh may take before Redis counts as unreachable.
 SOCKET_TIMEOUT = 2.0
+#: Longest wait for a key between checks for SIGTERM.
+KEY_WAIT = 0.2
 
 
 @handle_errors
 def top(ctx: typer.Context) -> None:
     """Live view: dispatchers and their load, running executions, the next due, the last outcomes,
-    executions per minute and lateness; refreshed every second, `q` quits."""
+    executions per minute and lateness; refreshed every second, `q` quits (Ctrl-C and SIGTERM
+    too, exit 0)."""
     import time
 
     from rich.console import Console
@@ -41,9 +49,10 @@ def top(ctx: typer.Context) -> None:
     app = open_app(state(ctx).settings(), socket_timeout=SOCKET_TIMEOUT)
     overview: Overview | None = None
     away_since: float | None = None
+    stop = _stop_on_sigterm()
     try:
         with KeyReader() as keys, Live(console=console, screen=True, auto_refresh=False) as live:
-            while True:
+            while not stop.is_set():
                 began = time.monotonic()
                 try:
                     overview = app.guarded(lambda: gather(app.client, app.clock.time()))
@@ -55,8 +64,19 @@ def top(ctx: typer.Context) -> None:
                     overview, now=app.clock.time(), url=app.safe_url, away_since=away_since, height=console.height
                 )
                 live.update(view, refresh=True)
-                while (left := began + REFRESH - time.monotonic()) > 0:
-                    if keys.read(left) in ("q", "Q"):
+                while not stop.is_set() and (left := began + REFRESH - time.monotonic()) > 0:
+                    if keys.read(min(left, KEY_WAIT)) in ("q", "Q"):
                         return
     except KeyboardInterrupt:
         return
+
+
+def _stop_on_sigterm() -> threading.Event:
+    """An event SIGTERM sets: the loop ends as on `q`, so the terminal is restored (the handler
+    only records the signal)."""
+    import signal
+    import threading
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: stop.set())
+    return stop
