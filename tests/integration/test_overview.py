@@ -135,7 +135,7 @@ def test_frame_fits_80x24_when_busy(client, busy) -> None:
     text = "\n".join(lines)
     for part in ("queuectl top", "q quits", "DISPATCHER", "RUNNING", "NEXT DUE", "LAST OUTCOMES", "more running"):
         assert part in text, (part, text)
-    assert "lateness p50 50.0ms p99 99.0ms (n=100)" in text
+    assert "done 63/min  lateness p50 50.0ms p99 99.0ms (n=100)" in text
     assert "more dispatchers" in text
     assert "unreachable" not in text
 

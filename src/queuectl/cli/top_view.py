@@ -87,7 +87,7 @@ def frame(
         parts.append(
             _line(
                 Text(
-                    f"queued {o.queued_total}  running {o.running_total}  {o.per_minute}/min  "
+                    f"queued {o.queued_total}  running {o.running_total}  done {o.per_minute}/min  "
                     f"lateness p50 {_ms(o.lateness_p50_ms)} p99 {_ms(o.lateness_p99_ms)} (n={o.lateness_count})"
                 )
             )
