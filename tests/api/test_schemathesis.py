@@ -31,8 +31,12 @@ schema = schemathesis.openapi.from_dict(_document())
 
 
 @pytest.fixture()
-def live_api(core_app, client, two_helpers):
+def live_api(core_app, client, two_helpers, monkeypatch):
     support.live_dispatcher(client, ttl=600)  # /healthz answers 503 (by design) without one
+    # no worker runs here: a generated `POST /helpers/{name}/run?wait=true` would wait out its
+    # timeout (60 s by default); half a second shows the same answers
+    monkeypatch.setattr("queuectl.api.operator.DEFAULT_WAIT", 0.5)
+    monkeypatch.setattr("queuectl.api.operator.MAX_WAIT", 0.5)
     return create_app(core_app, token=TOKEN, host="127.0.0.1")
 
 
