@@ -678,6 +678,20 @@ def test_queue_show_reads_planned_and_released_executions_alike(client, scripts,
     assert client.exists(keys.execution_key(f"rel:{NOW - 30}"))
     assert client.exists(keys.execution_key(f"plan:{NOW + 60}")) == write_hashes
     assert [e.execution_id for e in queue_reads.show(client, limit=10, helper="plan")] == [f"plan:{NOW + 60}"]
+    # the one-round-trip read of the queue's head (queue_head.lua) shows the same
+    assert queue_reads.show(client, limit=10, scripts=scripts) == shown
+    assert queue_reads.show(client, limit=1, scripts=scripts) == shown[:1]
+
+
+def test_the_queue_head_read_skips_a_key_that_is_not_a_hash(client, scripts):
+    from queuectl.store import queue as queue_reads
+
+    seed(scripts, {"ok": [(NOW + 60, 120, 3)], "bad": [(NOW + 30, 120, 3)]})
+    client.delete(keys.execution_key(f"bad:{NOW + 30}"))
+    client.set(keys.execution_key(f"bad:{NOW + 30}"), "not a hash")
+    shown = queue_reads.show(client, limit=10, scripts=scripts)
+    assert [e.execution_id for e in shown] == [f"ok:{NOW + 60}"]
+    assert shown == queue_reads.show(client, limit=10)
 
 
 def test_a_planned_execution_takes_the_expiry_in_force_from_its_catalog_entry(client, scripts):

@@ -64,6 +64,7 @@ def serve(
         server_header=False,
         timeout_graceful_shutdown=5,
     )
+    _quiet_gc()
     uvicorn.Server(config).run(sockets=[sock])
 
 
@@ -88,3 +89,15 @@ def _bind(host: str, port: int) -> socket.socket:
         raise QueuectlError(f"cannot listen on {host}:{port}: {reason}") from None
     sock.set_inheritable(True)
     return sock
+
+
+def _quiet_gc() -> None:
+    """Fewer, shorter garbage collections while serving: what start-up built (modules, the app)
+    is frozen out of the collector's view, and the young generation is collected less often
+    (each request makes short-lived objects only). A full collection otherwise stalls the event
+    loop for milliseconds and shows in the p99 latency."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)

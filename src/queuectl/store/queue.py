@@ -7,10 +7,12 @@ from typing import TYPE_CHECKING
 from queuectl.domain import keys
 from queuectl.domain.models import Execution, ExecutionStatus
 from queuectl.domain.score import decode_score
-from queuectl.store.replies import scored
+from queuectl.store.replies import maybe_text, scored
 
 if TYPE_CHECKING:
     import redis
+
+    from queuectl.store.scripts import Scripts
 
 
 def load_executions(client: redis.Redis, ids: list[str]) -> list[Execution]:
@@ -43,11 +45,21 @@ def load_queued(client: redis.Redis, members: list[tuple[str, float]]) -> list[E
         pipe.hgetall(keys.execution_key(execution_id))
     entries, *rows = pipe.execute(raise_on_error=False)
     expiry = _expiries(helpers, entries if isinstance(entries, list) else [])
+    found = [
+        (execution_id, score, data if isinstance(data, dict) else None)
+        for (execution_id, score), data in zip(members, rows)
+    ]
+    return _executions(found, expiry)
+
+
+def _executions(found: list[tuple[str, float, dict[str, str] | None]], expiry: dict[str, int]) -> list[Execution]:
+    """(id, score, hash) as executions: from the hash, or from the entry when it has none ({});
+    a key that is not a hash (None) is skipped."""
     out = []
-    for (execution_id, score), data in zip(members, rows):
-        if isinstance(data, dict) and data:
+    for execution_id, score, data in found:
+        if data:
             out.append(Execution.from_hash(execution_id, data))
-        elif isinstance(data, dict):
+        elif data is not None:
             try:
                 execution_time, priority = decode_score(score)
             except ValueError:
@@ -64,6 +76,15 @@ def load_queued(client: redis.Redis, members: list[tuple[str, float]]) -> list[E
                 )
             )
     return out
+
+
+def head(client: redis.Redis, scripts: Scripts, limit: int) -> list[Execution]:
+    """The first `limit` queued executions, earliest first: one round trip when every one has
+    its hash (the documented layout), two when some have none (their expiry is their helper's)."""
+    found = scripts.queue_head(max(limit, 1))[:limit]
+    bare = sorted({i.rpartition(":")[0] for i, _, data in found if data == {}})
+    expiry = _expiries(bare, [maybe_text(v) for v in client.hmget(keys.AVAILABLE_HELPERS, bare)]) if bare else {}
+    return _executions(found, expiry)
 
 
 def _expiries(helpers: list[str], entries: list[str | None]) -> dict[str, int]:
@@ -84,8 +105,13 @@ def _expiries(helpers: list[str], entries: list[str | None]) -> dict[str, int]:
     return out
 
 
-def show(client: redis.Redis, *, limit: int = 50, helper: str | None = None) -> list[Execution]:
-    """The next `limit` queued executions (optionally of one helper), earliest first."""
+def show(
+    client: redis.Redis, *, limit: int = 50, helper: str | None = None, scripts: Scripts | None = None
+) -> list[Execution]:
+    """The next `limit` queued executions (optionally of one helper), earliest first. With
+    `scripts`, the queue's head is read in one round trip (`head`)."""
+    if helper is None and scripts is not None:
+        return head(client, scripts, limit)
     if helper is None:
         members = scored(client.zrange(keys.EXECUTION_QUEUE, 0, max(limit, 1) - 1, withscores=True))
         return load_queued(client, members)[:limit]

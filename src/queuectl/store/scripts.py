@@ -40,6 +40,7 @@ SCRIPT_NAMES = (
     "unplan",
     "prune",
     "catalog_put",
+    "queue_head",
     "run",
     "cancel",
 )
@@ -309,6 +310,20 @@ class Scripts:
         )
         return str(outcome), str(detail)
 
+    # -- reads ----------------------------------------------------------------------------
+    def queue_head(self, limit: int) -> list[tuple[str, float, dict[str, str] | None]]:
+        """The first `limit` queue members in dispatch order, each with its hash ({} when a
+        planned execution has none, None when its key is not a hash), in one round trip."""
+        reply = self._run("queue_head", [keys.EXECUTION_QUEUE], [limit, keys.EXECUTION_PREFIX])
+        out: list[tuple[str, float, dict[str, str] | None]] = []
+        for i in range(0, len(reply) - 2, 3):
+            fields = reply[i + 2]
+            data = None
+            if isinstance(fields, list):
+                data = {_text(fields[j]): _text(fields[j + 1]) for j in range(0, len(fields) - 1, 2)}
+            out.append((_text(reply[i]), float(reply[i + 1]), data))
+        return out
+
 
 @dataclass(frozen=True, kw_only=True)
 class PlanGroup:
@@ -389,3 +404,7 @@ def _int(text: Any) -> int:
 
 def _pairs(flat: Sequence[str]) -> list[tuple[str, str]]:
     return [(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -94,7 +94,9 @@ def queue(app: App, query: QueueQuery) -> list[Execution]:
     """Queued executions in dispatch order (`queue show`, `GET /helpers/executions/queue`)."""
     from queuectl.store import queue as queue_store
 
-    return app.guarded(lambda: queue_store.show(app.client, limit=query.limit, helper=query.helper))
+    return app.guarded(
+        lambda: queue_store.show(app.client, limit=query.limit, helper=query.helper, scripts=app.scripts)
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
