@@ -137,6 +137,6 @@ def test_every_core_log_call_names_its_event() -> None:
                 assert isinstance(extra, ast.Name) and extra.id == "fields", where
     text = (SRC / "runtime" / "dispatcher.py").read_text()
     computed = re.findall(r'outcome_fields\([^)]*"(\w+)"\)', text)
-    assert len(computed) == 3 and all(SNAKE.match(e) for e in computed), computed
+    assert len(computed) == 4 and all(SNAKE.match(e) for e in computed), computed
     assert checked >= 30
     assert {"execution_started", "dispatcher_ready", "redis_unavailable"} <= events

@@ -319,6 +319,9 @@ class Dispatcher:
                 timing = timing_text(result.started, result.finished, due=due)
                 fields = outcome_fields(job, result, due, "execution_succeeded")
                 log.info("[DISPATCHER] %s succeeded%s", job.execution_id, timing, extra=fields)
+        elif result.reason == CANCELLED:  # an operator's request (runtime/cancels.py): not a failure
+            fields = outcome_fields(job, result, due, "execution_cancelled")
+            log.warning("[DISPATCHER] %s cancelled: %s", job.execution_id, result.error, extra=fields)
         else:
             retry = self.retry_time(job, result)
             if retry is None:
