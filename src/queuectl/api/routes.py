@@ -74,7 +74,7 @@ def executions_router(core: App, access: Access) -> APIRouter:
         helper: str | None = Query(None, description="Only this helper's executions."),
     ) -> Response:
         query = views.queue_query(limit=limit, helper=helper or None)
-        return json_response(views.executions_json(views.queue(core, query)))
+        return json_response(views.executions_json(views.queue(core, query, one_round_trip=True)))
 
     @router.get(
         "/history",

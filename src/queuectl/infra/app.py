@@ -32,7 +32,8 @@ class App:
 
     @property
     def scripts(self) -> Scripts:
-        """The Lua scripts, registered on first use: read commands never run one."""
+        """The Lua scripts, registered on first use: read commands never run one (`serve` reads
+        the queue's head with queue_head.lua)."""
         if self._scripts is None:
             from queuectl.store.scripts import Scripts
 

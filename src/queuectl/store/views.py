@@ -90,13 +90,14 @@ def queue_query(*, limit: int = 20, helper: str | None = None) -> QueueQuery:
     return QueueQuery(limit=limit, helper=helper)
 
 
-def queue(app: App, query: QueueQuery) -> list[Execution]:
-    """Queued executions in dispatch order (`queue show`, `GET /helpers/executions/queue`)."""
+def queue(app: App, query: QueueQuery, *, one_round_trip: bool = False) -> list[Execution]:
+    """Queued executions in dispatch order (`queue show`, `GET /helpers/executions/queue`).
+    `one_round_trip`: read the queue's head with queue_head.lua, for a server asked many times a
+    second; a one-shot command does not pay for loading the scripts (~15 ms of its start)."""
     from queuectl.store import queue as queue_store
 
-    return app.guarded(
-        lambda: queue_store.show(app.client, limit=query.limit, helper=query.helper, scripts=app.scripts)
-    )
+    scripts = app.scripts if one_round_trip else None
+    return app.guarded(lambda: queue_store.show(app.client, limit=query.limit, helper=query.helper, scripts=scripts))
 
 
 @dataclass(frozen=True, kw_only=True)
