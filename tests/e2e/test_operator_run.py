@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import datetime
 
 import pytest
 
@@ -57,14 +58,16 @@ def test_cancel_stops_a_running_helper_and_ends_it_cancelled(e2e, far):
         started = e2e.wait_until(lambda: e2e.starts("sleeper"), timeout=10, proc=proc)
         assert started, (proc.stderr, waiter.stderr)
         execution_id = started[0].execution_id
-        t0 = time.monotonic()
+        asked = time.time()
         result = e2e.qctl("executions", "cancel", execution_id, "--grace", "3", "--reason", "stuck", timeout=20)
-        took = time.monotonic() - t0
         assert result.returncode == 0, (result.stdout, result.stderr, proc.stderr)
         assert "cancelled (its helper was stopped)" in result.stdout
-        assert took < 3 + 2, took  # the worker's SIGTERM handler stops the group at once
         row = e2e.qjson("executions", "show", execution_id)
         assert row["status"] == "cancelled" and row["error"] == f"cancelled by {row['requested_by']}: stuck"
+        # within the grace: the worker's SIGTERM handler stops the group at once (the request
+        # waits for the dispatcher's next tick, 0.2 s here)
+        finished = datetime.fromisoformat(row["finished_at"]).timestamp()
+        assert finished - asked < 3, finished - asked
         assert [line.kind for line in e2e.log() if line.execution_id == execution_id] == ["start"]
         assert e2e.wait_until(lambda: waiter.poll() is not None, timeout=5), "run --wait did not end"
         assert waiter.poll() == 1 and json.loads(waiter.stdout)["status"] == "cancelled"
@@ -97,7 +100,7 @@ def test_a_helper_that_ignores_sigterm_is_killed_after_the_grace(e2e, far):
         report = json.loads(result.stdout)
         assert report["status"] == "cancelled" and report["outcome"] == "requested"
         assert "killed after the grace" in report["execution"]["error"]
-        assert 1.5 <= took < 1.5 + 4, took
+        assert 1.5 <= took < 1.5 + 5 + 2, took  # SIGKILL after the grace; the CLI waits grace + 5 s at most
         # its worker was replaced: the next run still works
         ok = e2e.qctl("helpers", "run", "fine", "--wait", "--timeout", "15", timeout=20)
         assert ok.returncode == 0, (ok.stderr, proc.stderr)
