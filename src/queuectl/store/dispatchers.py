@@ -63,7 +63,12 @@ def deregister(client: redis.Redis, dispatcher_id: str) -> None:
 
 def live(client: redis.Redis, now: float) -> list[dict[str, Any]]:
     """Dispatchers whose heartbeat has not lapsed, with what they last reported."""
-    ids = texts(client.zrangebyscore(keys.DISPATCHERS, now, "+inf"))
+    return details(client, texts(client.zrangebyscore(keys.DISPATCHERS, now, "+inf")))
+
+
+def details(client: redis.Redis, ids: list[str]) -> list[dict[str, Any]]:
+    """What the dispatchers `ids` last reported, in one round trip (none when `ids` is empty:
+    `status` reads the ids in its own pipeline)."""
     if not ids:
         return []
     pipe = client.pipeline(transaction=False)

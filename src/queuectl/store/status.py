@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 from queuectl.domain import keys
 from queuectl.domain.models import iso
 from queuectl.domain.score import score_time
-from queuectl.store.dispatchers import live
+from queuectl.store.dispatchers import details
+from queuectl.store.replies import texts
 
 if TYPE_CHECKING:
     import redis
@@ -22,7 +23,8 @@ def summary(client: redis.Redis, now: float) -> dict[str, Any]:
     pipe.zcard(keys.RUNNING)
     pipe.zcard(keys.EXECUTION_HISTORY)
     pipe.zrange(keys.EXECUTION_QUEUE, 0, 0, withscores=True)
-    helpers_raw, queued, running, history, head = pipe.execute()
+    pipe.zrangebyscore(keys.DISPATCHERS, now, "+inf")  # the live ones (dispatchers.live)
+    helpers_raw, queued, running, history, head, alive_ids = pipe.execute()
     enabled = broken = 0
     for raw in helpers_raw:
         try:
@@ -34,7 +36,7 @@ def summary(client: redis.Redis, now: float) -> dict[str, Any]:
             broken += 1
         elif (entry.get("schedule") or {}).get("enabled", True):
             enabled += 1
-    dispatchers = live(client, now)
+    dispatchers = details(client, texts(alive_ids))
     alive = bool(dispatchers)
     return {
         "system_status": "running" if alive else "stopped",
