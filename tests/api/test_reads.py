@@ -81,6 +81,19 @@ def test_status_is_status_json(api, cli, client):
     assert body["total_queued_executions"] >= 1
 
 
+def test_status_counts_survive_corrupt_catalog_entries(api, client):
+    import json
+
+    from queuectl.domain.keys import AVAILABLE_HELPERS
+
+    off = json.dumps({"status": "ok", "schedule": {"type": "daily", "time": "08:00", "enabled": False}})
+    client.hset(AVAILABLE_HELPERS, mapping={"junk": "not json", "odd": '{"status": "ok", "schedule": [1]}', "off": off})
+    for _ in range(2):  # the second read takes the entries' states from the cache
+        body = api.get("/helpers/status/system").json()
+        assert body["available_helpers"] == 5
+        assert (body["enabled_helpers"], body["broken_helpers"]) == (1, 2)  # checkIn; junk and odd
+
+
 def test_healthz_needs_a_fresh_heartbeat(api, client):
     response = api.get("/healthz")
     assert response.status_code == 503

@@ -320,7 +320,9 @@ class Scripts:
             fields = reply[i + 2]
             data = None
             if isinstance(fields, list):
-                data = {_text(fields[j]): _text(fields[j + 1]) for j in range(0, len(fields) - 1, 2)}
+                if fields and isinstance(fields[0], bytes):  # a client that does not decode
+                    fields = [_text(f) for f in fields]
+                data = dict(zip(fields[::2], fields[1::2]))
             out.append((_text(reply[i]), float(reply[i + 1]), data))
         return out
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -25,17 +26,8 @@ def summary(client: redis.Redis, now: float) -> dict[str, Any]:
     pipe.zrange(keys.EXECUTION_QUEUE, 0, 0, withscores=True)
     pipe.zrangebyscore(keys.DISPATCHERS, now, "+inf")  # the live ones (dispatchers.live)
     helpers_raw, queued, running, history, head, alive_ids = pipe.execute()
-    enabled = broken = 0
-    for raw in helpers_raw:
-        try:
-            entry = json.loads(raw)
-        except ValueError:
-            broken += 1
-            continue
-        if not isinstance(entry, dict) or entry.get("status") != "ok":
-            broken += 1
-        elif (entry.get("schedule") or {}).get("enabled", True):
-            enabled += 1
+    states = [_state(raw) for raw in helpers_raw]
+    enabled, broken = states.count("enabled"), states.count("broken")
     dispatchers = details(client, texts(alive_ids))
     alive = bool(dispatchers)
     return {
@@ -54,3 +46,22 @@ def summary(client: redis.Redis, now: float) -> dict[str, Any]:
         "next_execution_time": iso(score_time(head[0][1])) if head else None,
         "dispatchers": dispatchers,
     }
+
+
+@functools.lru_cache(maxsize=8192)
+def _state(raw: str | bytes) -> str:
+    """One catalog entry: "enabled", "disabled" or "broken". Cached by the entry's text: a monitor
+    polls status many times a second and the entries rarely change (parsing them all was a fifth
+    of the time of a status read with 17 helpers)."""
+    try:
+        entry = json.loads(raw)
+    except ValueError:
+        return "broken"
+    if not isinstance(entry, dict) or entry.get("status") != "ok":
+        return "broken"
+    schedule = entry.get("schedule")
+    if schedule is None:
+        return "enabled"
+    if not isinstance(schedule, dict):
+        return "broken"
+    return "enabled" if schedule.get("enabled", True) else "disabled"
