@@ -52,6 +52,7 @@ class CancelWatch:
         pipe.hgetall(self.key)
         requests = text_map(pipe.execute()[-1])
         self.done = []
+        self.acting &= set(self.leases.running)  # ended (their requests may have expired meanwhile)
         for execution_id, raw in requests.items():
             if execution_id not in self.leases.running:
                 self.acting.discard(execution_id)
