@@ -115,3 +115,18 @@ def test_reason_on_changes_shows_in_audit_and_helpers_show(cli, make_helper, reg
     assert "disable" in table and "noisy" in table and "priority=1" in table
     assert cli("audit", "--since", "soon").exit_code == 2
     assert "No recorded changes match." in cli("audit", "--helper", "other", check=0).stderr
+
+
+def test_run_refuses_a_broken_helper(cli, client, helpers_dir, make_helper, register, snapshot):
+    make_helper("hourly", HOURLY)
+    register()
+    (helpers_dir / "hourly.py").write_text("raise RuntimeError('half saved')\n")
+    register()
+    assert client.hget("internalAvailableHelpers", "hourly") and "broken" in client.hget(
+        "internalAvailableHelpers", "hourly"
+    )
+    before = snapshot()
+    result = cli("helpers", "run", "hourly", check=2)
+    assert "helper 'hourly' is broken" in result.stderr and "not run" in result.stderr
+    no_traceback(result)
+    assert snapshot() == before
