@@ -16,7 +16,16 @@ CRON = {"type": "cron", "cron": "*/15 * * * *", "priority": 4}
 OFF = {"type": "interval", "interval_seconds": 300, "enabled": False}
 
 HELPER_KEYS = {"name", "enabled", "schedule", "next_run", "overridden", "status"}
-CHANGE_KEYS = {"helper", "name", "enabled", "schedule", "overridden", "changed", "executions_removed", "executions_created"}
+CHANGE_KEYS = {
+    "helper",
+    "name",
+    "enabled",
+    "schedule",
+    "overridden",
+    "changed",
+    "executions_removed",
+    "executions_created",
+}
 
 
 def lines(text: str) -> list[str]:
