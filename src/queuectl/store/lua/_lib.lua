@@ -108,20 +108,26 @@ end
 -- the history window even if pruning stops. Writes status, finishedAt, error ('' when none)
 -- and, for one that started, duration (seconds from startedAt, or from `started` when given).
 -- `extra` (a flat list of field, value) is written in the same HSET; `claimed` says the hash
--- may hold claim fields to drop.
-local function finalise(key, id, history, status, now_str, keep, err, reason, extra, claimed, started)
+-- may hold claim fields to drop. `due` (for the metrics' lateness), when the caller knows it and
+-- gives `started`, saves reading the hash.
+local function finalise(key, id, history, status, now_str, keep, err, reason, extra, claimed, started, due)
   local fields = {'status', status, 'finishedAt', now_str, 'error', err or ''}
   if reason and reason ~= '' then fields[#fields + 1] = 'reason'; fields[#fields + 1] = reason end
-  local s, due = nil, nil
+  local s = nil
   if claimed ~= false then
-    local f = redis.pcall('HMGET', key, 'startedAt', 'retryAt')
-    if type(f) ~= 'table' or f.err then f = {} end
-    s = tonumber(started) or tonumber(f[1])
+    s = tonumber(started)
+    if not (s and due) then
+      local f = redis.pcall('HMGET', key, 'startedAt', 'retryAt')
+      if type(f) ~= 'table' or f.err then f = {} end
+      s = s or tonumber(f[1])
+      due = due_of(id, f[2])
+    end
     if s then
       fields[#fields + 1] = 'duration'
       fields[#fields + 1] = string.format('%.3f', math.max(0, tonumber(now_str) - s))
-      due = due_of(id, f[2])
     end
+  else
+    due = nil
   end
   if extra then
     for i = 1, #extra do fields[#fields + 1] = extra[i] end

@@ -42,7 +42,10 @@ while i <= #ARGV do
     else
       redis.call('ZREM', KEYS[1], id)
       release_helper(KEYS[2], ex.helper, id)
-      finalise(key, id, KEYS[3], status, now_str, keep, err, reason, extra, nil, started)
+      -- a first attempt is due at its execution time (a retry, at its retry time: finalise reads it)
+      local due = nil
+      if ex.attempt == 1 then due = due_of(id, nil) end
+      finalise(key, id, KEYS[3], status, now_str, keep, err, reason, extra, nil, started, due)
       out[#out + 1] = 1
     end
   end
