@@ -7,6 +7,7 @@ from __future__ import annotations
 import signal
 import time
 from collections import Counter
+from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -63,17 +64,19 @@ def test_the_counters_of_a_real_dispatcher_match_its_history(e2e, app, compact):
     # every execution that started was observed once in each histogram (one whose first run fell
     # due while the dispatcher was starting may have expired: it never started)
     started = [r for r in rows if r["started_at"] is not None]
-    assert len(started) >= 8
+    assert len(started) >= 6  # of at least 8 rows: one per helper may have expired at start-up
     for family in ("queuectl_execution_lateness_seconds", "queuectl_execution_duration_seconds"):
-        observed = {s.labels["helper"]: int(s.value) for s in fams[family] if s.name == family + "_count"}
-        assert observed == dict(Counter(r["helper"] for r in started))
-    # the lateness sum is history's startedAt - executionTime, summed (helpers without retries:
-    # a retry's lateness counts from its retry time, which history does not show)
-    sums = {s.labels["helper"]: s.value for s in fams["queuectl_execution_lateness_seconds"] if s.name.endswith("_sum")}
-    for helper in ("fine", "raiser"):
-        mine = [r for r in started if r["helper"] == helper]
-        expected = sum(max(0.0, _epoch(r["started_at"]) - _epoch(r["execution_time"])) for r in mine)
-        assert sums[helper] == pytest.approx(expected, abs=0.002 * len(mine))
+        [observed] = [int(s.value) for s in fams[family] if s.name == family + "_count"]
+        assert observed == len(started)
+    # the lateness sum: at least the helpers' without retries (history's startedAt - executionTime),
+    # at most every row's (a retry's lateness counts from its retry time, later than executionTime)
+    [late_sum] = [s.value for s in fams["queuectl_execution_lateness_seconds"] if s.name.endswith("_sum")]
+
+    def lateness(r: dict[str, Any]) -> float:
+        return max(0.0, _epoch(r["started_at"]) - _epoch(r["execution_time"]))
+
+    without_retries = sum(lateness(r) for r in started if r["helper"] in ("fine", "raiser"))
+    assert without_retries - 0.002 * len(started) <= late_sum <= sum(map(lateness, started)) + 0.002 * len(started)
     last_fine = max(_epoch(r["finished_at"]) for r in rows if r["helper"] == "fine" and r["status"] == "success")
     [last_ok] = [
         s.value for s in fams["queuectl_helper_last_success_timestamp_seconds"] if s.labels["helper"] == "fine"

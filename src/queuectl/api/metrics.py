@@ -53,12 +53,13 @@ class SnapshotCollector(Collector):
         yield executions
         yield _histogram(
             "queuectl_execution_lateness_seconds",
-            "Start time minus the time it was due (executionTime, or its retry's time), of executions that started.",
+            "Start time minus the time it was due (executionTime, or its retry's time), of executions "
+            "that started, all helpers.",
             s.lateness,
         )
         yield _histogram(
             "queuectl_execution_duration_seconds",
-            "Finish time minus start time, of executions that started.",
+            "Finish time minus start time, of executions that started, all helpers.",
             s.duration,
         )
         yield GaugeMetricFamily("queuectl_queue_depth", "Executions queued (internalExecutionQueue).", s.queue_depth)
@@ -84,10 +85,11 @@ class SnapshotCollector(Collector):
         )
 
 
-def _histogram(name: str, documentation: str, by_helper: dict[str, Histogram]) -> HistogramMetricFamily:
-    family = HistogramMetricFamily(name, documentation, labels=["helper"])
-    for helper, hist in sorted(by_helper.items()):
-        family.add_metric([helper], [(le, float(n)) for le, n in hist.cumulative()], hist.sum_seconds)
+def _histogram(name: str, documentation: str, hist: Histogram) -> HistogramMetricFamily:
+    """All helpers in one histogram (no label): per-helper buckets would cost the finish script
+    a write per bucket and helper; per-helper durations are in each execution's hash."""
+    family = HistogramMetricFamily(name, documentation, labels=[])
+    family.add_metric([], [(le, float(n)) for le, n in hist.cumulative()], hist.sum_seconds)
     return family
 
 

@@ -29,7 +29,7 @@ INF = "+Inf"
 
 @dataclass(kw_only=True)
 class Histogram:
-    """One helper's histogram as stored: counts per bucket (not cumulative) and the sum."""
+    """A histogram as stored: counts per bucket (not cumulative) and the sum."""
 
     bounds: tuple[str, ...]
     counts: dict[str, int] = field(default_factory=dict)  # bound text (or +Inf) -> count
@@ -53,8 +53,8 @@ class Snapshot:
     """Everything /metrics shows, read at one moment."""
 
     executions: dict[tuple[str, str], int]  # (helper, status) -> executions ended so
-    lateness: dict[str, Histogram]
-    duration: dict[str, Histogram]
+    lateness: Histogram  # all helpers: per-helper histograms would cost the finish script four
+    duration: Histogram  # writes per execution instead of a few per batch (docs/monitoring.md)
     last_success: dict[str, float]
     queue_depth: int
     running: int
@@ -102,12 +102,11 @@ def read(client: redis.Redis, now: float) -> Snapshot:
 
 def parse_counters(
     fields: dict[str, str],
-) -> tuple[dict[tuple[str, str], int], dict[str, Histogram], dict[str, Histogram], dict[str, float]]:
+) -> tuple[dict[tuple[str, str], int], Histogram, Histogram, dict[str, float]]:
     """The metrics hash's fields, by kind. A field that does not parse is skipped: a damaged
     counter must not take the whole page down."""
     executions: dict[tuple[str, str], int] = {}
-    hists: dict[str, dict[str, Histogram]] = {"late": {}, "dur": {}}
-    bounds = {"late": LATENESS_BUCKETS, "dur": DURATION_BUCKETS}
+    hists = {"late": Histogram(bounds=LATENESS_BUCKETS), "dur": Histogram(bounds=DURATION_BUCKETS)}
     last_success: dict[str, float] = {}
     for name, value in fields.items():
         kind, _, rest = name.partition("|")
@@ -116,12 +115,10 @@ def parse_counters(
                 helper, _, status = rest.partition("|")
                 executions[(helper, status)] = int(value)
             elif kind in hists:
-                helper, _, bound = rest.partition("|")
-                if bound in bounds[kind] or bound == INF:
-                    _histogram(hists[kind], helper, bounds[kind]).counts[bound] = int(value)
-            elif kind in ("late_us", "dur_us"):
-                kind = kind.removesuffix("_us")
-                _histogram(hists[kind], rest, bounds[kind]).sum_seconds = int(value) / 1e6
+                if rest in hists[kind].bounds or rest == INF:
+                    hists[kind].counts[rest] = int(value)
+            elif kind in ("late_us", "dur_us") and not rest:
+                hists[kind.removesuffix("_us")].sum_seconds = int(value) / 1e6
             elif kind == "last_ok":
                 seconds = float(value)
                 if math.isfinite(seconds):
@@ -129,13 +126,6 @@ def parse_counters(
         except ValueError:
             continue
     return executions, hists["late"], hists["dur"], last_success
-
-
-def _histogram(table: dict[str, Histogram], helper: str, bounds: tuple[str, ...]) -> Histogram:
-    found = table.get(helper)
-    if found is None:
-        found = table[helper] = Histogram(bounds=bounds)
-    return found
 
 
 def schedule_pace(record: HelperRecord, now: float) -> tuple[float, float] | None:

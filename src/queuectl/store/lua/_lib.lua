@@ -49,15 +49,19 @@ end
 
 -- Metrics (the internalMetrics HASH that `queuectl serve` shows at /metrics) are counted here, by
 -- the scripts that end an execution, so every path counts and no round trip is added. A script
--- that ends executions sets `metrics_key` to its KEYS entry before anything else. Updates go
--- through redis.pcall: a damaged metrics hash must never stop a transition half-way (Lua does
--- not roll back). Fields (helper names contain no '|'):
---   runs|<helper>|<status>       executions ended with that status (an attempt that is retried: error)
---   late|<helper>|<le>, dur|...  histogram counts per bucket, NOT cumulative (one HINCRBY each)
---   late_us|<helper>, dur_us|... the histogram's sum, in whole microseconds (HINCRBY: no float text)
---   last_ok|<helper>             finishedAt of its latest success
+-- that ends executions sets `metrics_key` to its KEYS entry before anything else and calls
+-- flush_metrics() once, last: count_outcome only adds up in a Lua table, so a batch of outcomes
+-- costs one write per distinct field, not six per execution. Writes go through redis.pcall: a
+-- damaged metrics hash must never stop a transition half-way (Lua does not roll back).
+-- Fields (helper names contain no '|'):
+--   runs|<helper>|<status>   executions ended with that status (an attempt that is retried: error)
+--   late|<le>, dur|<le>      lateness and duration histogram counts per bucket, NOT cumulative
+--   late_us, dur_us          the histograms' sums, in whole microseconds (HINCRBY: no float text)
+--   last_ok|<helper>         finishedAt of its latest success
 -- The _count of a histogram is the sum of its buckets (the last is +Inf).
 local metrics_key = false
+local pending_counts = {}  -- field -> increment, written by flush_metrics
+local pending_ok = {}  -- helper -> its latest success in this call
 -- Upper bounds in seconds, with their text in the field name; store/metrics.py has the same
 -- lists (a test compares them).
 local LATENESS_BUCKETS = {{0.005, '0.005'}, {0.01, '0.01'}, {0.025, '0.025'}, {0.05, '0.05'}, {0.1, '0.1'},
@@ -67,15 +71,18 @@ local DURATION_BUCKETS = {{0.01, '0.01'}, {0.05, '0.05'}, {0.1, '0.1'}, {0.25, '
                           {1, '1'}, {2.5, '2.5'}, {5, '5'}, {10, '10'}, {30, '30'}, {60, '60'},
                           {300, '300'}, {900, '900'}, {3600, '3600'}, {math.huge, '+Inf'}}
 
--- One observation of `seconds` (>= 0) in histogram `name` of `helper`.
-local function observe(name, helper, seconds, buckets)
+local function add_count(field, n)
+  pending_counts[field] = (pending_counts[field] or 0) + n
+end
+
+-- One observation of `seconds` (>= 0) in histogram `name`.
+local function observe(name, seconds, buckets)
   if seconds ~= seconds then return end  -- NaN (a damaged time field): nothing to observe
   seconds = math.min(seconds, 1e9)  -- (inf from a damaged field: +Inf bucket, a bounded sum)
   local i = 1
   while seconds > buckets[i][1] do i = i + 1 end  -- the last bound is +Inf: the loop stops there
-  local base = name .. '|' .. helper
-  redis.pcall('HINCRBY', metrics_key, base .. '|' .. buckets[i][2], 1)
-  redis.pcall('HINCRBY', metrics_key, name .. '_us|' .. helper, string.format('%d', math.floor(seconds * 1e6 + 0.5)))
+  add_count(name .. '|' .. buckets[i][2], 1)
+  add_count(name .. '_us', math.floor(seconds * 1e6 + 0.5))
 end
 
 -- Count one execution (or attempt) that ended with `status` at `now`. `started`: when it started
@@ -83,12 +90,31 @@ end
 local function count_outcome(id, status, now, started, due)
   if not metrics_key then return end
   local helper = split_id(id) or '?'
-  redis.pcall('HINCRBY', metrics_key, 'runs|' .. helper .. '|' .. status, 1)
+  add_count('runs|' .. helper .. '|' .. status, 1)
   if started then
-    if due then observe('late', helper, math.max(0, started - due), LATENESS_BUCKETS) end
-    observe('dur', helper, math.max(0, now - started), DURATION_BUCKETS)
+    if due then observe('late', math.max(0, started - due), LATENESS_BUCKETS) end
+    observe('dur', math.max(0, now - started), DURATION_BUCKETS)
   end
-  if status == 'success' then redis.pcall('HSET', metrics_key, 'last_ok|' .. helper, string.format('%.3f', now)) end
+  if status == 'success' and not (pending_ok[helper] and pending_ok[helper] >= now) then
+    pending_ok[helper] = now
+  end
+end
+
+-- Write what count_outcome added up: one HINCRBY per distinct field, the successes in HSETs of at
+-- most 200 fields. Every script that sets metrics_key calls it once, before it returns.
+local function flush_metrics()
+  if not metrics_key then return end
+  for field, n in pairs(pending_counts) do
+    redis.pcall('HINCRBY', metrics_key, field, string.format('%d', n))
+  end
+  local ok = {}
+  for helper, t in pairs(pending_ok) do
+    ok[#ok + 1] = 'last_ok|' .. helper
+    ok[#ok + 1] = string.format('%.3f', t)
+    if #ok >= 400 then redis.pcall('HSET', metrics_key, unpack(ok)); ok = {} end
+  end
+  if #ok > 0 then redis.pcall('HSET', metrics_key, unpack(ok)) end
+  pending_counts, pending_ok = {}, {}
 end
 
 -- When a claimed execution was due: its executionTime (from the id; a manual run's instant, in

@@ -48,5 +48,6 @@ elseif ex.status == 'running' then
 else
   return {'finished', ex.status}
 end
+flush_metrics()
 record_change(KEYS[4], KEYS[5], ARGV, 9, #ARGV)
 return {'cancelled', ''}

@@ -107,5 +107,6 @@ for _, idx in ipairs(order) do
     end
   end
 end
+flush_metrics()
 local head = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 return {claimed, expired, anomalies, #due / 2, head[2] or ''}

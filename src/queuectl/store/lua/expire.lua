@@ -45,4 +45,5 @@ for idx = 1, #due, 2 do
     expired = expired + 1
   end
 end
+flush_metrics()
 return {expired, #due / 2, kept, anomalies}

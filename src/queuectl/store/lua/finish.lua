@@ -50,4 +50,5 @@ while i <= #ARGV do
     end
   end
 end
+flush_metrics()
 return out

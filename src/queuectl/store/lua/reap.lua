@@ -45,4 +45,5 @@ for _, id in ipairs(lapsed) do
     redis.call('ZADD', KEYS[1], ex.lease, id)
   end
 end
+flush_metrics()
 return {reaped, dropped, requeued}
