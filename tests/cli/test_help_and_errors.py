@@ -135,3 +135,27 @@ def test_json_outputs_are_plain_json(registered):
         result = registered(*argv, check=0)
         json.loads(result.stdout)
         assert "\x1b" not in result.stdout
+
+
+@pytest.mark.parametrize("json_flag", [[], ["--json"]], ids=["table", "json"])
+def test_a_reader_that_goes_away_is_not_an_error(client, redis_url, tmp_path, json_flag):
+    """`queuectl queue show | head -1`: the reader has gone before the command prints (closed here
+    before the command has even started up); the command stops quietly, exit 0, nothing on stderr."""
+    import os
+    import subprocess
+    import sys
+
+    client.zadd("internalExecutionQueue", {f"many:{1796000000 + i}": (1796000000 + i) * 10 + 3 for i in range(5000)})
+    env = {**os.environ, "REDIS_URL": redis_url, "NO_COLOR": "1", "QUEUECTL_TIMEZONE": "UTC"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "queuectl", "queue", "show", "--limit", "5000", *json_flag],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # the reader goes away before a byte is written
+    stderr = proc.stderr.read()
+    assert proc.wait(30) == 0
+    assert stderr == b""

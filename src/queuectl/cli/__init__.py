@@ -10,5 +10,18 @@ __all__ = ["app", "main"]
 
 
 def main() -> None:
-    """The console script: exits with the command's status."""
-    app(prog_name="queuectl")
+    """The console script: exits with the command's status. A reader that went away (`| head`)
+    is not an error: the output stops quietly, whether the pipe broke while the command printed
+    or when its last output is flushed at exit."""
+    import sys
+
+    from queuectl.cli.render import quiet_stdout
+
+    try:
+        app(prog_name="queuectl", standalone_mode=True)
+    except SystemExit as exit_:
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:
+            quiet_stdout()
+        raise SystemExit(exit_.code) from None

@@ -81,6 +81,11 @@ def handle_errors(func: F) -> F:
             return func(*args, **kwargs)
         except typer.Exit:
             raise
+        except BrokenPipeError:  # `| head`: the reader went away, which is not an error
+            from queuectl.cli.render import quiet_stdout
+
+            quiet_stdout()
+            raise typer.Exit(0) from None
         except (QueuectlError, KeyboardInterrupt) as exc:
             raise typer.Exit(report_error(exc)) from None
         except Exception as exc:  # noqa: BLE001

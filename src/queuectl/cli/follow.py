@@ -11,7 +11,7 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
-from queuectl.cli.render import err, local_time
+from queuectl.cli.render import err, local_time, quiet_stdout
 
 if TYPE_CHECKING:
     from queuectl.domain.models import Execution
@@ -54,15 +54,6 @@ def follow_history(app: App, query: HistoryQuery, *, as_json: bool) -> int:
     except KeyboardInterrupt:
         return 0
     except BrokenPipeError:  # `| head`: the reader is gone, which is not an error
-        _quiet_stdout()
+        quiet_stdout()
         return 0
     return 0
-
-
-def _quiet_stdout() -> None:
-    """After a broken pipe, point stdout at /dev/null so the exit's flush does not complain."""
-    import os
-
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    os.close(devnull)

@@ -28,9 +28,16 @@ def emit_json(data: Any) -> None:
 def console() -> Console:
     from rich.console import Console
 
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            """rich exits 1 when the reader went away; queuectl stops quietly with 0 whoever
+            printed (cli/base.py handle_errors)."""
+            self.quiet = True
+            raise BrokenPipeError
+
     if sys.stdout.isatty():
-        return Console()
-    return Console(width=200, soft_wrap=True)
+        return _Console()
+    return _Console(width=200, soft_wrap=True)
 
 
 def err(message: str) -> None:
@@ -195,3 +202,15 @@ def outcome_summary(execution: Execution) -> str:
     if execution.status != "success" and (execution.error or execution.reason):
         text += f": {(execution.error or execution.reason or '').splitlines()[0]}"
     return text
+
+
+def quiet_stdout() -> None:
+    """After a broken pipe (`queuectl ... | head`), point stdout at /dev/null so that nothing
+    more is written and the interpreter's flush at exit does not complain."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    finally:
+        os.close(devnull)
