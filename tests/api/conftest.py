@@ -1,5 +1,7 @@
 """Fixtures for the HTTP API tests: the FastAPI app in-process (TestClient) on the test Redis,
-next to the CLI fixtures (tests/cli/conftest.py), so a test can compare the API with `--json`.
+next to the CLI fixtures (tests/cli/conftest.py), so a test can compare the API with `--json`;
+and `served`, the real `queuectl serve` as a subprocess (what a stream needs: TestClient reads
+a whole body before it answers).
 
 The CLI fixtures are loaded from their file by path under another module name (a conftest is
 never imported by name: tests/conftest.py and tests/cli/conftest.py would shadow each other).
@@ -8,6 +10,7 @@ never imported by name: tests/conftest.py and tests/cli/conftest.py would shadow
 from __future__ import annotations
 
 import importlib.util
+import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,6 +19,9 @@ from typing import Any
 import pytest
 from api_support import CHECKIN, NIGHTLY, TOKEN
 from fastapi.testclient import TestClient
+
+import support
+from redis_server import free_port
 
 _CLI_CONFTEST = Path(__file__).parent.parent / "cli" / "conftest.py"
 _spec = importlib.util.spec_from_file_location("queuectl_cli_fixtures", _CLI_CONFTEST)
@@ -63,3 +69,40 @@ def two_helpers(make_helper: Callable[..., Path], register: Callable[[], Any]) -
     make_helper("checkIn", CHECKIN)
     make_helper("nightly", NIGHTLY)
     return register()
+
+
+@pytest.fixture()
+def served(redis_url, helpers_dir, tmp_path, two_helpers):
+    """`queuectl serve` on a free loopback port, the token in a file; yields (port, process)."""
+    port = free_port()
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN + "\n")
+    env = support.queuectl_env(redis_url, helpers_dir, tmp_path)
+    env.pop("QUEUECTL_API_TOKEN", None)
+    proc = support.QueuectlProcess(
+        ["serve", "--port", str(port), "--token-file", str(token_file)],
+        env,
+        tmp_path,
+        tmp_path / "serve.out",
+        tmp_path / "serve.err",
+    )
+    try:
+        assert proc.wait_for_text(lambda: (tmp_path / "serve.err").read_text(), f":{port}/", 20), (
+            tmp_path / "serve.err"
+        ).read_text()
+        assert support.wait_until(lambda: _answers(port), timeout=10), (tmp_path / "serve.err").read_text()
+        yield port, proc
+    finally:
+        proc.close()
+    log = (tmp_path / "serve.err").read_text()
+    assert TOKEN not in log
+    assert "Traceback" not in log
+
+
+def _answers(port: int) -> bool:
+    result = subprocess.run(
+        ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", f"http://127.0.0.1:{port}/openapi.json"],
+        capture_output=True,
+        text=True,
+    )
+    return result.stdout == "200"

@@ -11,11 +11,9 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 from api_support import TOKEN
 
 import support
-from redis_server import free_port
 
 #: The document's examples, as it writes them (http://localhost:8000).
 DOCUMENT_EXAMPLES = [
@@ -27,43 +25,6 @@ DOCUMENT_EXAMPLES = [
     "curl http://localhost:8000/helpers/status/system",
     'curl "http://localhost:8000/helpers/executions/queue?limit=10"',
 ]
-
-
-@pytest.fixture()
-def served(redis_url, helpers_dir, tmp_path, two_helpers):
-    """`queuectl serve` on a free loopback port, the token in a file; yields (port, process)."""
-    port = free_port()
-    token_file = tmp_path / "token"
-    token_file.write_text(TOKEN + "\n")
-    env = support.queuectl_env(redis_url, helpers_dir, tmp_path)
-    env.pop("QUEUECTL_API_TOKEN", None)
-    proc = support.QueuectlProcess(
-        ["serve", "--port", str(port), "--token-file", str(token_file)],
-        env,
-        tmp_path,
-        tmp_path / "serve.out",
-        tmp_path / "serve.err",
-    )
-    try:
-        assert proc.wait_for_text(lambda: (tmp_path / "serve.err").read_text(), f":{port}/", 20), (
-            tmp_path / "serve.err"
-        ).read_text()
-        assert support.wait_until(lambda: _answers(port), timeout=10), (tmp_path / "serve.err").read_text()
-        yield port, proc
-    finally:
-        proc.close()
-    log = (tmp_path / "serve.err").read_text()
-    assert TOKEN not in log
-    assert "Traceback" not in log
-
-
-def _answers(port: int) -> bool:
-    result = subprocess.run(
-        ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", f"http://127.0.0.1:{port}/openapi.json"],
-        capture_output=True,
-        text=True,
-    )
-    return result.stdout == "200"
 
 
 def run_example(example: str, port: int) -> tuple[int, object]:

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from queuectl import __version__
 from queuectl.api.auth import Access, is_loopback
 from queuectl.api.errors import Guard, install_handlers
+from queuectl.api.live import live_router
 from queuectl.api.operator import operator_router
 from queuectl.api.routes import executions_router, helpers_router
 from queuectl.api.system import dashboard_router, system_router
@@ -40,8 +41,10 @@ def create_app(core: App, *, token: str | None, host: str = "127.0.0.1", token_n
     )
     install_handlers(api)
     api.add_middleware(Guard, redis_url=core.url)
-    # order matters: /helpers/status/system and /helpers/executions/... before /helpers/{name}
+    # order matters: /helpers/status/system and /helpers/executions/... (the history stream
+    # included) before /helpers/executions/{id} and /helpers/{name}
     api.include_router(system_router(core, access))
+    api.include_router(live_router(core, access))
     api.include_router(operator_router(core, access))
     api.include_router(executions_router(core, access))
     api.include_router(helpers_router(core, access))

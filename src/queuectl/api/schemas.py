@@ -206,3 +206,36 @@ class AuditEntry(_Open):
     before: dict[str, Any] | None = Field(description="The schedule in force before (null: none, or run/cancel)")
     after: dict[str, Any] | None = Field(description="The schedule in force after")
     reason: str | None
+
+
+class RunningNow(_Open):
+    execution_id: str
+    helper: str
+    started_at: str | None
+    elapsed_seconds: float | None = Field(description="Seconds since it started, at `at`")
+    dispatcher: str | None
+
+
+class DueNext(_Open):
+    execution_id: str
+    helper: str
+    execution_time: str
+    priority: int
+
+
+class Overview(_Open):
+    """What `queuectl top` shows, read once (`GET /overview`)."""
+
+    at: str = Field(description="When it was read (ISO 8601 with offset)")
+    helpers: int = Field(description="Registered helpers")
+    dispatchers: list[dict[str, Any]] = Field(description="Live dispatchers: id, host, pid, running, concurrency")
+    running: list[RunningNow] = Field(description="Running executions, longest running first (at most 50)")
+    running_total: int
+    queued_total: int
+    next_due: list[DueNext] = Field(description="The next 10 in dispatch order")
+    outcomes: list[Execution] = Field(description="The last 10 finished, newest first")
+    per_minute: int = Field(description="Executions finished in the last 60 s")
+    lateness_p50_ms: float | None
+    lateness_p99_ms: float | None
+    lateness_count: int = Field(description="First attempts of planned executions the percentiles are over")
+    lateness_span_seconds: float

@@ -64,8 +64,12 @@ def serve(
         server_header=False,
         timeout_graceful_shutdown=5,
     )
+    server = uvicorn.Server(config)
+    # open event streams (history/stream) end once the server is told to stop, rather than
+    # holding the shutdown for its whole grace period
+    api.state.stopping = lambda: server.should_exit
     _quiet_gc()
-    uvicorn.Server(config).run(sockets=[sock])
+    server.run(sockets=[sock])
 
 
 def _bind(host: str, port: int) -> socket.socket:

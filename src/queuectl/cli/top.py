@@ -1,9 +1,9 @@
 """`queuectl top`: a live view of the system, refreshed every second until `q` (or Ctrl-C).
 
-The data comes from one core call per refresh (store/overview.gather); this module only keeps
-time, reads keys and hands each Overview to the frame (cli/top_view.py). When Redis stops
-answering, the last frame stays up with "Redis unreachable since HH:MM:SS" and each refresh
-tries again.
+The data comes from one core call per refresh (views.overview, that is store/overview.gather,
+which `GET /overview` answers with too); this module only keeps time, reads keys and hands each
+Overview to the frame (cli/top_view.py). When Redis stops answering, the last frame stays up
+with "Redis unreachable since HH:MM:SS" and each refresh tries again.
 """
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ def top(ctx: typer.Context) -> None:
     from queuectl.cli.top_view import frame
     from queuectl.domain.errors import RedisUnavailable
     from queuectl.infra.app import open_app
-    from queuectl.store.overview import Overview, gather
+    from queuectl.store import views
+    from queuectl.store.overview import Overview
 
     console = Console()
     if not console.is_terminal:
@@ -55,7 +56,7 @@ def top(ctx: typer.Context) -> None:
             while not stop.is_set():
                 began = time.monotonic()
                 try:
-                    overview = app.guarded(lambda: gather(app.client, app.clock.time()))
+                    overview = views.overview(app)
                     away_since = None
                 except RedisUnavailable:
                     if away_since is None:

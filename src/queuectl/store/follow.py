@@ -6,11 +6,14 @@ score (the second read after the first), and a dispatcher can write a score a li
 one already read (it took `now` before a peer's script ran, or its clock is a little behind).
 Each poll therefore reads from the last score seen minus LOOKBACK, inclusive, and skips the
 ids already printed; it remembers only the ids inside that margin.
+
+One loop (follow_steps) serves both fronts: `history --follow` sleeps through it (follow), the
+API's event stream (api/stream.py) waits on its event loop between polls.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -99,18 +102,26 @@ class Outage:
     error: str | None
 
 
-def follow(
+@dataclass(frozen=True)
+class Wait:
+    """The follower has polled: wait this many seconds before asking for the next poll."""
+
+    seconds: float
+
+
+def follow_steps(
     app: App,
     cursor: HistoryCursor,
     *,
-    sleep: Callable[[float], None],
     monotonic: Callable[[], float],
     interval: float = INTERVAL,
-) -> Iterator[list[Execution] | Outage]:
-    """Poll history forever, at most once per `interval`: yields each poll's new executions (only
-    when there are some), and an Outage when Redis goes away and when it is back (never more
-    than one of each per outage). A cursor not started yet is started first (at the end of
-    history). The caller stops it (Ctrl-C, or by not asking for more)."""
+) -> Generator[list[Execution] | Outage | Wait, None, None]:
+    """The follow loop without its waiting, for a caller that waits its own way (the API's event
+    stream waits on its event loop): each poll yields its new executions (only when there are
+    some), an Outage when Redis goes away and when it is back (never more than one of each per
+    outage), then a Wait. Asking for the item after a Wait polls Redis, so a caller that waits
+    out each Wait polls at most once per `interval`. A cursor not started yet is started first
+    (at the end of history)."""
     away = False
     while True:
         began = monotonic()
@@ -130,4 +141,22 @@ def follow(
                 yield Outage(None)
             if rows:
                 yield rows
-        sleep(max(0.0, interval - (monotonic() - began)))
+        yield Wait(max(0.0, interval - (monotonic() - began)))
+
+
+def follow(
+    app: App,
+    cursor: HistoryCursor,
+    *,
+    sleep: Callable[[float], None],
+    monotonic: Callable[[], float],
+    interval: float = INTERVAL,
+) -> Iterator[list[Execution] | Outage]:
+    """follow_steps with its waits slept, for a caller that may block (the CLI): yields each
+    poll's new executions and the Outages, forever. The caller stops it (Ctrl-C, or by not
+    asking for more)."""
+    for item in follow_steps(app, cursor, monotonic=monotonic, interval=interval):
+        if isinstance(item, Wait):
+            sleep(item.seconds)
+        else:
+            yield item

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from queuectl.domain import keys
 from queuectl.domain.ids import is_manual
-from queuectl.domain.models import Execution
+from queuectl.domain.models import Execution, iso
 from queuectl.domain.score import decode_score
 from queuectl.store.dispatchers import heartbeat_json
 from queuectl.store.replies import scored, texts
@@ -39,6 +39,16 @@ class Running:
     started_at: float | None
     dispatcher: str | None
 
+    def to_json(self, now: float) -> dict[str, Any]:
+        elapsed = None if self.started_at is None else round(max(0.0, now - self.started_at), 3)
+        return {
+            "execution_id": self.execution_id,
+            "helper": self.helper,
+            "started_at": iso(self.started_at),
+            "elapsed_seconds": elapsed,
+            "dispatcher": self.dispatcher,
+        }
+
 
 @dataclass(frozen=True, kw_only=True)
 class Due:
@@ -46,6 +56,14 @@ class Due:
     helper: str
     execution_time: float
     priority: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "execution_id": self.execution_id,
+            "helper": self.helper,
+            "execution_time": iso(self.execution_time),
+            "priority": self.priority,
+        }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,6 +82,25 @@ class Overview:
     lateness_p50_ms: float | None
     lateness_p99_ms: float | None
     lateness_count: int  # how many first attempts the percentiles are over
+
+    def to_json(self) -> dict[str, Any]:
+        """What `top` shows, as `GET /overview` answers it: snake_case keys, ISO 8601 times with
+        offset; `elapsed_seconds` of a running execution is counted to `at`."""
+        return {
+            "at": iso(self.at),
+            "helpers": self.helpers,
+            "dispatchers": self.dispatchers,
+            "running": [r.to_json(self.at) for r in self.running],
+            "running_total": self.running_total,
+            "queued_total": self.queued_total,
+            "next_due": [d.to_json() for d in self.next_due],
+            "outcomes": [e.to_json() for e in self.outcomes],
+            "per_minute": self.per_minute,
+            "lateness_p50_ms": self.lateness_p50_ms,
+            "lateness_p99_ms": self.lateness_p99_ms,
+            "lateness_count": self.lateness_count,
+            "lateness_span_seconds": LATENESS_SPAN,
+        }
 
 
 def percentile(sorted_values: list[float], q: float) -> float | None:

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from queuectl.domain.audit import AuditEntry
     from queuectl.domain.timetext import Since
     from queuectl.infra.app import App
+    from queuectl.store.overview import Overview
 
 #: The largest `limit` a listing takes (queue show, history).
 MAX_LIMIT = 100000
@@ -156,6 +157,14 @@ def execution(app: App, execution_id: str) -> Execution:
     if not found:
         raise UnknownExecution(execution_id)
     return found[0]
+
+
+def overview(app: App) -> Overview:
+    """What `top` shows, read now (`top` once a second, `GET /overview`): dispatchers and their
+    load, running executions, the next due, the last outcomes, throughput and lateness."""
+    from queuectl.store.overview import gather
+
+    return app.guarded(lambda: gather(app.client, app.clock.time()))
 
 
 def redis_check(app: App) -> dict[str, Any]:
