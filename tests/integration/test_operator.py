@@ -234,7 +234,7 @@ def test_every_change_is_audited_with_the_schedules_and_a_refused_one_is_not(app
 
 
 def test_the_audit_stream_is_capped(app, client, hourly, monkeypatch):
-    monkeypatch.setattr("queuectl.store.control.AUDIT_MAXLEN", 100)
+    monkeypatch.setattr("queuectl.domain.audit.AUDIT_MAXLEN", 100)
     for i in range(400):
         control.set_enabled(app, "hourly", i % 2 == 0, actor=ALICE)
     assert 100 <= client.xlen(keys.AUDIT) < 400

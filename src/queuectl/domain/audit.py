@@ -50,6 +50,30 @@ class Actor:
     via: str  # "cli" | "api"
     reason: str | None = None
 
+    def entry(
+        self,
+        *,
+        at: float,
+        action: str,
+        helper: str,
+        execution_id: str | None = None,
+        before: Any = None,
+        after: Any = None,
+    ) -> AuditEntry:
+        """The audit entry of this actor's change, before the stream gives it an id."""
+        return AuditEntry(
+            entry_id="",
+            at=at,
+            who=self.who,
+            via=self.via,
+            action=action,
+            helper=helper,
+            execution_id=execution_id,
+            before=before,
+            after=after,
+            reason=self.reason,
+        )
+
 
 def cli_actor(reason: str | None = None) -> Actor:
     """The person at this terminal: `user@host`."""
@@ -109,6 +133,11 @@ class AuditEntry:
         if self.reason:
             out += ["reason", self.reason]
         return out
+
+    def script_args(self) -> list[str]:
+        """What the changing script's record_change (lua/_lib.lua) takes: the stream's MAXLEN,
+        the helper, its last-change JSON, then the entry's fields."""
+        return [str(AUDIT_MAXLEN), self.helper, self.summary(), *self.fields()]
 
     def brief(self) -> dict[str, Any]:
         """The change without its stream id and schedules: a helper's `last_change`."""

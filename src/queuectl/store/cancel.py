@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from queuectl.domain import keys
-from queuectl.domain.audit import AUDIT_MAXLEN, Actor, AuditEntry
+from queuectl.domain.audit import Actor
 from queuectl.domain.errors import InvalidInput, QueuectlError, UnknownExecution
 from queuectl.domain.ids import split_execution_id
 from queuectl.domain.models import FINISHED_STATUSES, Execution, format_time
@@ -98,16 +98,7 @@ def cancel(app: App, execution_id: str, actor: Actor, *, grace: float = DEFAULT_
     grace = check_grace(grace)
     helper = execution_id.rpartition(":")[0]
     now = app.clock.time()
-    entry = AuditEntry(
-        entry_id="",
-        at=now,
-        who=actor.who,
-        via=actor.via,
-        action="cancel",
-        helper=helper,
-        execution_id=execution_id,
-        reason=actor.reason,
-    )
+    entry = actor.entry(at=now, action="cancel", helper=helper, execution_id=execution_id)
     request = json.dumps({"grace": grace, "error": error_text(actor)}, separators=(",", ":"))
     outcome, detail = app.guarded(
         lambda: app.scripts.cancel(
@@ -117,7 +108,7 @@ def cancel(app: App, execution_id: str, actor: Actor, *, grace: float = DEFAULT_
             error=error_text(actor),
             request=request,
             request_ttl=int(grace) + REQUEST_TTL,
-            audit=[str(AUDIT_MAXLEN), helper, entry.summary(), *entry.fields()],
+            audit=entry.script_args(),
         )
     )
     if outcome == "unknown":

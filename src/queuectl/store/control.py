@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from queuectl.domain import keys
-from queuectl.domain.audit import AUDIT_MAXLEN, Actor, AuditEntry
+from queuectl.domain.audit import Actor
 from queuectl.domain.discovered import DiscoveryResult, LoadError
 from queuectl.domain.errors import InvalidInput, InvalidSchedule
 from queuectl.domain.models import HelperRecord
@@ -235,18 +235,13 @@ def _audit(app: App, action: str, actor: Actor | None) -> Callable[[HelperRecord
         return None
 
     def entry(old: HelperRecord, new: HelperRecord) -> list[str]:
-        change = AuditEntry(
-            entry_id="",
+        return actor.entry(
             at=app.clock.time(),
-            who=actor.who,
-            via=actor.via,
             action=action,
             helper=new.name,
             before=catalog.schedule_json(old.schedule),
             after=catalog.schedule_json(new.schedule),
-            reason=actor.reason,
-        )
-        return [str(AUDIT_MAXLEN), new.name, change.summary(), *change.fields()]
+        ).script_args()
 
     return entry
 

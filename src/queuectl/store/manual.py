@@ -12,7 +12,7 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from queuectl.domain.audit import AUDIT_MAXLEN, Actor, AuditEntry
+from queuectl.domain.audit import Actor
 from queuectl.domain.errors import InvalidInput, QueuectlError, UnknownHelper
 from queuectl.domain.ids import manual_execution_id
 from queuectl.domain.models import FINISHED_STATUSES, Execution, format_time
@@ -68,17 +68,7 @@ def run_now(app: App, request: RunRequest, actor: Actor) -> Execution:
     now = app.clock.time()
     execution_id = manual_execution_id(name, now)
     execution_time = int(now)
-    entry = AuditEntry(
-        entry_id="",
-        at=now,
-        who=actor.who,
-        via=actor.via,
-        action="run",
-        helper=name,
-        execution_id=execution_id,
-        reason=actor.reason,
-    )
-    audit = [str(AUDIT_MAXLEN), name, entry.summary(), *entry.fields()]
+    audit = actor.entry(at=now, action="run", helper=name, execution_id=execution_id).script_args()
     outcome, detail = app.guarded(
         lambda: app.scripts.run(
             now=format_time(now),
