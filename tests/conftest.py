@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,13 @@ from queuectl.infra.app import App  # noqa: E402
 from queuectl.infra.config import Settings  # noqa: E402
 from redis_server import RedisServer  # noqa: E402
 from support import NOW  # noqa: E402
+
+# A test run started in the background by a non-interactive shell (`bash .ci/run &`, nohup) has
+# SIGINT ignored, and an ignored signal stays ignored across exec: every queuectl process a test
+# starts would then shrug off the Ctrl-C that tests send (`history --follow`, `top`). A Python
+# handler, unlike SIG_IGN, is reset to the default in a child, so the children get Ctrl-C back.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")
