@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from queuectl.domain.clock import Clock
 from queuectl.domain.models import format_time
+from queuectl.runtime.cancels import CANCELLED
 from queuectl.runtime.worker_process import Job, Result
 from queuectl.store.scripts import ClaimRequest, ClaimResult, Outcome
 
@@ -41,7 +42,7 @@ class PendingOutcomes:
         outcome = Outcome(
             execution_id=job.execution_id,
             token=job.token,
-            status="success" if result.ok else ("cancelled" if result.reason == "cancelled" else "error"),
+            status="success" if result.ok else (CANCELLED if result.reason == CANCELLED else "error"),
             error=result.error,
             reason=result.reason,
             retry_at=retry_at,

@@ -143,20 +143,29 @@ def history(app: App, query: HistoryQuery) -> list[Execution]:
 def execution(app: App, execution_id: str) -> Execution:
     """One execution by id, queued, running or finished; UnknownExecution if there is none.
     A planned one without its hash (compact queue) is read from its queue entry."""
+    return _execution_and_hash(app, execution_id)[0]
+
+
+def _execution_and_hash(app: App, execution_id: str) -> tuple[Execution, dict[str, str]]:
+    """The execution and its hash as stored ({} for a compact-layout queued one), read once."""
     from queuectl.domain import keys
-    from queuectl.store.queue import load_executions, load_queued
+    from queuectl.store.queue import load_queued
+    from queuectl.store.replies import text_map
 
     split = split_execution_id(execution_id)
     if split is None or not keys.NAME_RE.match(split[0]):
         raise UnknownExecution(execution_id)
-    found = app.guarded(lambda: load_executions(app.client, [execution_id]))
-    if not found:
-        score = app.guarded(lambda: app.client.zscore(keys.EXECUTION_QUEUE, execution_id))
-        if score is not None:
-            found = app.guarded(lambda: load_queued(app.client, [(execution_id, float(score))]))
+    pipe = app.client.pipeline(transaction=False)
+    pipe.hgetall(keys.execution_key(execution_id))
+    [reply] = app.guarded(lambda: pipe.execute(raise_on_error=False))  # a key of another type: no hash
+    raw = text_map(reply) if isinstance(reply, dict) else {}
+    if raw:
+        return Execution.from_hash(execution_id, raw), raw
+    score = app.guarded(lambda: app.client.zscore(keys.EXECUTION_QUEUE, execution_id))
+    found = [] if score is None else app.guarded(lambda: load_queued(app.client, [(execution_id, float(score))]))
     if not found:
         raise UnknownExecution(execution_id)
-    return found[0]
+    return found[0], {}
 
 
 def overview(app: App) -> Overview:
@@ -203,13 +212,10 @@ def execution_detail(app: App, execution_id: str) -> ExecutionDetail:
     minus when it was due), and its earlier attempts (`<id>#<n>` in history)."""
     import math
 
-    from queuectl.domain import keys
     from queuectl.domain.models import iso
     from queuectl.store.queue import load_executions
-    from queuectl.store.replies import text_map
 
-    found = execution(app, execution_id)  # the id's check and the compact layout's queued ones
-    raw = text_map(app.guarded(lambda: app.client.hgetall(keys.execution_key(execution_id))))
+    found, raw = _execution_and_hash(app, execution_id)
     earlier = [f"{execution_id}#{n}" for n in range(1, found.attempt)]
     attempts = app.guarded(lambda: load_executions(app.client, earlier))
 
